@@ -1,0 +1,327 @@
+#include "sip/message.hpp"
+
+#include <charconv>
+
+namespace sipwarden::sip {
+namespace {
+
+std::string_view formatNumber(Arena& arena, std::uint64_t n) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
+  (void)ec;
+  return arena.store(std::string_view(buf, static_cast<std::size_t>(end - buf)));
+}
+
+// Removes the first element of a list header value at `index`; erases the header when it was the
+// only one. Returns false when `index` is npos.
+template <typename Headers>
+bool popFirstListElement(Headers& headers, std::size_t index) {
+  if (index == static_cast<std::size_t>(-1)) return false;
+  ListSplitter split(headers[index].value);
+  std::string_view element;
+  bool unbalanced = false;
+  split.next(element, unbalanced);
+  std::string_view rest = trimLws(split.rest());
+  if (rest.empty()) {
+    headers.erase(index);
+  } else {
+    headers[index].value = rest;
+  }
+  return true;
+}
+
+}  // namespace
+
+Message Message::request(std::string_view method, std::string_view requestUri) {
+  Message m;
+  m.isRequest_ = true;
+  m.methodText_ = m.store(method);
+  m.method_ = methodFromName(method);
+  m.setRequestUri(requestUri);
+  return m;
+}
+
+Message Message::responseTo(const Message& req, int status, std::string_view reason, std::string_view toTag) {
+  Message m;
+  m.isRequest_ = false;
+  m.setStatus(status, reason);
+  for (const HeaderField& h : req.headers_) {
+    switch (h.id) {
+      case HeaderId::Via:
+      case HeaderId::From:
+      case HeaderId::To:
+      case HeaderId::CallId:
+      case HeaderId::CSeq: m.addHeader(headerName(h.id), h.value); break;
+      default: break;
+    }
+  }
+  if (!toTag.empty() && m.hasTo_ && !m.to_.tag()) m.setToTag(toTag);
+  return m;
+}
+
+const HeaderField* Message::find(HeaderId id) const {
+  for (const HeaderField& h : headers_) {
+    if (h.id == id) return &h;
+  }
+  return nullptr;
+}
+
+std::optional<std::string_view> Message::header(std::string_view name) const {
+  HeaderId id = headerIdFromName(name);
+  for (const HeaderField& h : headers_) {
+    if (id != HeaderId::Unknown ? h.id == id : iequals(h.name, name)) return h.value;
+  }
+  return std::nullopt;
+}
+
+std::size_t Message::count(HeaderId id) const {
+  std::size_t n = 0;
+  for (const HeaderField& h : headers_) n += h.id == id ? 1 : 0;
+  return n;
+}
+
+std::size_t Message::firstIndexOf(HeaderId id) const {
+  for (std::size_t i = 0; i < headers_.size(); ++i) {
+    if (headers_[i].id == id) return i;
+  }
+  return static_cast<std::size_t>(-1);
+}
+
+std::size_t Message::viaCount() const {
+  std::size_t n = 0;
+  forEachValue(HeaderId::Via, [&](std::string_view) {
+    ++n;
+    return true;
+  });
+  return n;
+}
+
+std::vector<Via> Message::vias() const {
+  std::vector<Via> out;
+  forEachValue(HeaderId::Via, [&](std::string_view v) {
+    Via via;
+    if (parseVia(v, via) == nullptr) out.push_back(via);
+    return true;
+  });
+  return out;
+}
+
+std::vector<Contact> Message::contacts() const {
+  std::vector<Contact> out;
+  forEachValue(HeaderId::Contact, [&](std::string_view v) {
+    Contact c;
+    if (parseContact(v, c) == nullptr) out.push_back(c);
+    return true;
+  });
+  return out;
+}
+
+std::vector<NameAddr> Message::routeSet(HeaderId id) const {
+  std::vector<NameAddr> out;
+  forEachValue(id, [&](std::string_view v) {
+    NameAddr na;
+    if (parseNameAddr(v, na, true) == nullptr) out.push_back(na);
+    return true;
+  });
+  return out;
+}
+
+Why Message::refreshTyped(HeaderId id) {
+  std::size_t i = firstIndexOf(id);
+  bool present = i != static_cast<std::size_t>(-1);
+  std::string_view value = present ? headers_[i].value : std::string_view();
+  switch (id) {
+    case HeaderId::Via: {
+      hasVia_ = false;
+      if (!present) return nullptr;
+      ListSplitter split(value);
+      std::string_view first;
+      bool unbalanced = false;
+      if (!split.next(first, unbalanced)) return "empty Via";
+      if (Why w = parseVia(first, topVia_)) return w;
+      hasVia_ = true;
+      return nullptr;
+    }
+    case HeaderId::From:
+      hasFrom_ = false;
+      if (!present) return nullptr;
+      if (Why w = parseNameAddr(value, from_)) return w;
+      hasFrom_ = true;
+      return nullptr;
+    case HeaderId::To:
+      hasTo_ = false;
+      if (!present) return nullptr;
+      if (Why w = parseNameAddr(value, to_)) return w;
+      hasTo_ = true;
+      return nullptr;
+    case HeaderId::CallId:
+      callId_ = {};
+      if (!present) return nullptr;
+      if (Why w = parseCallId(value)) return w;
+      callId_ = value;
+      return nullptr;
+    case HeaderId::CSeq:
+      hasCSeq_ = false;
+      if (!present) return nullptr;
+      if (Why w = parseCSeq(value, cseq_)) return w;
+      hasCSeq_ = true;
+      return nullptr;
+    case HeaderId::MaxForwards: {
+      maxForwards_.reset();
+      if (!present) return nullptr;
+      std::uint64_t n = 0;
+      if (Why w = parseNumber(value, 255, n)) return w;
+      maxForwards_ = static_cast<std::uint32_t>(n);
+      return nullptr;
+    }
+    case HeaderId::Expires: {
+      expires_.reset();
+      if (!present) return nullptr;
+      std::uint64_t n = 0;
+      Why w = parseNumber(value, 0xffffffffULL, n);
+      // Overlarge delta-seconds saturate instead of failing (RFC 4475 §3.1.2.4).
+      if (w != nullptr && std::string_view(w) == "number too large") {
+        n = 0xffffffffULL;
+      } else if (w != nullptr) {
+        return w;
+      }
+      expires_ = static_cast<std::uint32_t>(n);
+      return nullptr;
+    }
+    case HeaderId::ContentLength: {
+      hasContentLength_ = false;
+      if (!present) return nullptr;
+      std::uint64_t n = 0;
+      if (Why w = parseNumber(value, 0xffffffffULL, n)) return w;
+      contentLength_ = static_cast<std::size_t>(n);
+      hasContentLength_ = true;
+      return nullptr;
+    }
+    default: return nullptr;
+  }
+}
+
+Why Message::pushVia(std::string_view value) {
+  Via check;
+  if (Why w = parseVia(value, check)) return w;
+  std::size_t i = firstIndexOf(HeaderId::Via);
+  headers_.insert(i == static_cast<std::size_t>(-1) ? 0 : i, HeaderField{HeaderId::Via, "Via", store(value)});
+  return refreshTyped(HeaderId::Via);
+}
+
+bool Message::popVia() {
+  if (!popFirstListElement(headers_, firstIndexOf(HeaderId::Via))) return false;
+  refreshTyped(HeaderId::Via);
+  return true;
+}
+
+Why Message::addRecordRoute(std::string_view value) {
+  NameAddr check;
+  if (Why w = parseNameAddr(value, check, true)) return w;
+  std::size_t i = firstIndexOf(HeaderId::RecordRoute);
+  if (i == static_cast<std::size_t>(-1)) {
+    // No Record-Route yet: place it after the Via block, where readers expect routing headers.
+    i = 0;
+    for (std::size_t k = 0; k < headers_.size(); ++k) {
+      if (headers_[k].id == HeaderId::Via) i = k + 1;
+    }
+  }
+  headers_.insert(i, HeaderField{HeaderId::RecordRoute, "Record-Route", store(value)});
+  return nullptr;
+}
+
+bool Message::popRoute() { return popFirstListElement(headers_, firstIndexOf(HeaderId::Route)); }
+
+std::uint32_t Message::decrementMaxForwards() {
+  std::uint32_t next = 70;
+  if (maxForwards_) next = *maxForwards_ == 0 ? 0 : *maxForwards_ - 1;
+  setHeader(HeaderId::MaxForwards, formatNumber(arena_, next));
+  return next;
+}
+
+Why Message::setToTag(std::string_view tag) {
+  std::size_t i = firstIndexOf(HeaderId::To);
+  if (i == static_cast<std::size_t>(-1)) return "no To header";
+  if (to_.tag()) return "To already has a tag";
+  if (!chars::isTokenString(tag)) return "tag is not a token";
+  std::string_view old = headers_[i].value;
+  constexpr std::string_view kTag = ";tag=";
+  char* p = arena_.allocate(old.size() + kTag.size() + tag.size());
+  std::memcpy(p, old.data(), old.size());
+  std::memcpy(p + old.size(), kTag.data(), kTag.size());
+  std::memcpy(p + old.size() + kTag.size(), tag.data(), tag.size());
+  headers_[i].value = std::string_view(p, old.size() + kTag.size() + tag.size());
+  return refreshTyped(HeaderId::To);
+}
+
+void Message::setBody(std::string_view body, std::string_view contentType) {
+  body_ = store(body);
+  setHeader(HeaderId::ContentLength, formatNumber(arena_, body.size()));
+  if (!contentType.empty()) setHeader(HeaderId::ContentType, contentType);
+}
+
+void Message::setRequestUri(std::string_view uri) {
+  requestUriText_ = store(uri);
+  parseUri(requestUriText_, requestUri_);
+}
+
+void Message::setStatus(int status, std::string_view reason) {
+  status_ = status;
+  reason_ = store(reason.empty() ? reasonPhrase(status) : reason);
+}
+
+Why Message::addHeader(std::string_view name, std::string_view value) {
+  HeaderId id = headerIdFromName(name);
+  std::string_view stored = store(trimLws(value));
+  headers_.push_back(HeaderField{id, store(name), stored});
+  return refreshTyped(id);
+}
+
+Why Message::setHeader(HeaderId id, std::string_view value) {
+  std::size_t at = firstIndexOf(id);
+  removeHeader(id);
+  HeaderField h{id, headerName(id), store(trimLws(value))};
+  if (at == static_cast<std::size_t>(-1)) {
+    headers_.push_back(h);
+  } else {
+    headers_.insert(at, h);
+  }
+  return refreshTyped(id);
+}
+
+std::size_t Message::removeHeader(HeaderId id) {
+  std::size_t removed = 0;
+  for (std::size_t i = headers_.size(); i-- > 0;) {
+    if (headers_[i].id == id) {
+      headers_.erase(i);
+      ++removed;
+    }
+  }
+  if (removed != 0) refreshTyped(id);
+  return removed;
+}
+
+std::string_view Message::adoptCopy(std::string_view bytes) {
+  owned_ = std::make_unique<char[]>(bytes.size() + 1);
+  std::memcpy(owned_.get(), bytes.data(), bytes.size());
+  return {owned_.get(), bytes.size()};
+}
+
+void Message::clear() {
+  isRequest_ = true;
+  method_ = Method::Extension;
+  methodText_ = requestUriText_ = reason_ = {};
+  requestUri_ = Uri{};
+  status_ = 0;
+  version_ = "SIP/2.0";
+  headers_.clear();
+  body_ = {};
+  hasVia_ = hasFrom_ = hasTo_ = hasCSeq_ = hasContentLength_ = false;
+  callId_ = {};
+  maxForwards_.reset();
+  expires_.reset();
+  contentLength_ = 0;
+  arena_.clear();
+}
+
+}  // namespace sipwarden::sip

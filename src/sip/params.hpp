@@ -1,0 +1,76 @@
+// Parameter lists: the ";name=value" tails of header values (generic-param, RFC 3261 §25.1) and of
+// SIP URIs (uri-parameters, §19.1.1). A ParamList is a view; iterating it re-scans the text, so it
+// never allocates. Lists are validated once by the parser; iteration assumes valid text.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string_view>
+
+namespace sipwarden::sip {
+
+/// A parse failure: a short static description, or nullptr for success.
+using Why = const char*;
+
+struct Param {
+  std::string_view name;
+  std::string_view value;  ///< raw; without the quotes when `quoted`; escapes not decoded
+  bool hasValue = false;
+  bool quoted = false;
+};
+
+class ParamList {
+ public:
+  enum class Syntax : unsigned char {
+    Header,  ///< generic-param: SWS allowed around ";" and "=", values are token / host / quoted-string
+    Uri,     ///< uri-parameter: no white space, pname/pvalue are paramchar (with %-escapes)
+  };
+
+  constexpr ParamList() = default;
+  /// `text` starts at the first ';' (or is empty).
+  constexpr ParamList(std::string_view text, Syntax syntax) : text_(text), syntax_(syntax) {}
+
+  /// Checks `text` (starting at the first ';') and returns how many bytes belong to the list:
+  /// scanning stops before the first character that cannot continue a parameter (e.g. ',' or '?').
+  static Why scan(std::string_view text, Syntax syntax, std::size_t& consumed);
+
+  [[nodiscard]] constexpr std::string_view text() const { return text_; }
+  [[nodiscard]] constexpr bool empty() const { return text_.empty(); }
+  [[nodiscard]] constexpr Syntax syntax() const { return syntax_; }
+
+  /// Case-insensitive lookup by name; the first match wins.
+  [[nodiscard]] std::optional<Param> find(std::string_view name) const;
+  [[nodiscard]] bool has(std::string_view name) const { return find(name).has_value(); }
+  /// The value of `name` ("" when present without a value); nullopt when absent.
+  [[nodiscard]] std::optional<std::string_view> value(std::string_view name) const;
+  [[nodiscard]] std::size_t size() const;
+
+  class Iterator {
+   public:
+    Iterator() = default;
+    Iterator(std::string_view rest, Syntax syntax) : rest_(rest), syntax_(syntax) { advance(); }
+    const Param& operator*() const { return current_; }
+    const Param* operator->() const { return &current_; }
+    Iterator& operator++() {
+      advance();
+      return *this;
+    }
+    bool operator==(const Iterator& o) const { return done_ == o.done_ && (done_ || rest_.data() == o.rest_.data()); }
+
+   private:
+    void advance();
+    std::string_view rest_;
+    Syntax syntax_ = Syntax::Header;
+    Param current_;
+    bool done_ = true;
+  };
+
+  [[nodiscard]] Iterator begin() const { return Iterator(text_, syntax_); }
+  [[nodiscard]] Iterator end() const { return Iterator(); }
+
+ private:
+  std::string_view text_;
+  Syntax syntax_ = Syntax::Header;
+};
+
+}  // namespace sipwarden::sip

@@ -1,0 +1,130 @@
+#include "sip/stream_framer.hpp"
+
+#include "sip/chars.hpp"
+#include "sip/text.hpp"
+
+namespace sipwarden::sip {
+namespace {
+
+// Finds the Content-Length value in a complete header section (first line excluded). Returns
+// nullptr on success with `found` telling whether one exists.
+Why findContentLength(std::string_view head, bool& found, std::uint64_t& value) {
+  found = false;
+  std::size_t pos = head.find("\r\n");
+  while (pos != std::string_view::npos && pos + 2 < head.size()) {
+    std::size_t lineStart = pos + 2;
+    std::size_t lineEnd = head.find("\r\n", lineStart);
+    if (lineEnd == std::string_view::npos || lineEnd == lineStart) break;
+    std::string_view line = head.substr(lineStart, lineEnd - lineStart);
+    std::size_t n = 0;
+    while (n < line.size() && chars::isToken(line[n])) ++n;
+    std::string_view name = line.substr(0, n);
+    if (headerIdFromName(name) == HeaderId::ContentLength) {
+      while (n < line.size() && chars::isWsp(line[n])) ++n;
+      if (n < line.size() && line[n] == ':') {
+        // The value may continue on folded lines.
+        std::size_t valueEnd = lineEnd;
+        while (valueEnd + 2 < head.size() && chars::isWsp(head[valueEnd + 2])) {
+          std::size_t next = head.find("\r\n", valueEnd + 2);
+          if (next == std::string_view::npos) break;
+          valueEnd = next;
+        }
+        std::string_view v = trimLws(head.substr(lineStart + n + 1, valueEnd - (lineStart + n + 1)));
+        std::uint64_t parsed = 0;
+        if (Why w = parseNumber(v, 0xffffffffULL, parsed)) return w;
+        if (found && parsed != value) return "conflicting Content-Length values";
+        found = true;
+        value = parsed;
+      }
+    }
+    pos = lineEnd;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+void StreamFramer::feed(std::string_view bytes) {
+  compact();
+  buf_.append(bytes);
+}
+
+void StreamFramer::compact() {
+  if (start_ == 0) return;
+  buf_.erase(0, start_);
+  scanFrom_ = scanFrom_ > start_ ? scanFrom_ - start_ : 0;
+  headerEnd_ = headerEnd_ > start_ ? headerEnd_ - start_ : 0;
+  messageEnd_ = messageEnd_ > start_ ? messageEnd_ - start_ : 0;
+  start_ = 0;
+}
+
+StreamFramer::Result StreamFramer::fatal(ParseErrorKind kind, const char* detail, HeaderId id) {
+  broken_ = true;
+  Result r;
+  r.status = Status::Fatal;
+  r.error.kind = kind;
+  r.error.detail = detail;
+  r.error.header = id;
+  r.error.headerName = headerName(id);
+  return r;
+}
+
+bool StreamFramer::lineTooLong() const {
+  // The current (unterminated) line is the text after the last LF.
+  std::size_t lastLf = buf_.rfind('\n');
+  std::size_t lineStart = (lastLf == std::string::npos || lastLf < start_) ? start_ : lastLf + 1;
+  return buf_.size() - lineStart > limits_.maxLineLength;
+}
+
+StreamFramer::Result StreamFramer::next(Message& out) {
+  if (broken_) return fatal(ParseErrorKind::BadContentLength, "stream framing was lost earlier");
+  if (start_ == buf_.size()) compact();  // cheap: nothing left to move
+  if (headerEnd_ == 0) {
+    // Keep-alives between messages (RFC 5626 §4.4.1).
+    while (buf_.size() - start_ >= 2 && buf_[start_] == '\r' && buf_[start_ + 1] == '\n') {
+      if (buf_.size() - start_ >= 4 && buf_.compare(start_, 4, "\r\n\r\n") == 0) {
+        start_ += 4;
+        scanFrom_ = start_;
+        return Result{Status::KeepAlive, {}};
+      }
+      if (buf_.size() - start_ == 2) return Result{Status::NeedMore, {}};  // maybe half a ping
+      start_ += 2;  // a lone CRLF (a pong, or stray): skip it
+    }
+    if (scanFrom_ < start_) scanFrom_ = start_;
+    std::string_view view(buf_);
+    std::size_t end = findHeaderEnd(view.substr(start_), scanFrom_ - start_);
+    if (end == std::string_view::npos) {
+      scanFrom_ = buf_.size();
+      if (buf_.size() - start_ > limits_.maxMessageSize) {
+        return fatal(ParseErrorKind::TooLarge, "header section exceeds the message size limit");
+      }
+      if (lineTooLong()) return fatal(ParseErrorKind::LineTooLong, "line exceeds the line length limit");
+      return Result{Status::NeedMore, {}};
+    }
+    headerEnd_ = start_ + end;
+    bool found = false;
+    std::uint64_t length = 0;
+    if (Why w = findContentLength(view.substr(start_, end), found, length)) {
+      return fatal(ParseErrorKind::BadContentLength, w, HeaderId::ContentLength);
+    }
+    if (!found) {
+      return fatal(ParseErrorKind::BadContentLength, "required on stream transports", HeaderId::ContentLength);
+    }
+    if (end + length > limits_.maxMessageSize) {
+      return fatal(ParseErrorKind::TooLarge, "message exceeds the size limit", HeaderId::ContentLength);
+    }
+    messageEnd_ = headerEnd_ + static_cast<std::size_t>(length);
+  }
+  if (buf_.size() < messageEnd_) return Result{Status::NeedMore, {}};
+
+  std::string_view message(buf_.data() + start_, messageEnd_ - start_);
+  start_ = messageEnd_;
+  scanFrom_ = start_;
+  headerEnd_ = messageEnd_ = 0;
+  Result r;
+  r.error = parseMessage(message, out, limits_, Framing::Stream);
+  r.status = r.error.ok() ? Status::Message : Status::Invalid;
+  return r;
+}
+
+}  // namespace sipwarden::sip

@@ -1,0 +1,187 @@
+// Small text helpers shared by the SIP parsers. Everything works on views into the buffer that
+// owns the bytes; nothing here allocates.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "sip/chars.hpp"
+
+namespace sipwarden::sip {
+
+/// ASCII case-insensitive equality (header names, tokens, hosts).
+constexpr bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (chars::toLower(a[i]) != chars::toLower(b[i])) return false;
+  }
+  return true;
+}
+
+constexpr bool istartsWith(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+/// Strips linear white space (SP, HTAB and the CR LF of a folded line) from both ends.
+constexpr std::string_view trimLws(std::string_view s) {
+  std::size_t b = 0;
+  std::size_t e = s.size();
+  while (b < e && chars::isLws(s[b])) ++b;
+  while (e > b && chars::isLws(s[e - 1])) --e;
+  return s.substr(b, e - b);
+}
+
+/// Parses an unsigned decimal number (leading zeros allowed, as in RFC 4475 wsinv's "0068") into
+/// `out`; fails on an empty string, a non-digit, or a value above `maxValue`.
+constexpr bool parseDecimal(std::string_view s, std::uint64_t maxValue, std::uint64_t& out) {
+  if (s.empty()) return false;
+  std::uint64_t v = 0;
+  for (char c : s) {
+    if (!chars::isDigit(c)) return false;
+    auto d = static_cast<std::uint64_t>(c - '0');
+    if (v > (maxValue - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  out = v;
+  return true;
+}
+
+/// A cursor over one header value (or one element of a comma-separated list). The value was
+/// delimited by the message parser, so any CR LF inside it belongs to a fold and counts as LWS.
+class Scanner {
+ public:
+  constexpr explicit Scanner(std::string_view s) : s_(s) {}
+
+  [[nodiscard]] constexpr bool atEnd() const { return pos_ >= s_.size(); }
+  [[nodiscard]] constexpr char peek() const { return atEnd() ? '\0' : s_[pos_]; }
+  [[nodiscard]] constexpr std::size_t pos() const { return pos_; }
+  [[nodiscard]] constexpr std::string_view rest() const { return s_.substr(pos_); }
+  [[nodiscard]] constexpr std::string_view source() const { return s_; }
+  constexpr void advance(std::size_t n = 1) { pos_ += n; }
+  constexpr void seek(std::size_t p) { pos_ = p; }
+
+  /// Skips SWS; returns whether anything was skipped.
+  constexpr bool skipLws() {
+    std::size_t start = pos_;
+    while (!atEnd() && chars::isLws(s_[pos_])) ++pos_;
+    return pos_ != start;
+  }
+
+  constexpr bool consume(char c) {
+    if (!atEnd() && s_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+
+  /// SWS c SWS (RFC 3261 §25.1 SEMI, COMMA, EQUAL, SLASH, COLON). Restores the position on failure.
+  constexpr bool consumeSeparator(char c) {
+    std::size_t save = pos_;
+    skipLws();
+    if (consume(c)) {
+      skipLws();
+      return true;
+    }
+    pos_ = save;
+    return false;
+  }
+
+  /// The longest run of characters of class `cls` (may be empty).
+  constexpr std::string_view span(std::uint16_t cls) {
+    std::size_t start = pos_;
+    while (!atEnd() && chars::is(s_[pos_], cls)) ++pos_;
+    return s_.substr(start, pos_ - start);
+  }
+
+  constexpr std::string_view token() { return span(chars::kToken); }
+
+  /// quoted-string = SWS DQUOTE *(qdtext / quoted-pair) DQUOTE. Returns the text between the
+  /// quotes with quoted-pairs left escaped; nullopt (position unchanged) on an unterminated string.
+  constexpr std::optional<std::string_view> quotedString() {
+    std::size_t save = pos_;
+    skipLws();
+    if (!consume('"')) {
+      pos_ = save;
+      return std::nullopt;
+    }
+    std::size_t start = pos_;
+    while (!atEnd()) {
+      char c = s_[pos_];
+      if (c == '\\') {
+        // quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F)
+        if (pos_ + 1 >= s_.size()) break;
+        char n = s_[pos_ + 1];
+        if (n == '\r' || n == '\n' || static_cast<unsigned char>(n) > 0x7f) break;
+        pos_ += 2;
+        continue;
+      }
+      if (c == '"') {
+        std::string_view inner = s_.substr(start, pos_ - start);
+        ++pos_;
+        return inner;
+      }
+      ++pos_;
+    }
+    pos_ = save;
+    return std::nullopt;
+  }
+
+ private:
+  std::string_view s_;
+  std::size_t pos_ = 0;
+};
+
+/// Walks the elements of a comma-separated header value (RFC 3261 §7.3.1), respecting quoted
+/// strings and <...>. An empty element (",," or a trailing ",") is produced as an empty view so
+/// that callers reject it where the grammar forbids it.
+class ListSplitter {
+ public:
+  constexpr explicit ListSplitter(std::string_view value) : rest_(value), done_(trimLws(value).empty()) {}
+
+  /// Produces the next element; false when none is left. `unbalanced` is set on an unterminated
+  /// quoted string or angle bracket (the element then runs to the end of the value).
+  constexpr bool next(std::string_view& element, bool& unbalanced) {
+    if (done_) return false;
+    bool inQuote = false;
+    bool inAngle = false;
+    std::size_t i = 0;
+    for (; i < rest_.size(); ++i) {
+      char c = rest_[i];
+      if (inQuote) {
+        if (c == '\\' && i + 1 < rest_.size()) {
+          ++i;
+        } else if (c == '"') {
+          inQuote = false;
+        }
+      } else if (c == '"') {
+        inQuote = true;
+      } else if (c == '<') {
+        inAngle = true;
+      } else if (c == '>') {
+        inAngle = false;
+      } else if (c == ',' && !inAngle) {
+        break;
+      }
+    }
+    unbalanced = inQuote || inAngle;
+    element = trimLws(rest_.substr(0, i));
+    if (i < rest_.size()) {
+      rest_ = rest_.substr(i + 1);
+    } else {
+      done_ = true;
+    }
+    return true;
+  }
+
+  /// The text after the last element produced (what follows its comma).
+  [[nodiscard]] constexpr std::string_view rest() const { return done_ ? std::string_view() : rest_; }
+
+ private:
+  std::string_view rest_;
+  bool done_;
+};
+
+}  // namespace sipwarden::sip

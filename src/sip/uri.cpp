@@ -1,0 +1,423 @@
+#include "sip/uri.hpp"
+
+#include <arpa/inet.h>
+
+#include <array>
+#include <cstring>
+
+#include "sip/chars.hpp"
+#include "sip/text.hpp"
+
+namespace sipwarden::sip {
+namespace {
+
+constexpr std::uint16_t kUserChars = chars::kUnreserved | chars::kUserExtra;
+constexpr std::uint16_t kPasswordChars = chars::kUnreserved | chars::kPassExtra;
+constexpr std::uint16_t kHeaderChars = chars::kUnreserved | chars::kHeaderExtra;
+
+bool validEscape(std::string_view s, std::size_t i) {
+  return i + 2 < s.size() && chars::isHex(s[i + 1]) && chars::isHex(s[i + 2]);
+}
+
+// Length of the run of `cls` characters and %-escapes at the start of `s`; sets `badEscape` on a
+// '%' that does not start a valid escape.
+std::size_t spanEscaped(std::string_view s, std::uint16_t cls, bool& badEscape) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    if (s[i] == '%') {
+      if (!validEscape(s, i)) {
+        badEscape = true;
+        return i;
+      }
+      i += 3;
+    } else if (chars::is(s[i], cls)) {
+      ++i;
+    } else {
+      break;
+    }
+  }
+  return i;
+}
+
+bool isIPv4(std::string_view s) {
+  int parts = 0;
+  std::size_t i = 0;
+  while (true) {
+    std::size_t start = i;
+    unsigned v = 0;
+    while (i < s.size() && chars::isDigit(s[i]) && i - start < 3) v = v * 10 + static_cast<unsigned>(s[i++] - '0');
+    if (i == start || v > 255) return false;
+    ++parts;
+    if (i == s.size()) return parts == 4;
+    if (s[i] != '.' || parts == 4) return false;
+    ++i;
+  }
+}
+
+bool isHostname(std::string_view s) {
+  // hostname = *( domainlabel "." ) toplabel [ "." ]
+  if (s.empty()) return false;
+  if (s.back() == '.') s.remove_suffix(1);
+  if (s.empty()) return false;
+  std::size_t start = 0;
+  while (true) {
+    std::size_t dot = s.find('.', start);
+    std::string_view label = s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (label.empty() || !chars::isAlnum(label.front()) || !chars::isAlnum(label.back())) return false;
+    for (char c : label) {
+      if (!chars::isAlnum(c) && c != '-') return false;
+    }
+    if (dot == std::string_view::npos) return chars::isAlpha(label.front());  // toplabel
+    start = dot + 1;
+  }
+}
+
+bool isIPv6Reference(std::string_view s) {
+  if (s.size() < 4 || s.front() != '[' || s.back() != ']') return false;
+  std::string_view inner = s.substr(1, s.size() - 2);
+  if (inner.size() > 45) return false;
+  for (char c : inner) {
+    if (!chars::isHex(c) && c != ':' && c != '.') return false;
+  }
+  std::array<char, 46> buf{};
+  std::memcpy(buf.data(), inner.data(), inner.size());
+  in6_addr addr{};
+  return inet_pton(AF_INET6, buf.data(), &addr) == 1;
+}
+
+// One character of a URI component in canonical form for comparison (RFC 3261 §19.1.4): an
+// escape of an unreserved character equals the character itself, an escape of a reserved character
+// stays distinct from the literal character. Returns the code and advances `i`.
+int canonicalChar(std::string_view s, std::size_t& i, bool foldCase) {
+  char c = s[i];
+  if (c == '%' && validEscape(s, i)) {
+    char d = static_cast<char>(chars::hexValue(s[i + 1]) * 16 + chars::hexValue(s[i + 2]));
+    i += 3;
+    if (chars::is(d, chars::kReserved)) return 0x100 + static_cast<unsigned char>(d);
+    return static_cast<unsigned char>(foldCase ? chars::toLower(d) : d);
+  }
+  ++i;
+  return static_cast<unsigned char>(foldCase ? chars::toLower(c) : c);
+}
+
+bool componentEquals(std::string_view a, std::string_view b, bool foldCase) {
+  std::size_t i = 0;
+  std::size_t j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (canonicalChar(a, i, foldCase) != canonicalChar(b, j, foldCase)) return false;
+  }
+  return i == a.size() && j == b.size();
+}
+
+// URI headers: "?" header *( "&" header ), header = hname "=" hvalue.
+Why scanHeaders(std::string_view h) {
+  if (h.empty()) return "empty URI headers";
+  std::size_t i = 0;
+  while (true) {
+    bool bad = false;
+    std::size_t n = spanEscaped(h.substr(i), kHeaderChars, bad);
+    if (bad) return "bad %-escape in URI header";
+    if (n == 0) return "empty URI header name";
+    i += n;
+    if (i >= h.size() || h[i] != '=') return "URI header without '='";
+    ++i;
+    n = spanEscaped(h.substr(i), kHeaderChars, bad);
+    if (bad) return "bad %-escape in URI header";
+    i += n;
+    if (i == h.size()) return nullptr;
+    if (h[i] != '&') return "invalid character in URI header";
+    ++i;
+  }
+}
+
+// Iterates "name=value" pairs of URI headers.
+template <typename F>
+void forEachUriHeader(std::string_view h, F&& f) {
+  while (!h.empty()) {
+    std::size_t amp = h.find('&');
+    std::string_view one = h.substr(0, amp);
+    std::size_t eq = one.find('=');
+    f(one.substr(0, eq), eq == std::string_view::npos ? std::string_view() : one.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    h.remove_prefix(amp + 1);
+  }
+}
+
+Why parseSipUri(std::string_view rest, Uri& out) {
+  // userinfo: user [ ":" password ] "@", recognised by scanning user characters up to an '@'.
+  bool bad = false;
+  std::size_t u = spanEscaped(rest, kUserChars, bad);
+  std::size_t at = std::string_view::npos;
+  if (!bad) {
+    if (u < rest.size() && rest[u] == '@') {
+      at = u;
+    } else if (u < rest.size() && rest[u] == ':') {
+      std::size_t p = spanEscaped(rest.substr(u + 1), kPasswordChars, bad);
+      if (!bad && u + 1 + p < rest.size() && rest[u + 1 + p] == '@') {
+        at = u + 1 + p;
+        out.password = rest.substr(u + 1, p);
+      }
+    }
+  }
+  if (at == std::string_view::npos && rest.find('@') != std::string_view::npos) {
+    // An '@' exists but the text before it is not a valid userinfo.
+    std::size_t q = rest.find_first_of(";?");
+    if (q == std::string_view::npos || rest.find('@') < q) return "invalid character in URI user part";
+  }
+  if (at != std::string_view::npos) {
+    out.hasUserInfo = true;
+    out.user = rest.substr(0, u);
+    if (out.user.empty()) return "empty URI user part";
+    rest.remove_prefix(at + 1);
+  }
+
+  // hostport
+  std::size_t hostEnd;
+  if (!rest.empty() && rest.front() == '[') {
+    hostEnd = rest.find(']');
+    if (hostEnd == std::string_view::npos) return "unterminated IPv6 reference in URI host";
+    ++hostEnd;
+  } else {
+    hostEnd = rest.find_first_of(":;?");
+    if (hostEnd == std::string_view::npos) hostEnd = rest.size();
+  }
+  out.host = rest.substr(0, hostEnd);
+  if (Why w = parseHost(out.host, out.hostKind)) return w;
+  rest.remove_prefix(hostEnd);
+  if (!rest.empty() && rest.front() == ':') {
+    std::size_t n = 1;
+    while (n < rest.size() && chars::isDigit(rest[n])) ++n;
+    std::uint64_t port = 0;
+    if (!parseDecimal(rest.substr(1, n - 1), 65535, port)) return "invalid URI port";
+    out.port = static_cast<std::uint16_t>(port);
+    out.hasPort = true;
+    rest.remove_prefix(n);
+  }
+  if (!rest.empty() && rest.front() == ';') {
+    std::size_t consumed = 0;
+    if (Why w = ParamList::scan(rest, ParamList::Syntax::Uri, consumed)) return w;
+    out.params = ParamList(rest.substr(0, consumed), ParamList::Syntax::Uri);
+    rest.remove_prefix(consumed);
+  }
+  if (!rest.empty() && rest.front() == '?') {
+    out.headers = rest.substr(1);
+    if (Why w = scanHeaders(out.headers)) return w;
+    rest = {};
+  }
+  if (!rest.empty()) return "invalid character in URI";
+  return nullptr;
+}
+
+Why parseTelUri(std::string_view rest, Uri& out) {
+  // telephone-subscriber = global-number / local-number (RFC 3966 §3)
+  std::size_t end = rest.find(';');
+  std::string_view number = rest.substr(0, end);
+  if (number.empty()) return "empty tel number";
+  bool global = number.front() == '+';
+  bool digit = false;
+  for (std::size_t i = global ? 1 : 0; i < number.size(); ++i) {
+    char c = number[i];
+    bool visual = c == '-' || c == '.' || c == '(' || c == ')';
+    bool ok = global ? (chars::isDigit(c) || visual) : (chars::isHex(c) || c == '*' || c == '#' || visual);
+    if (!ok) return "invalid character in tel number";
+    if (!visual) digit = true;
+  }
+  if (!digit) return "tel number without digits";
+  out.user = number;
+  out.hasUserInfo = true;
+  if (end != std::string_view::npos) {
+    std::string_view params = rest.substr(end);
+    std::size_t consumed = 0;
+    if (Why w = ParamList::scan(params, ParamList::Syntax::Uri, consumed)) return w;
+    if (consumed != params.size()) return "invalid character in tel parameters";
+    out.params = ParamList(params, ParamList::Syntax::Uri);
+  }
+  return nullptr;
+}
+
+bool paramMustMatch(std::string_view name) {
+  // RFC 3261 §19.1.4: user, ttl, method, maddr and transport parameters appearing in only one URI
+  // make the URIs differ.
+  return iequals(name, "user") || iequals(name, "ttl") || iequals(name, "method") || iequals(name, "maddr") ||
+         iequals(name, "transport");
+}
+
+bool sipUriEquals(const Uri& a, const Uri& b) {
+  if (a.scheme != b.scheme) return false;
+  if (a.hasUserInfo != b.hasUserInfo) return false;
+  if (!componentEquals(a.user, b.user, false) || !componentEquals(a.password, b.password, false)) return false;
+  if (!iequals(a.host, b.host)) return false;
+  if (a.hasPort != b.hasPort || a.port != b.port) return false;
+  for (const Param& p : a.params) {
+    auto q = b.params.find(p.name);
+    if (!q) {
+      if (paramMustMatch(p.name)) return false;
+      continue;
+    }
+    if (!componentEquals(p.value, q->value, true)) return false;
+  }
+  for (const Param& q : b.params) {
+    if (paramMustMatch(q.name) && !a.params.has(q.name)) return false;
+  }
+  // Headers are never ignored: each must be present in both with equal values, in any order.
+  std::size_t na = 0;
+  std::size_t nb = 0;
+  bool same = true;
+  forEachUriHeader(a.headers, [&](std::string_view name, std::string_view value) {
+    ++na;
+    bool found = false;
+    forEachUriHeader(b.headers, [&](std::string_view n2, std::string_view v2) {
+      if (!found && componentEquals(name, n2, true) && componentEquals(value, v2, false)) found = true;
+    });
+    same = same && found;
+  });
+  forEachUriHeader(b.headers, [&](std::string_view, std::string_view) { ++nb; });
+  return same && na == nb;
+}
+
+// RFC 3966 §4: numbers compare without visual separators (hex digits case-insensitive), parameters
+// compare as sets with case-insensitive names and values.
+bool telNumberEquals(std::string_view a, std::string_view b) {
+  auto visual = [](char c) { return c == '-' || c == '.' || c == '(' || c == ')'; };
+  std::size_t i = 0;
+  std::size_t j = 0;
+  while (true) {
+    while (i < a.size() && visual(a[i])) ++i;
+    while (j < b.size() && visual(b[j])) ++j;
+    if (i == a.size() || j == b.size()) return i == a.size() && j == b.size();
+    if (chars::toLower(a[i]) != chars::toLower(b[j])) return false;
+    ++i;
+    ++j;
+  }
+}
+
+bool telUriEquals(const Uri& a, const Uri& b) {
+  if (!telNumberEquals(a.user, b.user)) return false;
+  if (a.params.size() != b.params.size()) return false;
+  for (const Param& p : a.params) {
+    auto q = b.params.find(p.name);
+    if (!q || !componentEquals(p.value, q->value, true)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string_view schemeName(UriScheme s) {
+  switch (s) {
+    case UriScheme::Sip: return "sip";
+    case UriScheme::Sips: return "sips";
+    case UriScheme::Tel: return "tel";
+    case UriScheme::Other: break;
+  }
+  return "";
+}
+
+Why parseHost(std::string_view host, HostKind& kind) {
+  if (host.empty()) {
+    kind = HostKind::None;
+    return "empty host";
+  }
+  if (host.front() == '[') {
+    if (!isIPv6Reference(host)) return "invalid IPv6 reference";
+    kind = HostKind::IPv6;
+    return nullptr;
+  }
+  if (isIPv4(host)) {
+    kind = HostKind::IPv4;
+    return nullptr;
+  }
+  if (isHostname(host)) {
+    kind = HostKind::Name;
+    return nullptr;
+  }
+  return "invalid host";
+}
+
+Why parseUri(std::string_view text, Uri& out) {
+  out = Uri{};
+  out.raw = text;
+  std::size_t colon = text.find(':');
+  if (colon == std::string_view::npos || colon == 0) return "URI without scheme";
+  std::string_view scheme = text.substr(0, colon);
+  // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
+  if (!chars::isAlpha(scheme.front())) return "invalid URI scheme";
+  for (char c : scheme) {
+    if (!chars::isAlnum(c) && c != '+' && c != '-' && c != '.') return "invalid URI scheme";
+  }
+  out.schemeText = scheme;
+  std::string_view rest = text.substr(colon + 1);
+  if (iequals(scheme, "sip")) {
+    out.scheme = UriScheme::Sip;
+    return parseSipUri(rest, out);
+  }
+  if (iequals(scheme, "sips")) {
+    out.scheme = UriScheme::Sips;
+    return parseSipUri(rest, out);
+  }
+  if (iequals(scheme, "tel")) {
+    out.scheme = UriScheme::Tel;
+    return parseTelUri(rest, out);
+  }
+  // absoluteURI: uric characters (reserved / unreserved / escaped), at least one.
+  out.scheme = UriScheme::Other;
+  out.opaque = rest;
+  if (rest.empty()) return "empty URI after scheme";
+  bool bad = false;
+  std::size_t n = spanEscaped(rest, chars::kUnreserved | chars::kReserved, bad);
+  if (bad) return "bad %-escape in URI";
+  // '[' ']' appear in IPv6 authorities of generic URIs; '#' in fragments.
+  while (n < rest.size() && (rest[n] == '[' || rest[n] == ']' || rest[n] == '#')) {
+    ++n;
+    n += spanEscaped(rest.substr(n), chars::kUnreserved | chars::kReserved, bad);
+    if (bad) return "bad %-escape in URI";
+  }
+  if (n != rest.size()) return "invalid character in URI";
+  return nullptr;
+}
+
+bool uriEquals(const Uri& a, const Uri& b) {
+  if (a.scheme != b.scheme) return false;
+  switch (a.scheme) {
+    case UriScheme::Sip:
+    case UriScheme::Sips: return sipUriEquals(a, b);
+    case UriScheme::Tel: return telUriEquals(a, b);
+    case UriScheme::Other: break;
+  }
+  return iequals(a.schemeText, b.schemeText) && a.opaque == b.opaque;
+}
+
+std::string Uri::userUnescaped() const { return unescape(user); }
+
+std::string unescape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && validEscape(s, i)) {
+      out.push_back(static_cast<char>(chars::hexValue(s[i + 1]) * 16 + chars::hexValue(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::string escape(std::string_view s, std::uint16_t allowed) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (chars::is(c, allowed)) {
+      out.push_back(c);
+    } else {
+      auto u = static_cast<unsigned char>(c);
+      out.push_back('%');
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 15]);
+    }
+  }
+  return out;
+}
+
+}  // namespace sipwarden::sip
