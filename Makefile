@@ -43,7 +43,7 @@ fuzz: fuzz-build
 bench: setup
 	@cmake --preset bench >/dev/null
 	@cmake --build --preset bench -j $(JOBS)
-	./build/bench/bench/parser_bench
+	./build/bench/parser_bench
 
 format:
 	@find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i

@@ -370,7 +370,7 @@ Why parseDate(std::string_view text, std::int64_t& epochSeconds) {
   int y = static_cast<int>(year) - (month < 2 ? 1 : 0);
   int era = (y >= 0 ? y : y - 399) / 400;
   int yoe = y - era * 400;
-  int mp = (month + 9) % 12;
+  int mp = (month + 10) % 12;  // March-based month index; `month` is 0-based
   int doy = (153 * mp + 2) / 5 + day - 1;
   int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
   std::int64_t days = static_cast<std::int64_t>(era) * 146097 + doe - 719468;

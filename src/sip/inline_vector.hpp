@@ -3,7 +3,6 @@
 #pragma once
 
 #include <algorithm>
-#include <array>
 #include <cstddef>
 #include <cstring>
 #include <type_traits>
@@ -31,8 +30,8 @@ class InlineVector {
   [[nodiscard]] std::size_t size() const { return size_; }
   [[nodiscard]] bool empty() const { return size_ == 0; }
   [[nodiscard]] std::size_t capacity() const { return heap_.empty() ? N : heap_.size(); }
-  T* data() { return heap_.empty() ? inline_.data() : heap_.data(); }
-  const T* data() const { return heap_.empty() ? inline_.data() : heap_.data(); }
+  T* data() { return heap_.empty() ? reinterpret_cast<T*>(inline_) : heap_.data(); }
+  const T* data() const { return heap_.empty() ? reinterpret_cast<const T*>(inline_) : heap_.data(); }
   T& operator[](std::size_t i) { return data()[i]; }
   const T& operator[](std::size_t i) const { return data()[i]; }
   T* begin() { return data(); }
@@ -64,7 +63,8 @@ class InlineVector {
     heap_.swap(grown);
   }
 
-  std::array<T, N> inline_{};
+  // Raw storage: a fresh vector costs nothing to construct (elements are written before they are read).
+  alignas(T) unsigned char inline_[N * sizeof(T)];
   std::vector<T> heap_;
   std::size_t size_ = 0;
 };

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <iterator>
 #include <optional>
 #include <string_view>
 
@@ -47,6 +48,12 @@ class ParamList {
 
   class Iterator {
    public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = Param;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const Param*;
+    using reference = const Param&;
+
     Iterator() = default;
     Iterator(std::string_view rest, Syntax syntax) : rest_(rest), syntax_(syntax) { advance(); }
     const Param& operator*() const { return current_; }
@@ -54,6 +61,11 @@ class ParamList {
     Iterator& operator++() {
       advance();
       return *this;
+    }
+    Iterator operator++(int) {
+      Iterator old = *this;
+      advance();
+      return old;
     }
     bool operator==(const Iterator& o) const { return done_ == o.done_ && (done_ || rest_.data() == o.rest_.data()); }
 

@@ -55,6 +55,7 @@ void StreamFramer::compact() {
   scanFrom_ = scanFrom_ > start_ ? scanFrom_ - start_ : 0;
   headerEnd_ = headerEnd_ > start_ ? headerEnd_ - start_ : 0;
   messageEnd_ = messageEnd_ > start_ ? messageEnd_ - start_ : 0;
+  lineStart_ = lineStart_ > start_ ? lineStart_ - start_ : 0;
   start_ = 0;
 }
 
@@ -70,13 +71,13 @@ StreamFramer::Result StreamFramer::fatal(ParseErrorKind kind, const char* detail
 }
 
 bool StreamFramer::lineTooLong() const {
-  // The current (unterminated) line is the text after the last LF.
-  std::size_t lastLf = buf_.rfind('\n');
-  std::size_t lineStart = (lastLf == std::string::npos || lastLf < start_) ? start_ : lastLf + 1;
+  std::size_t lineStart = lineStart_ > start_ ? lineStart_ : start_;
   return buf_.size() - lineStart > limits_.maxLineLength;
 }
 
 StreamFramer::Result StreamFramer::next(Message& out) {
+  // Whatever `out` held pointed into this buffer: never leave it looking valid after a compaction.
+  out.clear();
   if (broken_) return fatal(ParseErrorKind::BadContentLength, "stream framing was lost earlier");
   if (start_ == buf_.size()) compact();  // cheap: nothing left to move
   if (headerEnd_ == 0) {
@@ -87,13 +88,20 @@ StreamFramer::Result StreamFramer::next(Message& out) {
         scanFrom_ = start_;
         return Result{Status::KeepAlive, {}};
       }
-      if (buf_.size() - start_ == 2) return Result{Status::NeedMore, {}};  // maybe half a ping
+      std::size_t have = buf_.size() - start_;
+      if (have < 4 && buf_.compare(start_, have, "\r\n\r\n", have) == 0) {
+        return Result{Status::NeedMore, {}};  // maybe a ping still arriving
+      }
       start_ += 2;  // a lone CRLF (a pong, or stray): skip it
     }
     if (scanFrom_ < start_) scanFrom_ = start_;
     std::string_view view(buf_);
     std::size_t end = findHeaderEnd(view.substr(start_), scanFrom_ - start_);
     if (end == std::string_view::npos) {
+      // Remember where the current line starts, looking only at the bytes not scanned before.
+      std::size_t from = scanFrom_ > start_ ? scanFrom_ : start_;
+      std::size_t lf = std::string_view(buf_).substr(from).rfind('\n');
+      if (lf != std::string_view::npos) lineStart_ = from + lf + 1;
       scanFrom_ = buf_.size();
       if (buf_.size() - start_ > limits_.maxMessageSize) {
         return fatal(ParseErrorKind::TooLarge, "header section exceeds the message size limit");

@@ -37,7 +37,7 @@ class StreamFramer {
   void feed(std::string_view bytes);
 
   /// Frames and parses the next message. On Message and Invalid, `out` points into the framer's
-  /// buffer until the next call to feed() or next().
+  /// buffer until the next call to feed() or next(); on any other status `out` is cleared.
   Result next(Message& out);
 
   /// Bytes received and not yet returned as a message.
@@ -54,6 +54,7 @@ class StreamFramer {
   std::size_t scanFrom_ = 0;    ///< where to resume the search for the end of the header section
   std::size_t headerEnd_ = 0;   ///< absolute end of the header section once found, else 0
   std::size_t messageEnd_ = 0;  ///< absolute end of the message once known, else 0
+  std::size_t lineStart_ = 0;   ///< start of the line being received (after the last LF scanned)
   bool broken_ = false;
 };
 

@@ -242,23 +242,30 @@ bool paramMustMatch(std::string_view name) {
          iequals(name, "transport");
 }
 
+// Every parameter of `a` that `b` also names must match one of b's same-named values; the
+// must-match parameters must appear in both. Checked both ways, so that repeated parameter names
+// cannot make a URI differ from itself.
+bool paramsCovered(const ParamList& a, const ParamList& b) {
+  for (const Param& p : a) {
+    bool named = false;
+    bool matched = false;
+    for (const Param& q : b) {
+      if (!iequals(p.name, q.name)) continue;
+      named = true;
+      if (componentEquals(p.value, q.value, true)) matched = true;
+    }
+    if (named ? !matched : paramMustMatch(p.name)) return false;
+  }
+  return true;
+}
+
 bool sipUriEquals(const Uri& a, const Uri& b) {
   if (a.scheme != b.scheme) return false;
   if (a.hasUserInfo != b.hasUserInfo) return false;
   if (!componentEquals(a.user, b.user, false) || !componentEquals(a.password, b.password, false)) return false;
   if (!iequals(a.host, b.host)) return false;
   if (a.hasPort != b.hasPort || a.port != b.port) return false;
-  for (const Param& p : a.params) {
-    auto q = b.params.find(p.name);
-    if (!q) {
-      if (paramMustMatch(p.name)) return false;
-      continue;
-    }
-    if (!componentEquals(p.value, q->value, true)) return false;
-  }
-  for (const Param& q : b.params) {
-    if (paramMustMatch(q.name) && !a.params.has(q.name)) return false;
-  }
+  if (!paramsCovered(a.params, b.params) || !paramsCovered(b.params, a.params)) return false;
   // Headers are never ignored: each must be present in both with equal values, in any order.
   std::size_t na = 0;
   std::size_t nb = 0;
@@ -293,12 +300,14 @@ bool telNumberEquals(std::string_view a, std::string_view b) {
 
 bool telUriEquals(const Uri& a, const Uri& b) {
   if (!telNumberEquals(a.user, b.user)) return false;
-  if (a.params.size() != b.params.size()) return false;
+  // RFC 3966 §4: parameters compare as sets; one present in only one URI makes them differ.
   for (const Param& p : a.params) {
-    auto q = b.params.find(p.name);
-    if (!q || !componentEquals(p.value, q->value, true)) return false;
+    if (!b.params.has(p.name)) return false;
   }
-  return true;
+  for (const Param& q : b.params) {
+    if (!a.params.has(q.name)) return false;
+  }
+  return paramsCovered(a.params, b.params) && paramsCovered(b.params, a.params);
 }
 
 }  // namespace
