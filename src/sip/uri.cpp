@@ -237,9 +237,11 @@ Why parseTelUri(std::string_view rest, Uri& out) {
 
 bool paramMustMatch(std::string_view name) {
   // RFC 3261 §19.1.4: user, ttl, method, maddr and transport parameters appearing in only one URI
-  // make the URIs differ.
-  return iequals(name, "user") || iequals(name, "ttl") || iequals(name, "method") || iequals(name, "maddr") ||
-         iequals(name, "transport");
+  // make the URIs differ. Names compare after decoding escapes ("tr%61nsport" is "transport").
+  for (std::string_view known : {"user", "ttl", "method", "maddr", "transport"}) {
+    if (componentEquals(name, known, true)) return true;
+  }
+  return false;
 }
 
 // Every parameter of `a` that `b` also names must match one of b's same-named values; the
@@ -250,7 +252,7 @@ bool paramsCovered(const ParamList& a, const ParamList& b) {
     bool named = false;
     bool matched = false;
     for (const Param& q : b) {
-      if (!iequals(p.name, q.name)) continue;
+      if (!componentEquals(p.name, q.name, true)) continue;
       named = true;
       if (componentEquals(p.value, q.value, true)) matched = true;
     }
@@ -301,11 +303,17 @@ bool telNumberEquals(std::string_view a, std::string_view b) {
 bool telUriEquals(const Uri& a, const Uri& b) {
   if (!telNumberEquals(a.user, b.user)) return false;
   // RFC 3966 §4: parameters compare as sets; one present in only one URI makes them differ.
+  auto named = [](const ParamList& list, std::string_view name) {
+    for (const Param& q : list) {
+      if (componentEquals(name, q.name, true)) return true;
+    }
+    return false;
+  };
   for (const Param& p : a.params) {
-    if (!b.params.has(p.name)) return false;
+    if (!named(b.params, p.name)) return false;
   }
   for (const Param& q : b.params) {
-    if (!a.params.has(q.name)) return false;
+    if (!named(a.params, q.name)) return false;
   }
   return paramsCovered(a.params, b.params) && paramsCovered(b.params, a.params);
 }

@@ -149,6 +149,11 @@ TEST(UriCompare, SchemeAndParameterRules) {
   // An escaped unreserved character equals the character; an escaped reserved one does not.
   EXPECT_TRUE(equal("sip:%41lice@atlanta.com", "sip:Alice@atlanta.com"));
   EXPECT_FALSE(equal("sip:atlanta.com?to=bob%40b", "sip:atlanta.com?to=bob@b"));
+  // Parameter names compare after decoding escapes (RFC 4475 §3.1.1.3 esc01).
+  EXPECT_FALSE(equal("sip:h.example.net;tr%61nsport=tcp", "sip:h.example.net"));
+  EXPECT_TRUE(equal("sip:h.example.net;tr%61nsport=tcp", "sip:h.example.net;transport=TCP"));
+  EXPECT_FALSE(equal("sip:h.example.net;n%61me=v%61lue%25%34%31", "sip:h.example.net;name=valueA"));
+  EXPECT_TRUE(equal("sip:h.example.net;n%61me=v%61lue%25%34%31", "sip:h.example.net;name=value%2541"));
   // URI headers compare with the same count, whatever the order.
   EXPECT_FALSE(equal("sip:a@b?x=1", "sip:a@b?x=1&y=2"));
 }
