@@ -46,7 +46,7 @@ bench: setup
 	./build/bench/parser_bench
 
 format:
-	@find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
+	@git ls-files "*.cpp" "*.hpp" | xargs clang-format -i --style=file
 
 clean:
 	rm -rf build

@@ -63,7 +63,8 @@ void describe(const Message& m, const ParseError& err, bool wire) {
     std::cout << "\n";
   }
   if (!m.from().raw.empty()) {
-    std::cout << "from      " << printable(m.from().uri.raw) << " tag=" << printable(m.from().tag().value_or("")) << "\n";
+    std::cout << "from      " << printable(m.from().uri.raw) << " tag=" << printable(m.from().tag().value_or(""))
+              << "\n";
   }
   if (!m.to().raw.empty()) {
     std::cout << "to        " << printable(m.to().uri.raw) << " tag=" << printable(m.to().tag().value_or("")) << "\n";

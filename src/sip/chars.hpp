@@ -9,18 +9,18 @@ namespace sipwarden::sip::chars {
 
 enum Class : std::uint16_t {
   kAlnum = 1 << 0,
-  kToken = 1 << 1,       // token: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~"
-  kWord = 1 << 2,        // word (Call-ID): token chars plus ( ) < > : \ " / [ ] ? { }
-  kUnreserved = 1 << 3,  // alphanum / mark
-  kUserExtra = 1 << 4,   // user-unreserved: & = + $ , ; ? /
-  kPassExtra = 1 << 5,   // password: & = + $ ,
-  kParamExtra = 1 << 6,  // param-unreserved: [ ] / : & + $
-  kHeaderExtra = 1 << 7, // hnv-unreserved: [ ] / ? : + $
+  kToken = 1 << 1,        // token: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~"
+  kWord = 1 << 2,         // word (Call-ID): token chars plus ( ) < > : \ " / [ ] ? { }
+  kUnreserved = 1 << 3,   // alphanum / mark
+  kUserExtra = 1 << 4,    // user-unreserved: & = + $ , ; ? /
+  kPassExtra = 1 << 5,    // password: & = + $ ,
+  kParamExtra = 1 << 6,   // param-unreserved: [ ] / : & + $
+  kHeaderExtra = 1 << 7,  // hnv-unreserved: [ ] / ? : + $
   kHex = 1 << 8,
-  kHost = 1 << 9,        // alphanum / "-" / "." (hostname), plus ":" and "[" "]" handled separately
-  kWsp = 1 << 10,        // SP / HTAB
-  kLws = 1 << 11,        // SP / HTAB / CR / LF: inside an already delimited header value, folding is whitespace
-  kReserved = 1 << 12,   // ; / ? : @ & = + $ ,
+  kHost = 1 << 9,       // alphanum / "-" / "." (hostname), plus ":" and "[" "]" handled separately
+  kWsp = 1 << 10,       // SP / HTAB
+  kLws = 1 << 11,       // SP / HTAB / CR / LF: inside an already delimited header value, folding is whitespace
+  kReserved = 1 << 12,  // ; / ? : @ & = + $ ,
 };
 
 constexpr std::array<std::uint16_t, 256> makeTable() {

@@ -277,69 +277,69 @@ HeaderId headerIdFromName(std::string_view name) {
 
 std::string_view headerName(HeaderId id) {
   switch (id) {
-      case HeaderId::Accept: return "Accept";
-      case HeaderId::AcceptContact: return "Accept-Contact";
-      case HeaderId::AcceptEncoding: return "Accept-Encoding";
-      case HeaderId::AcceptLanguage: return "Accept-Language";
-      case HeaderId::AlertInfo: return "Alert-Info";
-      case HeaderId::Allow: return "Allow";
-      case HeaderId::AllowEvents: return "Allow-Events";
-      case HeaderId::AuthenticationInfo: return "Authentication-Info";
-      case HeaderId::Authorization: return "Authorization";
-      case HeaderId::CallId: return "Call-ID";
-      case HeaderId::CallInfo: return "Call-Info";
-      case HeaderId::Contact: return "Contact";
-      case HeaderId::ContentDisposition: return "Content-Disposition";
-      case HeaderId::ContentEncoding: return "Content-Encoding";
-      case HeaderId::ContentLanguage: return "Content-Language";
-      case HeaderId::ContentLength: return "Content-Length";
-      case HeaderId::ContentType: return "Content-Type";
-      case HeaderId::CSeq: return "CSeq";
-      case HeaderId::Date: return "Date";
-      case HeaderId::ErrorInfo: return "Error-Info";
-      case HeaderId::Event: return "Event";
-      case HeaderId::Expires: return "Expires";
-      case HeaderId::From: return "From";
-      case HeaderId::Identity: return "Identity";
-      case HeaderId::InReplyTo: return "In-Reply-To";
-      case HeaderId::MaxForwards: return "Max-Forwards";
-      case HeaderId::MimeVersion: return "MIME-Version";
-      case HeaderId::MinExpires: return "Min-Expires";
-      case HeaderId::MinSE: return "Min-SE";
-      case HeaderId::Organization: return "Organization";
-      case HeaderId::Path: return "Path";
-      case HeaderId::Priority: return "Priority";
-      case HeaderId::ProxyAuthenticate: return "Proxy-Authenticate";
-      case HeaderId::ProxyAuthorization: return "Proxy-Authorization";
-      case HeaderId::ProxyRequire: return "Proxy-Require";
-      case HeaderId::RAck: return "RAck";
-      case HeaderId::RSeq: return "RSeq";
-      case HeaderId::Reason: return "Reason";
-      case HeaderId::RecordRoute: return "Record-Route";
-      case HeaderId::ReferTo: return "Refer-To";
-      case HeaderId::ReferredBy: return "Referred-By";
-      case HeaderId::RejectContact: return "Reject-Contact";
-      case HeaderId::Replaces: return "Replaces";
-      case HeaderId::ReplyTo: return "Reply-To";
-      case HeaderId::RequestDisposition: return "Request-Disposition";
-      case HeaderId::Require: return "Require";
-      case HeaderId::RetryAfter: return "Retry-After";
-      case HeaderId::Route: return "Route";
-      case HeaderId::Server: return "Server";
-      case HeaderId::ServiceRoute: return "Service-Route";
-      case HeaderId::SessionExpires: return "Session-Expires";
-      case HeaderId::SipETag: return "SIP-ETag";
-      case HeaderId::SipIfMatch: return "SIP-If-Match";
-      case HeaderId::Subject: return "Subject";
-      case HeaderId::SubscriptionState: return "Subscription-State";
-      case HeaderId::Supported: return "Supported";
-      case HeaderId::Timestamp: return "Timestamp";
-      case HeaderId::To: return "To";
-      case HeaderId::Unsupported: return "Unsupported";
-      case HeaderId::UserAgent: return "User-Agent";
-      case HeaderId::Via: return "Via";
-      case HeaderId::Warning: return "Warning";
-      case HeaderId::WwwAuthenticate: return "WWW-Authenticate";
+    case HeaderId::Accept: return "Accept";
+    case HeaderId::AcceptContact: return "Accept-Contact";
+    case HeaderId::AcceptEncoding: return "Accept-Encoding";
+    case HeaderId::AcceptLanguage: return "Accept-Language";
+    case HeaderId::AlertInfo: return "Alert-Info";
+    case HeaderId::Allow: return "Allow";
+    case HeaderId::AllowEvents: return "Allow-Events";
+    case HeaderId::AuthenticationInfo: return "Authentication-Info";
+    case HeaderId::Authorization: return "Authorization";
+    case HeaderId::CallId: return "Call-ID";
+    case HeaderId::CallInfo: return "Call-Info";
+    case HeaderId::Contact: return "Contact";
+    case HeaderId::ContentDisposition: return "Content-Disposition";
+    case HeaderId::ContentEncoding: return "Content-Encoding";
+    case HeaderId::ContentLanguage: return "Content-Language";
+    case HeaderId::ContentLength: return "Content-Length";
+    case HeaderId::ContentType: return "Content-Type";
+    case HeaderId::CSeq: return "CSeq";
+    case HeaderId::Date: return "Date";
+    case HeaderId::ErrorInfo: return "Error-Info";
+    case HeaderId::Event: return "Event";
+    case HeaderId::Expires: return "Expires";
+    case HeaderId::From: return "From";
+    case HeaderId::Identity: return "Identity";
+    case HeaderId::InReplyTo: return "In-Reply-To";
+    case HeaderId::MaxForwards: return "Max-Forwards";
+    case HeaderId::MimeVersion: return "MIME-Version";
+    case HeaderId::MinExpires: return "Min-Expires";
+    case HeaderId::MinSE: return "Min-SE";
+    case HeaderId::Organization: return "Organization";
+    case HeaderId::Path: return "Path";
+    case HeaderId::Priority: return "Priority";
+    case HeaderId::ProxyAuthenticate: return "Proxy-Authenticate";
+    case HeaderId::ProxyAuthorization: return "Proxy-Authorization";
+    case HeaderId::ProxyRequire: return "Proxy-Require";
+    case HeaderId::RAck: return "RAck";
+    case HeaderId::RSeq: return "RSeq";
+    case HeaderId::Reason: return "Reason";
+    case HeaderId::RecordRoute: return "Record-Route";
+    case HeaderId::ReferTo: return "Refer-To";
+    case HeaderId::ReferredBy: return "Referred-By";
+    case HeaderId::RejectContact: return "Reject-Contact";
+    case HeaderId::Replaces: return "Replaces";
+    case HeaderId::ReplyTo: return "Reply-To";
+    case HeaderId::RequestDisposition: return "Request-Disposition";
+    case HeaderId::Require: return "Require";
+    case HeaderId::RetryAfter: return "Retry-After";
+    case HeaderId::Route: return "Route";
+    case HeaderId::Server: return "Server";
+    case HeaderId::ServiceRoute: return "Service-Route";
+    case HeaderId::SessionExpires: return "Session-Expires";
+    case HeaderId::SipETag: return "SIP-ETag";
+    case HeaderId::SipIfMatch: return "SIP-If-Match";
+    case HeaderId::Subject: return "Subject";
+    case HeaderId::SubscriptionState: return "Subscription-State";
+    case HeaderId::Supported: return "Supported";
+    case HeaderId::Timestamp: return "Timestamp";
+    case HeaderId::To: return "To";
+    case HeaderId::Unsupported: return "Unsupported";
+    case HeaderId::UserAgent: return "User-Agent";
+    case HeaderId::Via: return "Via";
+    case HeaderId::Warning: return "Warning";
+    case HeaderId::WwwAuthenticate: return "WWW-Authenticate";
     case HeaderId::Unknown:
     case HeaderId::Count_: break;
   }
@@ -348,25 +348,25 @@ std::string_view headerName(HeaderId id) {
 
 char compactForm(HeaderId id) {
   switch (id) {
-      case HeaderId::AcceptContact: return 'a';
-      case HeaderId::AllowEvents: return 'u';
-      case HeaderId::CallId: return 'i';
-      case HeaderId::Contact: return 'm';
-      case HeaderId::ContentEncoding: return 'e';
-      case HeaderId::ContentLength: return 'l';
-      case HeaderId::ContentType: return 'c';
-      case HeaderId::Event: return 'o';
-      case HeaderId::From: return 'f';
-      case HeaderId::Identity: return 'y';
-      case HeaderId::ReferTo: return 'r';
-      case HeaderId::ReferredBy: return 'b';
-      case HeaderId::RejectContact: return 'j';
-      case HeaderId::RequestDisposition: return 'd';
-      case HeaderId::SessionExpires: return 'x';
-      case HeaderId::Subject: return 's';
-      case HeaderId::Supported: return 'k';
-      case HeaderId::To: return 't';
-      case HeaderId::Via: return 'v';
+    case HeaderId::AcceptContact: return 'a';
+    case HeaderId::AllowEvents: return 'u';
+    case HeaderId::CallId: return 'i';
+    case HeaderId::Contact: return 'm';
+    case HeaderId::ContentEncoding: return 'e';
+    case HeaderId::ContentLength: return 'l';
+    case HeaderId::ContentType: return 'c';
+    case HeaderId::Event: return 'o';
+    case HeaderId::From: return 'f';
+    case HeaderId::Identity: return 'y';
+    case HeaderId::ReferTo: return 'r';
+    case HeaderId::ReferredBy: return 'b';
+    case HeaderId::RejectContact: return 'j';
+    case HeaderId::RequestDisposition: return 'd';
+    case HeaderId::SessionExpires: return 'x';
+    case HeaderId::Subject: return 's';
+    case HeaderId::Supported: return 'k';
+    case HeaderId::To: return 't';
+    case HeaderId::Via: return 'v';
     default: return '\0';
   }
 }
@@ -398,8 +398,7 @@ bool isListHeader(HeaderId id) {
     case HeaderId::Supported:
     case HeaderId::Unsupported:
     case HeaderId::Via:
-    case HeaderId::Warning:
-      return true;
+    case HeaderId::Warning: return true;
     default: return false;
   }
 }

@@ -272,10 +272,12 @@ Why parseAuth(std::string_view text, AuthValue& out) {
       std::string_view AuthValue::*member;
     };
     static constexpr Field kFields[] = {
-        {"username", &AuthValue::username}, {"realm", &AuthValue::realm},     {"nonce", &AuthValue::nonce},
-        {"uri", &AuthValue::uri},           {"response", &AuthValue::response}, {"algorithm", &AuthValue::algorithm},
-        {"cnonce", &AuthValue::cnonce},     {"opaque", &AuthValue::opaque},   {"qop", &AuthValue::qop},
-        {"nc", &AuthValue::nc},             {"stale", &AuthValue::stale},     {"domain", &AuthValue::domain},
+        {"username", &AuthValue::username}, {"realm", &AuthValue::realm},
+        {"nonce", &AuthValue::nonce},       {"uri", &AuthValue::uri},
+        {"response", &AuthValue::response}, {"algorithm", &AuthValue::algorithm},
+        {"cnonce", &AuthValue::cnonce},     {"opaque", &AuthValue::opaque},
+        {"qop", &AuthValue::qop},           {"nc", &AuthValue::nc},
+        {"stale", &AuthValue::stale},       {"domain", &AuthValue::domain},
         {"userhash", &AuthValue::userhash}, {"charset", &AuthValue::charset},
     };
     for (const Field& f : kFields) {

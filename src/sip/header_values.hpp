@@ -60,8 +60,8 @@ Why parseNameAddr(std::string_view text, NameAddr& out, bool requireAngle = fals
 struct Contact {
   bool star = false;
   NameAddr address;
-  std::optional<std::uint32_t> expires;  ///< overlarge values saturate at 2^32-1
-  int qThousandths = -1;                 ///< q=0.5 -> 500; -1 when absent
+  std::optional<std::uint32_t> expires;      ///< overlarge values saturate at 2^32-1
+  int qThousandths = -1;                     ///< q=0.5 -> 500; -1 when absent
   std::optional<std::string_view> instance;  ///< +sip.instance value without its quotes
   std::optional<std::uint32_t> regId;
 };
@@ -81,8 +81,8 @@ struct AuthValue {
   std::string_view raw;
   std::string_view scheme;  ///< "Digest" or another auth-scheme
   std::string_view paramsText;
-  std::string_view username, realm, nonce, uri, response, algorithm, cnonce, opaque, qop, nc, stale, domain,
-      userhash, charset;
+  std::string_view username, realm, nonce, uri, response, algorithm, cnonce, opaque, qop, nc, stale, domain, userhash,
+      charset;
   [[nodiscard]] bool isDigest() const;
   /// Any parameter by name (case-insensitive), without quotes.
   [[nodiscard]] std::optional<std::string_view> param(std::string_view name) const;

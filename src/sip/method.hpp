@@ -14,14 +14,14 @@ enum class Method : std::uint8_t {
   Cancel,
   Register,
   Options,
-  Message,   // RFC 3428
-  Subscribe, // RFC 6665
-  Notify,    // RFC 6665
-  Publish,   // RFC 3903
-  Info,      // RFC 6086
-  Prack,     // RFC 3262
-  Update,    // RFC 3311
-  Refer,     // RFC 3515
+  Message,    // RFC 3428
+  Subscribe,  // RFC 6665
+  Notify,     // RFC 6665
+  Publish,    // RFC 3903
+  Info,       // RFC 6086
+  Prack,      // RFC 3262
+  Update,     // RFC 3311
+  Refer,      // RFC 3515
 };
 
 /// Method names are case-sensitive (RFC 3261 §7.1): "invite" is an extension method.

@@ -35,9 +35,18 @@ std::string ParseError::reasonPhrase() const {
     case ParseErrorKind::BadStartLine: r = "Bad Request-Line"; break;
     case ParseErrorKind::BadVersion: return "Version Not Supported";
     case ParseErrorKind::BadHeaderLine: r = "Malformed Header Line"; break;
-    case ParseErrorKind::BadHeaderValue: r = "Bad "; r += headerName; break;
-    case ParseErrorKind::DuplicateHeader: r = "Duplicate "; r += headerName; break;
-    case ParseErrorKind::MissingHeader: r = "Missing "; r += headerName; break;
+    case ParseErrorKind::BadHeaderValue:
+      r = "Bad ";
+      r += headerName;
+      break;
+    case ParseErrorKind::DuplicateHeader:
+      r = "Duplicate ";
+      r += headerName;
+      break;
+    case ParseErrorKind::MissingHeader:
+      r = "Missing ";
+      r += headerName;
+      break;
     case ParseErrorKind::BadRequestUri: r = "Bad Request-URI"; break;
     case ParseErrorKind::UnsupportedScheme: r = "Unsupported URI Scheme"; break;
     case ParseErrorKind::CSeqMismatch: r = "CSeq Method Mismatch"; break;

@@ -12,21 +12,21 @@ namespace sipwarden::sip {
 
 enum class ParseErrorKind : std::uint8_t {
   None,
-  NeedMore,           ///< stream framing only: the message is not complete yet
-  TooLarge,           ///< message over the size limit (413; a stream is closed)
-  TooManyHeaders,     ///< header count over the limit
-  LineTooLong,        ///< a line over the length limit
-  BadStartLine,       ///< malformed request-line or status-line
-  BadVersion,         ///< well-formed SIP-Version other than 2.0 (505)
-  BadHeaderLine,      ///< a header line without a colon, a bad name, a fold before any header
-  BadHeaderValue,     ///< a known header whose value does not match its grammar
-  DuplicateHeader,    ///< a single-value header (From, To, Call-ID, CSeq...) present twice
-  MissingHeader,      ///< Via, From, To, Call-ID or CSeq absent
-  BadRequestUri,      ///< malformed Request-URI
-  UnsupportedScheme,  ///< Request-URI scheme other than sip, sips, tel (416)
-  CSeqMismatch,       ///< CSeq method differs from the request method
+  NeedMore,               ///< stream framing only: the message is not complete yet
+  TooLarge,               ///< message over the size limit (413; a stream is closed)
+  TooManyHeaders,         ///< header count over the limit
+  LineTooLong,            ///< a line over the length limit
+  BadStartLine,           ///< malformed request-line or status-line
+  BadVersion,             ///< well-formed SIP-Version other than 2.0 (505)
+  BadHeaderLine,          ///< a header line without a colon, a bad name, a fold before any header
+  BadHeaderValue,         ///< a known header whose value does not match its grammar
+  DuplicateHeader,        ///< a single-value header (From, To, Call-ID, CSeq...) present twice
+  MissingHeader,          ///< Via, From, To, Call-ID or CSeq absent
+  BadRequestUri,          ///< malformed Request-URI
+  UnsupportedScheme,      ///< Request-URI scheme other than sip, sips, tel (416)
+  CSeqMismatch,           ///< CSeq method differs from the request method
   UnknownMethodMismatch,  ///< an extension method whose CSeq names another method (RFC 4475 §3.1.2.18: 501)
-  BadContentLength,   ///< missing on a stream, negative, or larger than the message
+  BadContentLength,       ///< missing on a stream, negative, or larger than the message
 };
 
 struct ParseError {

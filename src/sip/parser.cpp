@@ -36,7 +36,9 @@ bool isVersionSyntax(std::string_view v) {
   return true;
 }
 
-bool isVersion20(std::string_view v) { return v.size() == 7 && iequals(v.substr(0, 4), "SIP/") && v.substr(4) == "2.0"; }
+bool isVersion20(std::string_view v) {
+  return v.size() == 7 && iequals(v.substr(0, 4), "SIP/") && v.substr(4) == "2.0";
+}
 
 }  // namespace
 
@@ -89,7 +91,8 @@ void MessageParser::parseStartLine(std::string_view line) {
     m_.reason_ = rest.size() > 4 ? rest.substr(4) : std::string_view();
     for (char c : m_.reason_) {
       auto u = static_cast<unsigned char>(c);
-      if ((u < 0x20 && c != '\t') || u == 0x7f) return fail(ParseErrorKind::BadStartLine, "control character in reason phrase");
+      if ((u < 0x20 && c != '\t') || u == 0x7f)
+        return fail(ParseErrorKind::BadStartLine, "control character in reason phrase");
     }
     return;
   }
@@ -97,7 +100,8 @@ void MessageParser::parseStartLine(std::string_view line) {
   m_.isRequest_ = true;
   std::size_t sp1 = line.find(' ');
   std::size_t sp2 = line.rfind(' ');
-  if (sp1 == kNpos || sp1 == sp2) return fail(ParseErrorKind::BadStartLine, "expected Method SP Request-URI SP SIP-Version");
+  if (sp1 == kNpos || sp1 == sp2)
+    return fail(ParseErrorKind::BadStartLine, "expected Method SP Request-URI SP SIP-Version");
   std::string_view method = line.substr(0, sp1);
   std::string_view uri = line.substr(sp1 + 1, sp2 - sp1 - 1);
   std::string_view version = line.substr(sp2 + 1);
@@ -153,10 +157,13 @@ void MessageParser::validateHeaders() {
   for (const HeaderField& h : m_.headers_) {
     switch (h.id) {
       case HeaderId::Via:
-        validateList(h, [](std::string_view v) -> Why {
-          Via via;
-          return parseVia(v, via);
-        }, false);
+        validateList(
+            h,
+            [](std::string_view v) -> Why {
+              Via via;
+              return parseVia(v, via);
+            },
+            false);
         if (!m_.hasVia_) m_.refreshTyped(HeaderId::Via);
         break;
       case HeaderId::From:
@@ -222,10 +229,13 @@ void MessageParser::validateHeaders() {
       case HeaderId::Route:
       case HeaderId::RecordRoute:
       case HeaderId::Path:
-        validateList(h, [](std::string_view v) -> Why {
-          NameAddr na;
-          return parseNameAddr(v, na, true);
-        }, false);
+        validateList(
+            h,
+            [](std::string_view v) -> Why {
+              NameAddr na;
+              return parseNameAddr(v, na, true);
+            },
+            false);
         break;
       case HeaderId::Authorization:
       case HeaderId::ProxyAuthorization:
@@ -341,7 +351,8 @@ ParseError MessageParser::run(std::string_view bytes, Framing framing) {
 
   if (m_.isRequest_ && m_.hasCSeq_ && !m_.methodText_.empty() && m_.cseq_.methodText != m_.methodText_) {
     if (m_.method_ == Method::Extension) {
-      fail(ParseErrorKind::UnknownMethodMismatch, "unknown method, and the CSeq method does not match it", HeaderId::CSeq);
+      fail(ParseErrorKind::UnknownMethodMismatch, "unknown method, and the CSeq method does not match it",
+           HeaderId::CSeq);
     } else {
       fail(ParseErrorKind::CSeqMismatch, "CSeq method does not match the request method", HeaderId::CSeq);
     }
@@ -352,9 +363,8 @@ ParseError MessageParser::run(std::string_view bytes, Framing framing) {
   std::string_view rest = bytes.substr(pos);
   if (m_.hasContentLength_) {
     if (m_.contentLength_ > rest.size()) {
-      fail(ParseErrorKind::BadContentLength, framing == Framing::Datagram
-                                                 ? "larger than the datagram"
-                                                 : "larger than the message",
+      fail(ParseErrorKind::BadContentLength,
+           framing == Framing::Datagram ? "larger than the datagram" : "larger than the message",
            HeaderId::ContentLength);
       m_.body_ = rest;
     } else {

@@ -15,19 +15,19 @@ enum class UriScheme : std::uint8_t { Sip, Sips, Tel, Other };
 enum class HostKind : std::uint8_t { None, Name, IPv4, IPv6 };
 
 struct Uri {
-  std::string_view raw;         ///< the whole URI as written
+  std::string_view raw;  ///< the whole URI as written
   UriScheme scheme = UriScheme::Other;
   std::string_view schemeText;  ///< as written, e.g. "SIP"
   std::string_view user;        ///< %-escaped as written; for tel: the telephone-subscriber digits
   std::string_view password;
-  std::string_view host;        ///< IPv6 references keep their brackets
+  std::string_view host;  ///< IPv6 references keep their brackets
   HostKind hostKind = HostKind::None;
   std::uint16_t port = 0;
   bool hasPort = false;
   bool hasUserInfo = false;
-  ParamList params;             ///< uri-parameters (sip/sips) or tel parameters
-  std::string_view headers;     ///< after '?', without it
-  std::string_view opaque;      ///< for other schemes: everything after "scheme:"
+  ParamList params;          ///< uri-parameters (sip/sips) or tel parameters
+  std::string_view headers;  ///< after '?', without it
+  std::string_view opaque;   ///< for other schemes: everything after "scheme:"
 
   [[nodiscard]] bool isSip() const { return scheme == UriScheme::Sip || scheme == UriScheme::Sips; }
   [[nodiscard]] std::optional<std::string_view> param(std::string_view name) const { return params.value(name); }

@@ -12,8 +12,9 @@ namespace sipwarden::sip {
 namespace {
 
 std::string message(std::string_view callId, std::string_view body = "") {
-  std::string m = "MESSAGE sip:bob@example.com SIP/2.0\r\n"
-                  "Via: SIP/2.0/TCP client.example.com;branch=z9hG4bK";
+  std::string m =
+      "MESSAGE sip:bob@example.com SIP/2.0\r\n"
+      "Via: SIP/2.0/TCP client.example.com;branch=z9hG4bK";
   m += callId;
   m += "\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=a1\r\nTo: <sip:bob@example.com>\r\nCall-ID: ";
   m += callId;
@@ -69,7 +70,8 @@ TEST(StreamFramer, OneByteAtATime) {
 
 TEST(StreamFramer, SeveralMessagesInOneRead) {
   std::string stream;
-  for (int i = 0; i < 50; ++i) stream += message("m" + std::to_string(i), std::string(static_cast<std::size_t>(i), 'b'));
+  for (int i = 0; i < 50; ++i)
+    stream += message("m" + std::to_string(i), std::string(static_cast<std::size_t>(i), 'b'));
   StreamFramer f;
   f.feed(stream);
   std::vector<Event> events;
@@ -124,8 +126,9 @@ TEST(StreamFramer, KeepAlives) {
 
 TEST(StreamFramer, MissingContentLengthIsFatal) {
   StreamFramer f;
-  f.feed("OPTIONS sip:b@d SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\nFrom: <sip:a@d>;tag=1\r\n"
-         "To: <sip:b@d>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n");
+  f.feed(
+      "OPTIONS sip:b@d SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\nFrom: <sip:a@d>;tag=1\r\n"
+      "To: <sip:b@d>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n");
   Message m;
   StreamFramer::Result r = f.next(m);
   EXPECT_EQ(r.status, StreamFramer::Status::Fatal);

@@ -156,7 +156,8 @@ TEST(Message, ContactValues) {
                         "Via: SIP/2.0/UDP h;branch=z9hG4bKr\n"
                         "From: <sip:a@d>;tag=1\nTo: <sip:a@d>\nCall-ID: r\nCSeq: 2 REGISTER\n"
                         "Contact: <sip:a@192.0.2.1:5060;transport=tcp>;expires=3600;q=0.7,\n"
-                        " \"Desk, Phone\" <sip:a@192.0.2.2>;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000A95A0E128>\";reg-id=1\n"
+                        " \"Desk, Phone\" "
+                        "<sip:a@192.0.2.2>;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000A95A0E128>\";reg-id=1\n"
                         "Contact: sip:a@192.0.2.3;q=1.0;expires=99999999999\n"
                         "Expires: 1800\n"
                         "Content-Length: 0\n\n",
@@ -180,8 +181,9 @@ TEST(Message, ContactValues) {
 TEST(Message, ContactStar) {
   std::string buf;
   Message m;
-  const char* base = "REGISTER sip:d SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bKr\n"
-                     "From: <sip:a@d>;tag=1\nTo: <sip:a@d>\nCall-ID: r\nCSeq: 2 REGISTER\nExpires: 0\n";
+  const char* base =
+      "REGISTER sip:d SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bKr\n"
+      "From: <sip:a@d>;tag=1\nTo: <sip:a@d>\nCall-ID: r\nCSeq: 2 REGISTER\nExpires: 0\n";
   ASSERT_TRUE(parseText(buf, std::string(base) + "Contact: *\nContent-Length: 0\n\n", m).ok());
   ASSERT_EQ(m.contacts().size(), 1u);
   EXPECT_TRUE(m.contacts()[0].star);
@@ -453,15 +455,18 @@ TEST(Message, BadInputGetsTheRightAnswer) {
   const BadCase cases[] = {
       {"bad Via", withHeaders("OPTIONS sip:b@d SIP/2.0", "Via: SIP/2.0/UDP\n"), ParseErrorKind::BadHeaderValue, 400,
        HeaderId::Via, "Bad Via"},
-      {"bad From", "OPTIONS sip:b@d SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\nFrom: <sip:a@d;tag=1\n"
+      {"bad From",
+       "OPTIONS sip:b@d SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\nFrom: <sip:a@d;tag=1\n"
        "To: <sip:b@d>\nCall-ID: c\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n",
        ParseErrorKind::BadHeaderValue, 400, HeaderId::From, "Bad From"},
       {"Max-Forwards over 255", withHeaders("OPTIONS sip:b@d SIP/2.0", "Max-Forwards: 256\n"),
        ParseErrorKind::BadHeaderValue, 400, HeaderId::MaxForwards, "Bad Max-Forwards"},
-      {"negative Content-Length", "OPTIONS sip:b@d SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\nFrom: <sip:a@d>;tag=1\n"
+      {"negative Content-Length",
+       "OPTIONS sip:b@d SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\nFrom: <sip:a@d>;tag=1\n"
        "To: <sip:b@d>\nCall-ID: c\nCSeq: 1 OPTIONS\nContent-Length: -1\n\n",
        ParseErrorKind::BadContentLength, 400, HeaderId::ContentLength, "Content-Length"},
-      {"missing Call-ID", "OPTIONS sip:b@d SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\nFrom: <sip:a@d>;tag=1\n"
+      {"missing Call-ID",
+       "OPTIONS sip:b@d SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\nFrom: <sip:a@d>;tag=1\n"
        "To: <sip:b@d>\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n",
        ParseErrorKind::MissingHeader, 400, HeaderId::CallId, "Missing Call-ID"},
       {"unknown scheme", withHeaders("OPTIONS im:b@d SIP/2.0", ""), ParseErrorKind::UnsupportedScheme, 416,
@@ -532,18 +537,21 @@ TEST(Message, DatagramBodyRules) {
   std::string buf;
   Message m;
   // No Content-Length over UDP: the body runs to the end of the datagram (RFC 3261 §18.3).
-  std::string noLength = "MESSAGE sip:b@d SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\nFrom: <sip:a@d>;tag=1\n"
-                         "To: <sip:b@d>\nCall-ID: c\nCSeq: 1 MESSAGE\n\nhello";
+  std::string noLength =
+      "MESSAGE sip:b@d SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\nFrom: <sip:a@d>;tag=1\n"
+      "To: <sip:b@d>\nCall-ID: c\nCSeq: 1 MESSAGE\n\nhello";
   ASSERT_TRUE(parseText(buf, noLength, m).ok());
   EXPECT_EQ(m.body(), "hello");
   // Octets beyond Content-Length are discarded.
-  std::string extra = "MESSAGE sip:b@d SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\nFrom: <sip:a@d>;tag=1\n"
-                      "To: <sip:b@d>\nCall-ID: c\nCSeq: 1 MESSAGE\nContent-Length: 2\n\nhello";
+  std::string extra =
+      "MESSAGE sip:b@d SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\nFrom: <sip:a@d>;tag=1\n"
+      "To: <sip:b@d>\nCall-ID: c\nCSeq: 1 MESSAGE\nContent-Length: 2\n\nhello";
   ASSERT_TRUE(parseText(buf, extra, m).ok());
   EXPECT_EQ(m.body(), "he");
   // Content-Length larger than the datagram: 400.
-  std::string shortBody = "MESSAGE sip:b@d SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\nFrom: <sip:a@d>;tag=1\n"
-                          "To: <sip:b@d>\nCall-ID: c\nCSeq: 1 MESSAGE\nContent-Length: 50\n\nhello";
+  std::string shortBody =
+      "MESSAGE sip:b@d SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\nFrom: <sip:a@d>;tag=1\n"
+      "To: <sip:b@d>\nCall-ID: c\nCSeq: 1 MESSAGE\nContent-Length: 50\n\nhello";
   ParseError e = parseText(buf, shortBody, m);
   EXPECT_EQ(e.kind, ParseErrorKind::BadContentLength);
   EXPECT_EQ(e.status(), 400);

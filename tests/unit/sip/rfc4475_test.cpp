@@ -51,9 +51,9 @@ namespace fs = std::filesystem;
 struct Expectation {
   std::string_view file;
   std::string_view section;
-  ParseErrorKind kind;   ///< None: the message parses
-  HeaderId header;       ///< the header the error names (Unknown for start-line errors)
-  int status;            ///< ParseError::status(); 0 when the message parses
+  ParseErrorKind kind;  ///< None: the message parses
+  HeaderId header;      ///< the header the error names (Unknown for start-line errors)
+  int status;           ///< ParseError::status(); 0 when the message parses
   StreamFramer::Status stream;
   ParseErrorKind streamKind;
 };
@@ -374,7 +374,8 @@ TEST(Rfc4475, EveryFileHasAnExpectationAndMeetsIt) {
   }
   EXPECT_EQ(onDisk.size(), std::size(kExpectations)) << "RFC 4475 has 49 torture messages";
   for (const Expectation& e : kExpectations) {
-    EXPECT_EQ(onDisk.count(std::string(e.file)), 1U) << e.file << " is in the table but not in " << SIPWARDEN_RFC4475_DIR;
+    EXPECT_EQ(onDisk.count(std::string(e.file)), 1U)
+        << e.file << " is in the table but not in " << SIPWARDEN_RFC4475_DIR;
   }
 
   for (const std::string& file : onDisk) {
@@ -402,8 +403,8 @@ TEST(Rfc4475, EveryFileHasAnExpectationAndMeetsIt) {
     StreamRun run = streamWhole(*bytes);
     ASSERT_FALSE(run.results.empty());
     const StreamFramer::Result& first = run.results.front();
-    EXPECT_EQ(first.status, exp->stream) << "stream: got " << statusName(first.status) << " ("
-                                         << describe(first.error) << "), want " << statusName(exp->stream);
+    EXPECT_EQ(first.status, exp->stream) << "stream: got " << statusName(first.status) << " (" << describe(first.error)
+                                         << "), want " << statusName(exp->stream);
     EXPECT_EQ(first.error.kind, exp->streamKind) << "stream: " << describe(first.error);
     if (exp->stream == S::Message || exp->stream == S::Invalid) {
       // Framed by Content-Length, the message parses exactly as the datagram did.
@@ -696,7 +697,7 @@ TEST(Rfc4475, Esc01ValidPercentEscaping) {
   EXPECT_EQ(params[1].name, "n%61me");
   EXPECT_EQ(unescape(params[1].name), "name");
   EXPECT_TRUE(params[1].hasValue);
-  EXPECT_EQ(params[1].value, "v%61lue%25%34%31");  // raw value
+  EXPECT_EQ(params[1].value, "v%61lue%25%34%31");    // raw value
   EXPECT_EQ(unescape(params[1].value), "value%41");  // decoded once, never recursively
   EXPECT_NE(unescape(params[1].value), "valueA");
 
@@ -1010,8 +1011,9 @@ TEST(Rfc4475, SemiuriSemicolonInUserPart) {
     accept.emplace_back(v);
     return true;
   });
-  const std::vector<std::string> kAccept = {"application/sdp", "application/pkcs7-mime", "multipart/mixed",
-                                            "multipart/signed", "message/sip",     "message/sipfrag"};
+  const std::vector<std::string> kAccept = {"application/sdp", "application/pkcs7-mime",
+                                            "multipart/mixed", "multipart/signed",
+                                            "message/sip",     "message/sipfrag"};
   EXPECT_EQ(accept, kAccept);
   for (const std::string& a : accept) {
     MediaType mt;
@@ -1037,8 +1039,8 @@ TEST(Rfc4475, TransportsVariedAndUnknownTransports) {
     std::string_view transport, host, branch;
   };
   constexpr Hop kHops[] = {
-      {"UDP", "t1.example.com", "z9hG4bKkdjuw"},       {"SCTP", "t2.example.com", "z9hG4bKklasjdhf"},
-      {"TLS", "t3.example.com", "z9hG4bK2980unddj"},   {"UNKNOWN", "t4.example.com", "z9hG4bKasd0f3en"},
+      {"UDP", "t1.example.com", "z9hG4bKkdjuw"},     {"SCTP", "t2.example.com", "z9hG4bKklasjdhf"},
+      {"TLS", "t3.example.com", "z9hG4bK2980unddj"}, {"UNKNOWN", "t4.example.com", "z9hG4bKasd0f3en"},
       {"TCP", "t5.example.com", "z9hG4bK0a9idfnee"},
   };
   std::vector<Via> vias = m.vias();

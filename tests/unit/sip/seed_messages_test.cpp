@@ -159,7 +159,8 @@ TEST(SeedRegister, UnauthenticatedRegisterAnd200) {
   EXPECT_EQ(contacts[0].address.uri.host, "192.168.2.161");
   EXPECT_EQ(contacts[0].address.uri.port, 10586);
   EXPECT_FALSE(contacts[0].address.uri.hasUserInfo);
-  EXPECT_EQ(contacts[0].address.param("methods"), "INVITE, MESSAGE, INFO, SUBSCRIBE, OPTIONS, BYE, CANCEL, NOTIFY, ACK, REFER");
+  EXPECT_EQ(contacts[0].address.param("methods"),
+            "INVITE, MESSAGE, INFO, SUBSCRIBE, OPTIONS, BYE, CANCEL, NOTIFY, ACK, REFER");
   EXPECT_EQ(r.header("User-Agent"), "RTC/1.2.4949 (BOL SIP Phone 1005)");
   EXPECT_EQ(r.header("Event"), "registration");
   EXPECT_EQ(r.header("Allow-Events"), "presence");

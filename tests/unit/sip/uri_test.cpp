@@ -1,8 +1,9 @@
 // URI parsing, escaping and comparison (RFC 3261 §19.1, §19.1.4; RFC 3966 for tel).
+#include "sip/uri.hpp"
+
 #include <gtest/gtest.h>
 
 #include "sip/chars.hpp"
-#include "sip/uri.hpp"
 
 namespace sipwarden::sip {
 namespace {
@@ -17,7 +18,8 @@ Uri parsed(std::string_view text) {
 bool equal(std::string_view a, std::string_view b) { return uriEquals(parsed(a), parsed(b)); }
 
 TEST(Uri, SipComponents) {
-  Uri u = parsed("sips:alice:secret@[2001:db8::10]:5061;transport=tcp;lr;maddr=239.255.255.1?subject=hi&priority=urgent");
+  Uri u =
+      parsed("sips:alice:secret@[2001:db8::10]:5061;transport=tcp;lr;maddr=239.255.255.1?subject=hi&priority=urgent");
   EXPECT_EQ(u.scheme, UriScheme::Sips);
   EXPECT_EQ(u.user, "alice");
   EXPECT_EQ(u.password, "secret");
@@ -86,26 +88,26 @@ TEST(Uri, OtherSchemesAreAbsoluteUris) {
 
 TEST(Uri, RejectsMalformed) {
   const char* bad[] = {
-      "sip:",                       // no host
-      "sip:alice@",                 // no host after userinfo
-      "sip:alice@exa mple.com",     // space
-      "sip:alice@example.com:99999",  // port out of range
-      "sip:alice@example.com:",     // empty port
-      "sip:alice@[::1",             // unterminated IPv6 reference
-      "sip:alice@[zz::1]",          // not an IPv6 address
-      "sip:alice@-example.com",     // label starts with '-'
-      "sip:alice@example.123",      // toplabel must start with a letter
-      "sip:al%zzice@example.com",   // bad escape
-      "sip:alice@example.com;",     // empty parameter
-      "sip:alice@example.com;=x",   // empty parameter name
-      "sip:alice@example.com?",     // empty headers
+      "sip:",                           // no host
+      "sip:alice@",                     // no host after userinfo
+      "sip:alice@exa mple.com",         // space
+      "sip:alice@example.com:99999",    // port out of range
+      "sip:alice@example.com:",         // empty port
+      "sip:alice@[::1",                 // unterminated IPv6 reference
+      "sip:alice@[zz::1]",              // not an IPv6 address
+      "sip:alice@-example.com",         // label starts with '-'
+      "sip:alice@example.123",          // toplabel must start with a letter
+      "sip:al%zzice@example.com",       // bad escape
+      "sip:alice@example.com;",         // empty parameter
+      "sip:alice@example.com;=x",       // empty parameter name
+      "sip:alice@example.com?",         // empty headers
       "sip:alice@example.com?subject",  // header without '='
-      "<sip:alice@example.com>",    // brackets are not part of a URI
-      "1sip:alice@example.com",     // scheme must start with a letter
+      "<sip:alice@example.com>",        // brackets are not part of a URI
+      "1sip:alice@example.com",         // scheme must start with a letter
       "nocolon",
       "tel:",
-      "tel:+",                      // no digits
-      "tel:+12a4",                  // hex digit in a global number
+      "tel:+",      // no digits
+      "tel:+12a4",  // hex digit in a global number
   };
   for (const char* text : bad) {
     Uri u;
@@ -128,11 +130,11 @@ TEST(UriCompare, Rfc3261EquivalentExamples) {
 // RFC 3261 §19.1.4: the non-equivalent pairs listed in the RFC.
 TEST(UriCompare, Rfc3261NonEquivalentExamples) {
   EXPECT_FALSE(equal("SIP:ALICE@AtLanTa.CoM;Transport=udp", "sip:alice@AtLanTa.CoM;Transport=UDP"));  // user case
-  EXPECT_FALSE(equal("sip:bob@biloxi.com", "sip:bob@biloxi.com:5060"));       // explicit default port
+  EXPECT_FALSE(equal("sip:bob@biloxi.com", "sip:bob@biloxi.com:5060"));           // explicit default port
   EXPECT_FALSE(equal("sip:bob@biloxi.com", "sip:bob@biloxi.com;transport=udp"));  // explicit default transport
   EXPECT_FALSE(equal("sip:bob@biloxi.com", "sip:bob@biloxi.com:6000;transport=tcp"));
   EXPECT_FALSE(equal("sip:carol@chicago.com", "sip:carol@chicago.com?Subject=next%20meeting"));  // headers
-  EXPECT_FALSE(equal("sip:bob@phone21.boxesbybob.com", "sip:bob@192.0.2.4"));  // no DNS equivalence
+  EXPECT_FALSE(equal("sip:bob@phone21.boxesbybob.com", "sip:bob@192.0.2.4"));                    // no DNS equivalence
   EXPECT_FALSE(equal("sip:carol@chicago.com;security=on", "sip:carol@chicago.com;security=off"));
 }
 
