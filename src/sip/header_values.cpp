@@ -171,15 +171,9 @@ Why parseContact(std::string_view text, Contact& out) {
   if (Why w = parseNameAddr(text, out.address)) return w;
   for (const Param& p : out.address.params) {
     if (iequals(p.name, "expires")) {
-      // delta-seconds; values beyond 2^32-1 saturate (RFC 4475 §3.1.2.4 treats them as overlarge,
-      // not malformed).
-      if (p.value.empty()) return "empty expires parameter";
-      std::uint64_t v = 0;
-      for (char c : p.value) {
-        if (!chars::isDigit(c)) return "invalid expires parameter";
-      }
-      if (!parseDecimal(p.value, 0xffffffffULL, v)) v = 0xffffffffULL;
-      out.expires = static_cast<std::uint32_t>(v);
+      std::uint32_t v = 0;
+      if (Why w = parseDeltaSeconds(p.value, v)) return w;
+      out.expires = v;
     } else if (iequals(p.name, "q")) {
       if (!parseQValue(p.value, out.qThousandths)) return "invalid q value";
     } else if (iequals(p.name, "+sip.instance")) {
@@ -327,6 +321,16 @@ Why parseCallId(std::string_view text) {
     std::string_view second = text.substr(at + 1);
     if (second.empty() || !chars::allOf(second, chars::kWord)) return "invalid character in Call-ID";
   }
+  return nullptr;
+}
+
+Why parseDeltaSeconds(std::string_view text, std::uint32_t& out) {
+  if (text.empty()) return "empty delta-seconds";
+  for (char c : text) {
+    if (!chars::isDigit(c)) return "delta-seconds is not a number";
+  }
+  std::uint64_t v = 0;
+  out = parseDecimal(text, 0xffffffffULL, v) ? static_cast<std::uint32_t>(v) : 0xffffffffU;
   return nullptr;
 }
 

@@ -108,7 +108,11 @@ Why parseTokenWithParams(std::string_view text, TokenWithParams& out);
 /// Call-ID = word [ "@" word ] (RFC 3261 §25.1).
 Why parseCallId(std::string_view text);
 
-/// delta-seconds style numbers: Expires, Min-Expires, Content-Length, Max-Forwards.
+/// delta-seconds (Expires header, Contact expires): digits only; values beyond 2^32-1 saturate,
+/// because RFC 4475 §3.1.2.4 treats an overlarge expiry as overlarge, not malformed.
+Why parseDeltaSeconds(std::string_view text, std::uint32_t& out);
+
+/// Bounded decimal numbers: Min-Expires, Content-Length, Max-Forwards.
 Why parseNumber(std::string_view text, std::uint64_t maxValue, std::uint64_t& out);
 
 /// SIP-date = rfc1123-date with "GMT" (RFC 3261 §20.17). Fills seconds since the epoch.

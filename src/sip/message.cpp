@@ -177,15 +177,9 @@ Why Message::refreshTyped(HeaderId id) {
     case HeaderId::Expires: {
       expires_.reset();
       if (!present) return nullptr;
-      std::uint64_t n = 0;
-      Why w = parseNumber(value, 0xffffffffULL, n);
-      // Overlarge delta-seconds saturate instead of failing (RFC 4475 §3.1.2.4).
-      if (w != nullptr && std::string_view(w) == "number too large") {
-        n = 0xffffffffULL;
-      } else if (w != nullptr) {
-        return w;
-      }
-      expires_ = static_cast<std::uint32_t>(n);
+      std::uint32_t n = 0;
+      if (Why w = parseDeltaSeconds(value, n)) return w;
+      expires_ = n;
       return nullptr;
     }
     case HeaderId::ContentLength: {
