@@ -17,10 +17,13 @@ enum Class : std::uint16_t {
   kParamExtra = 1 << 6,   // param-unreserved: [ ] / : & + $
   kHeaderExtra = 1 << 7,  // hnv-unreserved: [ ] / ? : + $
   kHex = 1 << 8,
-  kHost = 1 << 9,       // alphanum / "-" / "." (hostname), plus ":" and "[" "]" handled separately
-  kWsp = 1 << 10,       // SP / HTAB
-  kLws = 1 << 11,       // SP / HTAB / CR / LF: inside an already delimited header value, folding is whitespace
-  kReserved = 1 << 12,  // ; / ? : @ & = + $ ,
+  kHost = 1 << 9,          // alphanum / "-" / "." (hostname), plus ":" and "[" "]" handled separately
+  kWsp = 1 << 10,          // SP / HTAB
+  kLws = 1 << 11,          // SP / HTAB / CR / LF: inside an already delimited header value, folding is whitespace
+  kReserved = 1 << 12,     // ; / ? : @ & = + $ ,
+  kListSpecial = 1 << 13,  // what a comma-list splitter must look at: DQUOTE , < > backslash
+  kGenValue = 1 << 14,     // gen-value of a header parameter: token / host (adds : [ ])
+  kUriParam = 1 << 15,     // paramchar of a uri-parameter, with '%' (escapes are checked apart)
 };
 
 constexpr std::array<std::uint16_t, 256> makeTable() {
@@ -47,6 +50,13 @@ constexpr std::array<std::uint16_t, 256> makeTable() {
   add(" \t", kWsp | kLws);
   add("\r\n", kLws);
   add(";/?:@&=+$,", kReserved);
+  add("\",<>\\", kListSpecial);
+  for (int c = 0; c < 256; ++c) {
+    if (t[c] & kToken) t[c] |= kGenValue;
+    if (t[c] & (kUnreserved | kParamExtra)) t[c] |= kUriParam;
+  }
+  add(":[]", kGenValue);
+  add("%", kUriParam);
   return t;
 }
 

@@ -6,14 +6,37 @@
 namespace sipwarden::sip {
 namespace {
 
-// Parses the generic-param tail that must make up the rest of `s` (after optional LWS).
-Why parseTrailingParams(Scanner& s, ParamList& out) {
+// Parses the generic-param tail at `s`, calling onParam(const Param&) -> Why for each parameter in
+// the same pass; `s` is left after the last parameter (the caller decides what may follow).
+template <typename F>
+Why parseParamsAt(Scanner& s, ParamList& out, F&& onParam) {
   std::string_view rest = s.rest();
   std::size_t consumed = 0;
-  if (Why w = ParamList::scan(rest, ParamList::Syntax::Header, consumed)) return w;
+  if (Why w = ParamList::scanEach(rest, ParamList::Syntax::Header, consumed, onParam)) return w;
   out = ParamList(rest.substr(0, consumed), ParamList::Syntax::Header);
-  if (!trimLws(rest.substr(consumed)).empty()) return "unexpected text after parameters";
+  s.advance(consumed);
   return nullptr;
+}
+
+Why noParamCheck(const Param&) { return nullptr; }
+
+// The rest of a single-value header must be parameters, then nothing.
+template <typename F>
+Why parseTrailingParams(Scanner& s, ParamList& out, F&& onParam) {
+  if (Why w = parseParamsAt(s, out, onParam)) return w;
+  s.skipLws();
+  return s.atEnd() ? nullptr : "unexpected text after parameters";
+}
+
+Why parseTrailingParams(Scanner& s, ParamList& out) { return parseTrailingParams(s, out, noParamCheck); }
+
+// Runs parseAt(Scanner&) over the whole of `text`, then requires the end.
+template <typename F>
+Why parseWhole(std::string_view text, F&& parseAt) {
+  Scanner s(text);
+  if (Why w = parseAt(s)) return w;
+  s.skipLws();
+  return s.atEnd() ? nullptr : "unexpected text after parameters";
 }
 
 bool isIpAddress(std::string_view s) {
@@ -51,10 +74,14 @@ bool parseQValue(std::string_view v, int& thousandths) {
 }  // namespace
 
 Why parseVia(std::string_view text, Via& out) {
+  return parseWhole(text, [&out](Scanner& s) { return parseViaAt(s, out); });
+}
+
+Why parseViaAt(Scanner& s, Via& out) {
   out = Via{};
-  out.raw = text;
-  Scanner s(text);
   s.skipLws();
+  std::size_t start = s.pos();
+  std::string_view text = s.source();
   // sent-protocol = protocol-name SLASH protocol-version SLASH transport
   out.protocolName = s.token();
   if (out.protocolName.empty()) return "missing protocol name";
@@ -84,8 +111,7 @@ Why parseVia(std::string_view text, Via& out) {
     out.port = static_cast<std::uint16_t>(port);
     out.hasPort = true;
   }
-  if (Why w = parseTrailingParams(s, out.params)) return w;
-  for (const Param& p : out.params) {
+  Why w = parseParamsAt(s, out.params, [&out](const Param& p) -> Why {
     if (iequals(p.name, "branch")) {
       if (!chars::isTokenString(p.value)) return "invalid branch";
       out.branch = p.value;
@@ -105,15 +131,23 @@ Why parseVia(std::string_view text, Via& out) {
       if (!parseDecimal(p.value, 255, ttl)) return "invalid ttl";
       out.ttl = static_cast<int>(ttl);
     }
-  }
-  return nullptr;
+    return nullptr;
+  });
+  out.raw = text.substr(start, s.pos() - start);
+  return w;
 }
 
-Why parseNameAddr(std::string_view text, NameAddr& out, bool requireAngle) {
+namespace {
+
+// name-addr / addr-spec and its parameters, starting at `s`; stops before anything that cannot
+// continue the value (a ',' in a list). `wholeValue`: the text is the entire header value, so a
+// '<' further on means the display name held characters that needed quotes.
+template <typename F>
+Why parseNameAddrWith(Scanner& s, NameAddr& out, bool requireAngle, bool wholeValue, F&& onParam) {
   out = NameAddr{};
-  out.raw = text;
-  Scanner s(text);
   s.skipLws();
+  std::size_t start = s.pos();
+  std::string_view text = s.source();
   if (s.peek() == '"') {
     auto q = s.quotedString();
     if (!q) return "unterminated quoted display name";
@@ -121,19 +155,15 @@ Why parseNameAddr(std::string_view text, NameAddr& out, bool requireAngle) {
     out.displayQuoted = true;
     s.skipLws();
     if (s.peek() != '<') return "display name without <URI>";
-  }
-  std::size_t laquot = std::string_view::npos;
-  if (!out.displayQuoted) {
-    // display-name = *(token LWS): everything before '<', if there is a '<'.
-    std::string_view rest = s.rest();
-    laquot = rest.find('<');
-    if (laquot != std::string_view::npos) {
-      std::string_view dn = trimLws(rest.substr(0, laquot));
-      for (char c : dn) {
-        if (!chars::isToken(c) && !chars::isLws(c)) return "display name with unquoted special characters";
-      }
-      out.displayName = dn;
-      s.advance(laquot);
+  } else {
+    // display-name = *(token LWS) before '<'; anything else means there is no display name.
+    std::size_t p = s.pos();
+    while (p < text.size() && (chars::isToken(text[p]) || chars::isLws(text[p]))) ++p;
+    if (p < text.size() && text[p] == '<') {
+      out.displayName = trimLws(text.substr(s.pos(), p - s.pos()));
+      s.seek(p);
+    } else if (wholeValue && text.find('<', p) != std::string_view::npos) {
+      return "display name with unquoted special characters";
     }
   }
   if (s.peek() == '<') {
@@ -148,44 +178,69 @@ Why parseNameAddr(std::string_view text, NameAddr& out, bool requireAngle) {
     s.advance(raquot + 1);
   } else {
     if (requireAngle) return "URI not enclosed in <>";
-    // addr-spec: the URI runs to the first ';' or white space; its own parameters would be
+    // addr-spec: the URI runs to the first ';', ',' or white space; its own parameters would be
     // ambiguous, so a URI with ';', ',' or '?' must use <> (RFC 3261 §20.10).
     std::string_view rest = s.rest();
     std::size_t end = 0;
-    while (end < rest.size() && rest[end] != ';' && !chars::isLws(rest[end])) ++end;
+    while (end < rest.size() && rest[end] != ';' && rest[end] != ',' && !chars::isLws(rest[end])) ++end;
     std::string_view uri = rest.substr(0, end);
     if (uri.empty()) return "missing URI";
-    if (uri.find_first_of("?,<>\"") != std::string_view::npos) return "URI with '?' not enclosed in <>";
+    for (char c : uri) {
+      if (c == '?' || c == '<' || c == '>' || c == '"') return "URI with '?' not enclosed in <>";
+    }
     if (Why w = parseUri(uri, out.uri)) return w;
     s.advance(end);
   }
-  return parseTrailingParams(s, out.params);
+  Why w = parseParamsAt(s, out.params, onParam);
+  out.raw = text.substr(start, s.pos() - start);
+  return w;
+}
+
+// Contact parameters of RFC 3261 §20.10 and RFC 5626 §4.2.
+Why contactParam(Contact& out, const Param& p) {
+  if (iequals(p.name, "expires")) {
+    std::uint32_t v = 0;
+    if (Why w = parseDeltaSeconds(p.value, v)) return w;
+    out.expires = v;
+  } else if (iequals(p.name, "q")) {
+    if (!parseQValue(p.value, out.qThousandths)) return "invalid q value";
+  } else if (iequals(p.name, "+sip.instance")) {
+    if (!p.quoted) return "+sip.instance must be a quoted string";
+    out.instance = p.value;
+  } else if (iequals(p.name, "reg-id")) {
+    std::uint64_t v = 0;
+    if (!parseDecimal(p.value, 0xffffffffULL, v) || v == 0) return "invalid reg-id";
+    out.regId = static_cast<std::uint32_t>(v);
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+Why parseNameAddr(std::string_view text, NameAddr& out, bool requireAngle) {
+  return parseWhole(text, [&](Scanner& s) { return parseNameAddrWith(s, out, requireAngle, true, noParamCheck); });
+}
+
+Why parseNameAddrAt(Scanner& s, NameAddr& out, bool requireAngle) {
+  return parseNameAddrWith(s, out, requireAngle, false, noParamCheck);
 }
 
 Why parseContact(std::string_view text, Contact& out) {
+  return parseWhole(text, [&out](Scanner& s) { return parseContactAt(s, out); });
+}
+
+Why parseContactAt(Scanner& s, Contact& out) {
   out = Contact{};
-  if (trimLws(text) == "*") {
-    out.star = true;
-    return nullptr;
-  }
-  if (Why w = parseNameAddr(text, out.address)) return w;
-  for (const Param& p : out.address.params) {
-    if (iequals(p.name, "expires")) {
-      std::uint32_t v = 0;
-      if (Why w = parseDeltaSeconds(p.value, v)) return w;
-      out.expires = v;
-    } else if (iequals(p.name, "q")) {
-      if (!parseQValue(p.value, out.qThousandths)) return "invalid q value";
-    } else if (iequals(p.name, "+sip.instance")) {
-      if (!p.quoted) return "+sip.instance must be a quoted string";
-      out.instance = p.value;
-    } else if (iequals(p.name, "reg-id")) {
-      std::uint64_t v = 0;
-      if (!parseDecimal(p.value, 0xffffffffULL, v) || v == 0) return "invalid reg-id";
-      out.regId = static_cast<std::uint32_t>(v);
+  s.skipLws();
+  if (s.peek() == '*') {
+    std::string_view after = s.rest().substr(1);
+    if (after.empty() || after.front() == ',' || chars::isLws(after.front())) {
+      s.advance();
+      out.star = true;
+      return nullptr;
     }
   }
-  return nullptr;
+  return parseNameAddrWith(s, out.address, false, false, [&out](const Param& p) { return contactParam(out, p); });
 }
 
 Why parseCSeq(std::string_view text, CSeq& out) {
@@ -226,6 +281,40 @@ std::optional<std::string_view> AuthValue::param(std::string_view name) const {
   return std::nullopt;
 }
 
+namespace {
+
+// The AuthValue member for a parameter name, by length then name (RFC 7616 §3.3/§3.4 names).
+std::string_view AuthValue::*authField(std::string_view name) {
+  switch (name.size()) {
+    case 2: return iequals(name, "nc") ? &AuthValue::nc : nullptr;
+    case 3:
+      if (iequals(name, "uri")) return &AuthValue::uri;
+      return iequals(name, "qop") ? &AuthValue::qop : nullptr;
+    case 5:
+      if (iequals(name, "realm")) return &AuthValue::realm;
+      if (iequals(name, "nonce")) return &AuthValue::nonce;
+      return iequals(name, "stale") ? &AuthValue::stale : nullptr;
+    case 6:
+      if (iequals(name, "cnonce")) return &AuthValue::cnonce;
+      if (iequals(name, "opaque")) return &AuthValue::opaque;
+      return iequals(name, "domain") ? &AuthValue::domain : nullptr;
+    case 7: return iequals(name, "charset") ? &AuthValue::charset : nullptr;
+    case 8:
+      if (iequals(name, "username")) return &AuthValue::username;
+      if (iequals(name, "response")) return &AuthValue::response;
+      return iequals(name, "userhash") ? &AuthValue::userhash : nullptr;
+    case 9: return iequals(name, "algorithm") ? &AuthValue::algorithm : nullptr;
+    default: return nullptr;
+  }
+}
+
+bool isAuthTokenChar(char c) {
+  // token, plus what unquoted values carry in practice: nc is LHEX, Base64 tokens have / and =.
+  return chars::isToken(c) || c == '/' || c == '=' || c == ':';
+}
+
+}  // namespace
+
 Why parseAuth(std::string_view text, AuthValue& out) {
   out = AuthValue{};
   out.raw = text;
@@ -235,51 +324,29 @@ Why parseAuth(std::string_view text, AuthValue& out) {
   if (out.scheme.empty()) return "missing auth scheme";
   if (!s.skipLws() && !s.atEnd()) return "missing white space after auth scheme";
   out.paramsText = trimLws(s.rest());
-  // auth-param = auth-param-name EQUAL ( token / quoted-string ), separated by COMMA.
-  ListSplitter split(out.paramsText);
-  std::string_view element;
-  bool unbalanced = false;
-  while (split.next(element, unbalanced)) {
-    if (unbalanced) return "unterminated quoted string";
-    Scanner e(element);
-    std::string_view name = e.token();
-    if (name.empty()) return "empty auth parameter";
-    if (!e.consumeSeparator('=')) return "auth parameter without '='";
+  // auth-param *(COMMA auth-param); auth-param = auth-param-name EQUAL ( token / quoted-string )
+  Scanner p(out.paramsText);
+  while (!p.atEnd()) {
+    std::string_view name = p.token();
+    if (name.empty()) return p.peek() == ',' ? "empty auth parameter" : "invalid auth parameter name";
+    if (!p.consumeSeparator('=')) return "auth parameter without '='";
     std::string_view value;
-    if (e.peek() == '"') {
-      auto q = e.quotedString();
+    if (p.peek() == '"') {
+      auto q = p.quotedString();
       if (!q) return "unterminated quoted string";
       value = *q;
     } else {
-      // token, plus the characters of unquoted nc (LHEX) and of Base64 tokens seen in the wild.
-      std::size_t start = e.pos();
-      while (!e.atEnd() && (chars::isToken(e.peek()) || e.peek() == '/' || e.peek() == '=' || e.peek() == ':')) {
-        e.advance();
-      }
-      value = element.substr(start, e.pos() - start);
+      std::size_t start = p.pos();
+      while (!p.atEnd() && isAuthTokenChar(p.peek())) p.advance();
+      value = out.paramsText.substr(start, p.pos() - start);
       if (value.empty()) return "empty auth parameter value";
     }
-    e.skipLws();
-    if (!e.atEnd()) return "unexpected text in auth parameter";
-    struct Field {
-      std::string_view name;
-      std::string_view AuthValue::*member;
-    };
-    static constexpr Field kFields[] = {
-        {"username", &AuthValue::username}, {"realm", &AuthValue::realm},
-        {"nonce", &AuthValue::nonce},       {"uri", &AuthValue::uri},
-        {"response", &AuthValue::response}, {"algorithm", &AuthValue::algorithm},
-        {"cnonce", &AuthValue::cnonce},     {"opaque", &AuthValue::opaque},
-        {"qop", &AuthValue::qop},           {"nc", &AuthValue::nc},
-        {"stale", &AuthValue::stale},       {"domain", &AuthValue::domain},
-        {"userhash", &AuthValue::userhash}, {"charset", &AuthValue::charset},
-    };
-    for (const Field& f : kFields) {
-      if (iequals(name, f.name)) {
-        out.*(f.member) = value;
-        break;
-      }
-    }
+    if (auto field = authField(name)) out.*field = value;
+    p.skipLws();
+    if (p.atEnd()) break;
+    if (!p.consume(',')) return "unexpected text in auth parameter";
+    p.skipLws();
+    if (p.atEnd()) return "empty auth parameter";
   }
   return nullptr;
 }
@@ -385,13 +452,17 @@ Why parseDate(std::string_view text, std::int64_t& epochSeconds) {
 }
 
 Why parseTokenList(std::string_view text) {
-  ListSplitter split(text);
-  std::string_view element;
-  bool unbalanced = false;
-  while (split.next(element, unbalanced)) {
-    if (!chars::isTokenString(element)) return element.empty() ? "empty list element" : "list element is not a token";
+  Scanner s(text);
+  s.skipLws();
+  if (s.atEnd()) return nullptr;
+  while (true) {
+    if (s.token().empty()) return s.peek() == ',' ? "empty list element" : "list element is not a token";
+    s.skipLws();
+    if (s.atEnd()) return nullptr;
+    if (!s.consume(',')) return "list element is not a token";
+    s.skipLws();
+    if (s.atEnd()) return "empty list element";
   }
-  return nullptr;
 }
 
 }  // namespace sipwarden::sip

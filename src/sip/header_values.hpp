@@ -9,6 +9,7 @@
 
 #include "sip/method.hpp"
 #include "sip/params.hpp"
+#include "sip/text.hpp"
 #include "sip/uri.hpp"
 
 namespace sipwarden::sip {
@@ -39,6 +40,8 @@ struct Via {
   }
 };
 Why parseVia(std::string_view text, Via& out);
+/// One via-parm at `s`, which is left before whatever follows it (a ',' in a list).
+Why parseViaAt(Scanner& s, Via& out);
 
 /// name-addr / addr-spec followed by header parameters (From, To, Contact, Route, Record-Route,
 /// Path, Reply-To, Refer-To...).
@@ -55,6 +58,8 @@ struct NameAddr {
 };
 /// `requireAngle`: Route, Record-Route and Path allow only the name-addr form.
 Why parseNameAddr(std::string_view text, NameAddr& out, bool requireAngle = false);
+/// One name-addr / addr-spec with parameters at `s`, left before what follows (a ',' in a list).
+Why parseNameAddrAt(Scanner& s, NameAddr& out, bool requireAngle = false);
 
 /// One Contact value (RFC 3261 §20.10, RFC 5626 §4.2 +sip.instance / reg-id).
 struct Contact {
@@ -66,6 +71,26 @@ struct Contact {
   std::optional<std::uint32_t> regId;
 };
 Why parseContact(std::string_view text, Contact& out);
+/// One Contact value at `s`, left before what follows (a ',' in a list).
+Why parseContactAt(Scanner& s, Contact& out);
+
+/// Walks a comma-separated header value in one pass: `parseAt(Scanner&) -> Why` parses one
+/// element and stops before the next ','. Empty elements and an empty value are errors.
+template <typename F>
+Why walkList(std::string_view value, F&& parseAt) {
+  Scanner s(value);
+  s.skipLws();
+  if (s.atEnd()) return "empty value";
+  while (true) {
+    if (s.peek() == ',') return "empty list element";
+    if (Why w = parseAt(s)) return w;
+    s.skipLws();
+    if (s.atEnd()) return nullptr;
+    if (!s.consume(',')) return "unexpected text after a list element";
+    s.skipLws();
+    if (s.atEnd()) return "empty list element";
+  }
+}
 
 /// CSeq (RFC 3261 §20.16): the number must be below 2^31 (§8.1.1.5).
 struct CSeq {

@@ -128,12 +128,25 @@ std::vector<NameAddr> Message::routeSet(HeaderId id) const {
 
 Why Message::refreshTyped(HeaderId id) {
   std::size_t i = firstIndexOf(id);
-  bool present = i != static_cast<std::size_t>(-1);
-  std::string_view value = present ? headers_[i].value : std::string_view();
+  if (i != static_cast<std::size_t>(-1)) return parseTyped(id, headers_[i].value);
+  switch (id) {
+    case HeaderId::Via: hasVia_ = false; break;
+    case HeaderId::From: hasFrom_ = false; break;
+    case HeaderId::To: hasTo_ = false; break;
+    case HeaderId::CallId: callId_ = {}; break;
+    case HeaderId::CSeq: hasCSeq_ = false; break;
+    case HeaderId::MaxForwards: maxForwards_.reset(); break;
+    case HeaderId::Expires: expires_.reset(); break;
+    case HeaderId::ContentLength: hasContentLength_ = false; break;
+    default: break;
+  }
+  return nullptr;
+}
+
+Why Message::parseTyped(HeaderId id, std::string_view value) {
   switch (id) {
     case HeaderId::Via: {
       hasVia_ = false;
-      if (!present) return nullptr;
       ListSplitter split(value);
       std::string_view first;
       bool unbalanced = false;
@@ -144,31 +157,26 @@ Why Message::refreshTyped(HeaderId id) {
     }
     case HeaderId::From:
       hasFrom_ = false;
-      if (!present) return nullptr;
       if (Why w = parseNameAddr(value, from_)) return w;
       hasFrom_ = true;
       return nullptr;
     case HeaderId::To:
       hasTo_ = false;
-      if (!present) return nullptr;
       if (Why w = parseNameAddr(value, to_)) return w;
       hasTo_ = true;
       return nullptr;
     case HeaderId::CallId:
       callId_ = {};
-      if (!present) return nullptr;
       if (Why w = parseCallId(value)) return w;
       callId_ = value;
       return nullptr;
     case HeaderId::CSeq:
       hasCSeq_ = false;
-      if (!present) return nullptr;
       if (Why w = parseCSeq(value, cseq_)) return w;
       hasCSeq_ = true;
       return nullptr;
     case HeaderId::MaxForwards: {
       maxForwards_.reset();
-      if (!present) return nullptr;
       std::uint64_t n = 0;
       if (Why w = parseNumber(value, 255, n)) return w;
       maxForwards_ = static_cast<std::uint32_t>(n);
@@ -176,7 +184,6 @@ Why Message::refreshTyped(HeaderId id) {
     }
     case HeaderId::Expires: {
       expires_.reset();
-      if (!present) return nullptr;
       std::uint32_t n = 0;
       if (Why w = parseDeltaSeconds(value, n)) return w;
       expires_ = n;
@@ -184,7 +191,6 @@ Why Message::refreshTyped(HeaderId id) {
     }
     case HeaderId::ContentLength: {
       hasContentLength_ = false;
-      if (!present) return nullptr;
       std::uint64_t n = 0;
       if (Why w = parseNumber(value, 0xffffffffULL, n)) return w;
       contentLength_ = static_cast<std::size_t>(n);

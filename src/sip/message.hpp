@@ -122,7 +122,10 @@ class Message {
   friend void serialize(const Message& m, std::string& out);
 
   std::size_t firstIndexOf(HeaderId id) const;
+  /// Re-reads the typed cache of `id` from its first header (or clears it when there is none).
   Why refreshTyped(HeaderId id);
+  /// Parses `value` into the typed cache of `id` (for ids that have one; others: nothing).
+  Why parseTyped(HeaderId id, std::string_view value);
   std::string_view store(std::string_view s) { return arena_.store(s); }
 
   bool isRequest_ = true;

@@ -6,52 +6,44 @@
 namespace sipwarden::sip {
 namespace {
 
-constexpr std::uint16_t kUriParamChars = chars::kUnreserved | chars::kParamExtra;
+// A run of uri-parameter characters with well-formed %-escapes.
+Why spanUriParam(Scanner& s, std::string_view& out) {
+  std::size_t start = s.pos();
+  std::string_view src = s.source();
+  std::size_t i = start;
+  while (i < src.size() && chars::is(src[i], chars::kUriParam)) {
+    if (src[i] == '%') {
+      if (i + 2 >= src.size() || !chars::isHex(src[i + 1]) || !chars::isHex(src[i + 2])) {
+        return "bad %-escape in URI parameter";
+      }
+      i += 2;
+    }
+    ++i;
+  }
+  s.seek(i);
+  out = src.substr(start, i - start);
+  return nullptr;
+}
 
-// gen-value = token / host / quoted-string; host adds ':' and '[' ']' for IPv6 references.
-constexpr std::uint16_t kGenValueChars = chars::kToken;
+}  // namespace
 
-bool isGenValueChar(char c) { return chars::is(c, kGenValueChars) || c == ':' || c == '[' || c == ']'; }
+bool consumeParamSeparator(Scanner& s, ParamList::Syntax syntax) {
+  return syntax == ParamList::Syntax::Header ? s.consumeSeparator(';') : s.consume(';');
+}
 
-// Parses one parameter starting just after its ';'. On success `s` is left after the parameter.
-Why parseOne(Scanner& s, ParamList::Syntax syntax, Param& p) {
+Why parseParam(Scanner& s, ParamList::Syntax syntax, Param& p) {
   p = Param{};
   if (syntax == ParamList::Syntax::Uri) {
-    std::size_t start = s.pos();
-    while (!s.atEnd()) {
-      char c = s.peek();
-      if (c == '%') {
-        std::string_view r = s.rest();
-        if (r.size() < 3 || !chars::isHex(r[1]) || !chars::isHex(r[2])) return "bad %-escape in URI parameter";
-        s.advance(3);
-      } else if (chars::is(c, kUriParamChars)) {
-        s.advance();
-      } else {
-        break;
-      }
-    }
-    p.name = s.source().substr(start, s.pos() - start);
+    if (Why w = spanUriParam(s, p.name)) return w;
     if (p.name.empty()) return "empty URI parameter";
     if (s.consume('=')) {
-      start = s.pos();
-      while (!s.atEnd()) {
-        char c = s.peek();
-        if (c == '%') {
-          std::string_view r = s.rest();
-          if (r.size() < 3 || !chars::isHex(r[1]) || !chars::isHex(r[2])) return "bad %-escape in URI parameter";
-          s.advance(3);
-        } else if (chars::is(c, kUriParamChars)) {
-          s.advance();
-        } else {
-          break;
-        }
-      }
-      p.value = s.source().substr(start, s.pos() - start);
+      if (Why w = spanUriParam(s, p.value)) return w;
       p.hasValue = true;
       if (p.value.empty()) return "empty URI parameter value";
     }
     return nullptr;
   }
+  // generic-param = token [ EQUAL gen-value ]; gen-value = token / host / quoted-string
   s.skipLws();
   p.name = s.token();
   if (p.name.empty()) return "empty parameter";
@@ -63,41 +55,16 @@ Why parseOne(Scanner& s, ParamList::Syntax syntax, Param& p) {
       p.value = *q;
       p.quoted = true;
     } else {
-      std::size_t start = s.pos();
-      while (!s.atEnd() && isGenValueChar(s.peek())) s.advance();
-      p.value = s.source().substr(start, s.pos() - start);
+      p.value = s.span(chars::kGenValue);
       if (p.value.empty()) return "empty parameter value";
     }
   }
   return nullptr;
 }
 
-}  // namespace
-
-Why ParamList::scan(std::string_view text, Syntax syntax, std::size_t& consumed) {
-  Scanner s(text);
-  consumed = 0;
-  while (true) {
-    std::size_t before = s.pos();
-    if (syntax == Syntax::Header) {
-      if (!s.consumeSeparator(';')) {
-        s.seek(before);
-        break;
-      }
-    } else if (!s.consume(';')) {
-      break;
-    }
-    Param p;
-    if (Why w = parseOne(s, syntax, p)) return w;
-    consumed = s.pos();
-  }
-  return nullptr;
-}
-
 void ParamList::Iterator::advance() {
   Scanner s(rest_);
-  bool found = syntax_ == Syntax::Header ? s.consumeSeparator(';') : s.consume(';');
-  if (!found || parseOne(s, syntax_, current_) != nullptr) {
+  if (!consumeParamSeparator(s, syntax_) || parseParam(s, syntax_, current_) != nullptr) {
     done_ = true;
     rest_ = {};
     return;

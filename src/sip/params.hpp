@@ -8,6 +8,8 @@
 #include <optional>
 #include <string_view>
 
+#include "sip/text.hpp"
+
 namespace sipwarden::sip {
 
 /// A parse failure: a short static description, or nullptr for success.
@@ -33,7 +35,14 @@ class ParamList {
 
   /// Checks `text` (starting at the first ';') and returns how many bytes belong to the list:
   /// scanning stops before the first character that cannot continue a parameter (e.g. ',' or '?').
-  static Why scan(std::string_view text, Syntax syntax, std::size_t& consumed);
+  static Why scan(std::string_view text, Syntax syntax, std::size_t& consumed) {
+    return scanEach(text, syntax, consumed, [](const Param&) -> Why { return nullptr; });
+  }
+
+  /// scan() that also calls `onParam(const Param&) -> Why` for each parameter, so that callers
+  /// pick out the parameters they know in the same pass; a non-null result stops the scan.
+  template <typename F>
+  static Why scanEach(std::string_view text, Syntax syntax, std::size_t& consumed, F&& onParam);
 
   [[nodiscard]] constexpr std::string_view text() const { return text_; }
   [[nodiscard]] constexpr bool empty() const { return text_.empty(); }
@@ -84,5 +93,23 @@ class ParamList {
   std::string_view text_;
   Syntax syntax_ = Syntax::Header;
 };
+
+/// Parses one parameter, `s` being just after its ';'.
+Why parseParam(Scanner& s, ParamList::Syntax syntax, Param& p);
+/// Consumes the ';' before a parameter (with SWS around it in header syntax); false if none.
+bool consumeParamSeparator(Scanner& s, ParamList::Syntax syntax);
+
+template <typename F>
+Why ParamList::scanEach(std::string_view text, Syntax syntax, std::size_t& consumed, F&& onParam) {
+  Scanner s(text);
+  consumed = 0;
+  while (consumeParamSeparator(s, syntax)) {
+    Param p;
+    if (Why w = parseParam(s, syntax, p)) return w;
+    if (Why w = onParam(p)) return w;
+    consumed = s.pos();
+  }
+  return nullptr;
+}
 
 }  // namespace sipwarden::sip

@@ -58,7 +58,6 @@ class MessageParser {
   }
   void parseStartLine(std::string_view line);
   void validateHeaders();
-  void validateList(const HeaderField& h, Why (*parse)(std::string_view), bool allowEmpty);
 
   Message& m_;
   const Limits& limits_;
@@ -128,71 +127,58 @@ void MessageParser::parseStartLine(std::string_view line) {
   uriSchemeUnsupported_ = m_.requestUri_.scheme == UriScheme::Other;
 }
 
-void MessageParser::validateList(const HeaderField& h, Why (*parse)(std::string_view), bool allowEmpty) {
-  ListSplitter split(h.value);
-  std::string_view element;
-  bool unbalanced = false;
-  bool any = false;
-  while (split.next(element, unbalanced)) {
-    any = true;
-    if (unbalanced) return fail(ParseErrorKind::BadHeaderValue, "unbalanced quote or <>", h.id, h.name);
-    if (element.empty()) return fail(ParseErrorKind::BadHeaderValue, "empty list element", h.id, h.name);
-    if (Why w = parse(element)) return fail(ParseErrorKind::BadHeaderValue, w, h.id, h.name);
-  }
-  if (!any && !allowEmpty) fail(ParseErrorKind::BadHeaderValue, "empty value", h.id, h.name);
-}
-
 void MessageParser::validateHeaders() {
   bool seenFrom = false, seenTo = false, seenCallId = false, seenCSeq = false, seenMaxForwards = false,
        seenContentLength = false, seenContentType = false, seenExpires = false;
   std::size_t contacts = 0;
   bool star = false;
+  // A single-value header: the first one is parsed into the message; a second one is an error.
   auto single = [&](bool& seen, const HeaderField& h) {
-    if (seen) fail(ParseErrorKind::DuplicateHeader, "only one is allowed", h.id);
+    if (seen) {
+      fail(ParseErrorKind::DuplicateHeader, "only one is allowed", h.id);
+      return false;
+    }
     seen = true;
+    return true;
   };
   auto typed = [&](const HeaderField& h, Why w) {
     if (w != nullptr) fail(ParseErrorKind::BadHeaderValue, w, h.id);
   };
   for (const HeaderField& h : m_.headers_) {
     switch (h.id) {
-      case HeaderId::Via:
-        validateList(
-            h,
-            [](std::string_view v) -> Why {
-              Via via;
-              return parseVia(v, via);
-            },
-            false);
-        if (!m_.hasVia_) m_.refreshTyped(HeaderId::Via);
+      case HeaderId::Via: {
+        // Every via-parm is checked; the first one of the first Via header is kept as the top Via.
+        Via scratch;
+        typed(h, walkList(h.value, [&](Scanner& s) -> Why {
+                Via& target = m_.hasVia_ ? scratch : m_.topVia_;
+                if (Why w = parseViaAt(s, target)) return w;
+                m_.hasVia_ = true;
+                return nullptr;
+              }));
         break;
+      }
       case HeaderId::From:
-        single(seenFrom, h);
-        typed(h, m_.refreshTyped(h.id));
+        if (single(seenFrom, h)) typed(h, m_.parseTyped(h.id, h.value));
         break;
       case HeaderId::To:
-        single(seenTo, h);
-        typed(h, m_.refreshTyped(h.id));
+        if (single(seenTo, h)) typed(h, m_.parseTyped(h.id, h.value));
         break;
       case HeaderId::CallId:
-        single(seenCallId, h);
-        typed(h, m_.refreshTyped(h.id));
+        if (single(seenCallId, h)) typed(h, m_.parseTyped(h.id, h.value));
         break;
       case HeaderId::CSeq:
-        single(seenCSeq, h);
-        typed(h, m_.refreshTyped(h.id));
+        if (single(seenCSeq, h)) typed(h, m_.parseTyped(h.id, h.value));
         break;
       case HeaderId::MaxForwards:
-        single(seenMaxForwards, h);
-        typed(h, m_.refreshTyped(h.id));
+        if (single(seenMaxForwards, h)) typed(h, m_.parseTyped(h.id, h.value));
         break;
       case HeaderId::ContentLength:
-        single(seenContentLength, h);
-        if (Why w = m_.refreshTyped(h.id)) fail(ParseErrorKind::BadContentLength, w, h.id);
+        if (single(seenContentLength, h)) {
+          if (Why w = m_.parseTyped(h.id, h.value)) fail(ParseErrorKind::BadContentLength, w, h.id);
+        }
         break;
       case HeaderId::Expires:
-        single(seenExpires, h);
-        typed(h, m_.refreshTyped(h.id));
+        if (single(seenExpires, h)) typed(h, m_.parseTyped(h.id, h.value));
         break;
       case HeaderId::MinExpires: {
         std::uint64_t n = 0;
@@ -200,43 +186,27 @@ void MessageParser::validateHeaders() {
         break;
       }
       case HeaderId::ContentType: {
-        single(seenContentType, h);
         MediaType mt;
-        typed(h, parseMediaType(h.value, mt));
+        if (single(seenContentType, h)) typed(h, parseMediaType(h.value, mt));
         break;
       }
       case HeaderId::Contact: {
-        ListSplitter split(h.value);
-        std::string_view element;
-        bool unbalanced = false;
-        bool any = false;
-        while (split.next(element, unbalanced)) {
-          any = true;
-          ++contacts;
-          Contact c;
-          if (unbalanced) {
-            typed(h, "unbalanced quote or <>");
-          } else if (element.empty()) {
-            typed(h, "empty list element");
-          } else {
-            typed(h, parseContact(element, c));
-          }
-          star = star || c.star;
-        }
-        if (!any) typed(h, "empty value");
+        Contact c;
+        typed(h, walkList(h.value, [&](Scanner& s) -> Why {
+                ++contacts;
+                Why w = parseContactAt(s, c);
+                star = star || c.star;
+                return w;
+              }));
         break;
       }
       case HeaderId::Route:
       case HeaderId::RecordRoute:
-      case HeaderId::Path:
-        validateList(
-            h,
-            [](std::string_view v) -> Why {
-              NameAddr na;
-              return parseNameAddr(v, na, true);
-            },
-            false);
+      case HeaderId::Path: {
+        NameAddr na;
+        typed(h, walkList(h.value, [&](Scanner& s) { return parseNameAddrAt(s, na, true); }));
         break;
+      }
       case HeaderId::Authorization:
       case HeaderId::ProxyAuthorization:
       case HeaderId::WwwAuthenticate:

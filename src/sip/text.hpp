@@ -150,6 +150,7 @@ class ListSplitter {
     std::size_t i = 0;
     for (; i < rest_.size(); ++i) {
       char c = rest_[i];
+      if (!chars::is(c, chars::kListSpecial)) continue;
       if (inQuote) {
         if (c == '\\' && i + 1 < rest_.size()) {
           ++i;

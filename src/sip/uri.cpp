@@ -55,21 +55,21 @@ bool isIPv4(std::string_view s) {
 }
 
 bool isHostname(std::string_view s) {
-  // hostname = *( domainlabel "." ) toplabel [ "." ]
+  // hostname = *( domainlabel "." ) toplabel [ "." ]; labels are alphanum with inner '-', and the
+  // top label starts with a letter.
+  if (!s.empty() && s.back() == '.') s.remove_suffix(1);
   if (s.empty()) return false;
-  if (s.back() == '.') s.remove_suffix(1);
-  if (s.empty()) return false;
-  std::size_t start = 0;
-  while (true) {
-    std::size_t dot = s.find('.', start);
-    std::string_view label = s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-    if (label.empty() || !chars::isAlnum(label.front()) || !chars::isAlnum(label.back())) return false;
-    for (char c : label) {
-      if (!chars::isAlnum(c) && c != '-') return false;
+  std::size_t labelStart = 0;
+  for (std::size_t i = 0; i <= s.size(); ++i) {
+    if (i == s.size() || s[i] == '.') {
+      if (i == labelStart || !chars::isAlnum(s[labelStart]) || !chars::isAlnum(s[i - 1])) return false;
+      if (i == s.size()) return chars::isAlpha(s[labelStart]);
+      labelStart = i + 1;
+    } else if (!chars::isAlnum(s[i]) && s[i] != '-') {
+      return false;
     }
-    if (dot == std::string_view::npos) return chars::isAlpha(label.front());  // toplabel
-    start = dot + 1;
   }
+  return false;
 }
 
 bool isIPv6Reference(std::string_view s) {
