@@ -127,6 +127,10 @@ void MessageParser::parseStartLine(std::string_view line) {
   uriSchemeUnsupported_ = m_.requestUri_.scheme == UriScheme::Other;
 }
 
+// Headers parsed lazily, by the layer that uses them, are not checked here: Date (RFC 4475
+// §3.1.2.12: a bad Date must not fail a request that does not need it) and the four
+// authorization headers (the auth layer parses them once, with parseAuth, when it authenticates;
+// a proxy forwarding credentials for another realm never needs them).
 void MessageParser::validateHeaders() {
   bool seenFrom = false, seenTo = false, seenCallId = false, seenCSeq = false, seenMaxForwards = false,
        seenContentLength = false, seenContentType = false, seenExpires = false;
@@ -205,14 +209,6 @@ void MessageParser::validateHeaders() {
       case HeaderId::Path: {
         NameAddr na;
         typed(h, walkList(h.value, [&](Scanner& s) { return parseNameAddrAt(s, na, true); }));
-        break;
-      }
-      case HeaderId::Authorization:
-      case HeaderId::ProxyAuthorization:
-      case HeaderId::WwwAuthenticate:
-      case HeaderId::ProxyAuthenticate: {
-        AuthValue a;
-        typed(h, parseAuth(h.value, a));
         break;
       }
       case HeaderId::Supported:

@@ -64,9 +64,12 @@ class Scanner {
 
   /// Skips SWS; returns whether anything was skipped.
   constexpr bool skipLws() {
-    std::size_t start = pos_;
-    while (!atEnd() && chars::isLws(s_[pos_])) ++pos_;
-    return pos_ != start;
+    std::size_t p = pos_;
+    const std::size_t n = s_.size();
+    while (p < n && chars::isLws(s_[p])) ++p;
+    bool skipped = p != pos_;
+    pos_ = p;
+    return skipped;
   }
 
   constexpr bool consume(char c) {
@@ -91,9 +94,13 @@ class Scanner {
 
   /// The longest run of characters of class `cls` (may be empty).
   constexpr std::string_view span(std::uint16_t cls) {
-    std::size_t start = pos_;
-    while (!atEnd() && chars::is(s_[pos_], cls)) ++pos_;
-    return s_.substr(start, pos_ - start);
+    // Local copies: a store to pos_ per character would otherwise be needed (char loads may alias it).
+    const std::size_t start = pos_;
+    const std::size_t n = s_.size();
+    std::size_t p = start;
+    while (p < n && chars::is(s_[p], cls)) ++p;
+    pos_ = p;
+    return s_.substr(start, p - start);
   }
 
   constexpr std::string_view token() { return span(chars::kToken); }
@@ -107,23 +114,24 @@ class Scanner {
       pos_ = save;
       return std::nullopt;
     }
-    std::size_t start = pos_;
-    while (!atEnd()) {
-      char c = s_[pos_];
+    const std::size_t start = pos_;
+    const std::size_t n = s_.size();
+    std::size_t p = start;
+    while (p < n) {
+      char c = s_[p];
+      if (c == '"') {
+        pos_ = p + 1;
+        return s_.substr(start, p - start);
+      }
       if (c == '\\') {
         // quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F)
-        if (pos_ + 1 >= s_.size()) break;
-        char n = s_[pos_ + 1];
-        if (n == '\r' || n == '\n' || static_cast<unsigned char>(n) > 0x7f) break;
-        pos_ += 2;
+        if (p + 1 >= n) break;
+        char next = s_[p + 1];
+        if (next == '\r' || next == '\n' || static_cast<unsigned char>(next) > 0x7f) break;
+        p += 2;
         continue;
       }
-      if (c == '"') {
-        std::string_view inner = s_.substr(start, pos_ - start);
-        ++pos_;
-        return inner;
-      }
-      ++pos_;
+      ++p;
     }
     pos_ = save;
     return std::nullopt;
