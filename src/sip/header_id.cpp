@@ -4,6 +4,18 @@
 #include "sip/text.hpp"
 
 namespace sipwarden::sip {
+namespace {
+
+// `name` (token characters only) equals the lower-case literal, ignoring case. For token
+// characters, c | 0x20 lowers letters and leaves '-', '.', digits and the rest unchanged.
+inline bool equalsLower(std::string_view name, std::string_view lower) {
+  for (std::size_t i = 0; i < lower.size(); ++i) {
+    if ((name[i] | 0x20) != lower[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 HeaderId headerIdFromName(std::string_view name) {
   switch (name.size()) {
@@ -33,241 +45,241 @@ HeaderId headerIdFromName(std::string_view name) {
     case 2:
       switch (chars::toLower(name[0])) {
         case 't':
-          if (iequals(name, "To")) return HeaderId::To;
+          if (equalsLower(name, "to")) return HeaderId::To;
           return HeaderId::Unknown;
         default: return HeaderId::Unknown;
       }
     case 3:
       switch (chars::toLower(name[0])) {
         case 'v':
-          if (iequals(name, "Via")) return HeaderId::Via;
+          if (equalsLower(name, "via")) return HeaderId::Via;
           return HeaderId::Unknown;
         default: return HeaderId::Unknown;
       }
     case 4:
       switch (chars::toLower(name[0])) {
         case 'c':
-          if (iequals(name, "CSeq")) return HeaderId::CSeq;
+          if (equalsLower(name, "cseq")) return HeaderId::CSeq;
           return HeaderId::Unknown;
         case 'd':
-          if (iequals(name, "Date")) return HeaderId::Date;
+          if (equalsLower(name, "date")) return HeaderId::Date;
           return HeaderId::Unknown;
         case 'f':
-          if (iequals(name, "From")) return HeaderId::From;
+          if (equalsLower(name, "from")) return HeaderId::From;
           return HeaderId::Unknown;
         case 'p':
-          if (iequals(name, "Path")) return HeaderId::Path;
+          if (equalsLower(name, "path")) return HeaderId::Path;
           return HeaderId::Unknown;
         case 'r':
-          if (iequals(name, "RAck")) return HeaderId::RAck;
-          if (iequals(name, "RSeq")) return HeaderId::RSeq;
+          if (equalsLower(name, "rack")) return HeaderId::RAck;
+          if (equalsLower(name, "rseq")) return HeaderId::RSeq;
           return HeaderId::Unknown;
         default: return HeaderId::Unknown;
       }
     case 5:
       switch (chars::toLower(name[0])) {
         case 'a':
-          if (iequals(name, "Allow")) return HeaderId::Allow;
+          if (equalsLower(name, "allow")) return HeaderId::Allow;
           return HeaderId::Unknown;
         case 'e':
-          if (iequals(name, "Event")) return HeaderId::Event;
+          if (equalsLower(name, "event")) return HeaderId::Event;
           return HeaderId::Unknown;
         case 'r':
-          if (iequals(name, "Route")) return HeaderId::Route;
+          if (equalsLower(name, "route")) return HeaderId::Route;
           return HeaderId::Unknown;
         default: return HeaderId::Unknown;
       }
     case 6:
       switch (chars::toLower(name[0])) {
         case 'a':
-          if (iequals(name, "Accept")) return HeaderId::Accept;
+          if (equalsLower(name, "accept")) return HeaderId::Accept;
           return HeaderId::Unknown;
         case 'm':
-          if (iequals(name, "Min-SE")) return HeaderId::MinSE;
+          if (equalsLower(name, "min-se")) return HeaderId::MinSE;
           return HeaderId::Unknown;
         case 'r':
-          if (iequals(name, "Reason")) return HeaderId::Reason;
+          if (equalsLower(name, "reason")) return HeaderId::Reason;
           return HeaderId::Unknown;
         case 's':
-          if (iequals(name, "Server")) return HeaderId::Server;
+          if (equalsLower(name, "server")) return HeaderId::Server;
           return HeaderId::Unknown;
         default: return HeaderId::Unknown;
       }
     case 7:
       switch (chars::toLower(name[0])) {
         case 'c':
-          if (iequals(name, "Call-ID")) return HeaderId::CallId;
-          if (iequals(name, "Contact")) return HeaderId::Contact;
+          if (equalsLower(name, "call-id")) return HeaderId::CallId;
+          if (equalsLower(name, "contact")) return HeaderId::Contact;
           return HeaderId::Unknown;
         case 'e':
-          if (iequals(name, "Expires")) return HeaderId::Expires;
+          if (equalsLower(name, "expires")) return HeaderId::Expires;
           return HeaderId::Unknown;
         case 'r':
-          if (iequals(name, "Require")) return HeaderId::Require;
+          if (equalsLower(name, "require")) return HeaderId::Require;
           return HeaderId::Unknown;
         case 's':
-          if (iequals(name, "Subject")) return HeaderId::Subject;
+          if (equalsLower(name, "subject")) return HeaderId::Subject;
           return HeaderId::Unknown;
         case 'w':
-          if (iequals(name, "Warning")) return HeaderId::Warning;
+          if (equalsLower(name, "warning")) return HeaderId::Warning;
           return HeaderId::Unknown;
         default: return HeaderId::Unknown;
       }
     case 8:
       switch (chars::toLower(name[0])) {
         case 'i':
-          if (iequals(name, "Identity")) return HeaderId::Identity;
+          if (equalsLower(name, "identity")) return HeaderId::Identity;
           return HeaderId::Unknown;
         case 'p':
-          if (iequals(name, "Priority")) return HeaderId::Priority;
+          if (equalsLower(name, "priority")) return HeaderId::Priority;
           return HeaderId::Unknown;
         case 'r':
-          if (iequals(name, "Refer-To")) return HeaderId::ReferTo;
-          if (iequals(name, "Replaces")) return HeaderId::Replaces;
-          if (iequals(name, "Reply-To")) return HeaderId::ReplyTo;
+          if (equalsLower(name, "refer-to")) return HeaderId::ReferTo;
+          if (equalsLower(name, "replaces")) return HeaderId::Replaces;
+          if (equalsLower(name, "reply-to")) return HeaderId::ReplyTo;
           return HeaderId::Unknown;
         case 's':
-          if (iequals(name, "SIP-ETag")) return HeaderId::SipETag;
+          if (equalsLower(name, "sip-etag")) return HeaderId::SipETag;
           return HeaderId::Unknown;
         default: return HeaderId::Unknown;
       }
     case 9:
       switch (chars::toLower(name[0])) {
         case 'c':
-          if (iequals(name, "Call-Info")) return HeaderId::CallInfo;
+          if (equalsLower(name, "call-info")) return HeaderId::CallInfo;
           return HeaderId::Unknown;
         case 's':
-          if (iequals(name, "Supported")) return HeaderId::Supported;
+          if (equalsLower(name, "supported")) return HeaderId::Supported;
           return HeaderId::Unknown;
         case 't':
-          if (iequals(name, "Timestamp")) return HeaderId::Timestamp;
+          if (equalsLower(name, "timestamp")) return HeaderId::Timestamp;
           return HeaderId::Unknown;
         default: return HeaderId::Unknown;
       }
     case 10:
       switch (chars::toLower(name[0])) {
         case 'a':
-          if (iequals(name, "Alert-Info")) return HeaderId::AlertInfo;
+          if (equalsLower(name, "alert-info")) return HeaderId::AlertInfo;
           return HeaderId::Unknown;
         case 'e':
-          if (iequals(name, "Error-Info")) return HeaderId::ErrorInfo;
+          if (equalsLower(name, "error-info")) return HeaderId::ErrorInfo;
           return HeaderId::Unknown;
         case 'u':
-          if (iequals(name, "User-Agent")) return HeaderId::UserAgent;
+          if (equalsLower(name, "user-agent")) return HeaderId::UserAgent;
           return HeaderId::Unknown;
         default: return HeaderId::Unknown;
       }
     case 11:
       switch (chars::toLower(name[0])) {
         case 'i':
-          if (iequals(name, "In-Reply-To")) return HeaderId::InReplyTo;
+          if (equalsLower(name, "in-reply-to")) return HeaderId::InReplyTo;
           return HeaderId::Unknown;
         case 'm':
-          if (iequals(name, "Min-Expires")) return HeaderId::MinExpires;
+          if (equalsLower(name, "min-expires")) return HeaderId::MinExpires;
           return HeaderId::Unknown;
         case 'r':
-          if (iequals(name, "Referred-By")) return HeaderId::ReferredBy;
-          if (iequals(name, "Retry-After")) return HeaderId::RetryAfter;
+          if (equalsLower(name, "referred-by")) return HeaderId::ReferredBy;
+          if (equalsLower(name, "retry-after")) return HeaderId::RetryAfter;
           return HeaderId::Unknown;
         case 'u':
-          if (iequals(name, "Unsupported")) return HeaderId::Unsupported;
+          if (equalsLower(name, "unsupported")) return HeaderId::Unsupported;
           return HeaderId::Unknown;
         default: return HeaderId::Unknown;
       }
     case 12:
       switch (chars::toLower(name[0])) {
         case 'a':
-          if (iequals(name, "Allow-Events")) return HeaderId::AllowEvents;
+          if (equalsLower(name, "allow-events")) return HeaderId::AllowEvents;
           return HeaderId::Unknown;
         case 'c':
-          if (iequals(name, "Content-Type")) return HeaderId::ContentType;
+          if (equalsLower(name, "content-type")) return HeaderId::ContentType;
           return HeaderId::Unknown;
         case 'm':
-          if (iequals(name, "Max-Forwards")) return HeaderId::MaxForwards;
-          if (iequals(name, "MIME-Version")) return HeaderId::MimeVersion;
+          if (equalsLower(name, "max-forwards")) return HeaderId::MaxForwards;
+          if (equalsLower(name, "mime-version")) return HeaderId::MimeVersion;
           return HeaderId::Unknown;
         case 'o':
-          if (iequals(name, "Organization")) return HeaderId::Organization;
+          if (equalsLower(name, "organization")) return HeaderId::Organization;
           return HeaderId::Unknown;
         case 'r':
-          if (iequals(name, "Record-Route")) return HeaderId::RecordRoute;
+          if (equalsLower(name, "record-route")) return HeaderId::RecordRoute;
           return HeaderId::Unknown;
         case 's':
-          if (iequals(name, "SIP-If-Match")) return HeaderId::SipIfMatch;
+          if (equalsLower(name, "sip-if-match")) return HeaderId::SipIfMatch;
           return HeaderId::Unknown;
         default: return HeaderId::Unknown;
       }
     case 13:
       switch (chars::toLower(name[0])) {
         case 'a':
-          if (iequals(name, "Authorization")) return HeaderId::Authorization;
+          if (equalsLower(name, "authorization")) return HeaderId::Authorization;
           return HeaderId::Unknown;
         case 'p':
-          if (iequals(name, "Proxy-Require")) return HeaderId::ProxyRequire;
+          if (equalsLower(name, "proxy-require")) return HeaderId::ProxyRequire;
           return HeaderId::Unknown;
         case 's':
-          if (iequals(name, "Service-Route")) return HeaderId::ServiceRoute;
+          if (equalsLower(name, "service-route")) return HeaderId::ServiceRoute;
           return HeaderId::Unknown;
         default: return HeaderId::Unknown;
       }
     case 14:
       switch (chars::toLower(name[0])) {
         case 'a':
-          if (iequals(name, "Accept-Contact")) return HeaderId::AcceptContact;
+          if (equalsLower(name, "accept-contact")) return HeaderId::AcceptContact;
           return HeaderId::Unknown;
         case 'c':
-          if (iequals(name, "Content-Length")) return HeaderId::ContentLength;
+          if (equalsLower(name, "content-length")) return HeaderId::ContentLength;
           return HeaderId::Unknown;
         case 'r':
-          if (iequals(name, "Reject-Contact")) return HeaderId::RejectContact;
+          if (equalsLower(name, "reject-contact")) return HeaderId::RejectContact;
           return HeaderId::Unknown;
         default: return HeaderId::Unknown;
       }
     case 15:
       switch (chars::toLower(name[0])) {
         case 'a':
-          if (iequals(name, "Accept-Encoding")) return HeaderId::AcceptEncoding;
-          if (iequals(name, "Accept-Language")) return HeaderId::AcceptLanguage;
+          if (equalsLower(name, "accept-encoding")) return HeaderId::AcceptEncoding;
+          if (equalsLower(name, "accept-language")) return HeaderId::AcceptLanguage;
           return HeaderId::Unknown;
         case 's':
-          if (iequals(name, "Session-Expires")) return HeaderId::SessionExpires;
+          if (equalsLower(name, "session-expires")) return HeaderId::SessionExpires;
           return HeaderId::Unknown;
         default: return HeaderId::Unknown;
       }
     case 16:
       switch (chars::toLower(name[0])) {
         case 'c':
-          if (iequals(name, "Content-Encoding")) return HeaderId::ContentEncoding;
-          if (iequals(name, "Content-Language")) return HeaderId::ContentLanguage;
+          if (equalsLower(name, "content-encoding")) return HeaderId::ContentEncoding;
+          if (equalsLower(name, "content-language")) return HeaderId::ContentLanguage;
           return HeaderId::Unknown;
         case 'w':
-          if (iequals(name, "WWW-Authenticate")) return HeaderId::WwwAuthenticate;
+          if (equalsLower(name, "www-authenticate")) return HeaderId::WwwAuthenticate;
           return HeaderId::Unknown;
         default: return HeaderId::Unknown;
       }
     case 18:
       switch (chars::toLower(name[0])) {
         case 'p':
-          if (iequals(name, "Proxy-Authenticate")) return HeaderId::ProxyAuthenticate;
+          if (equalsLower(name, "proxy-authenticate")) return HeaderId::ProxyAuthenticate;
           return HeaderId::Unknown;
         case 's':
-          if (iequals(name, "Subscription-State")) return HeaderId::SubscriptionState;
+          if (equalsLower(name, "subscription-state")) return HeaderId::SubscriptionState;
           return HeaderId::Unknown;
         default: return HeaderId::Unknown;
       }
     case 19:
       switch (chars::toLower(name[0])) {
         case 'a':
-          if (iequals(name, "Authentication-Info")) return HeaderId::AuthenticationInfo;
+          if (equalsLower(name, "authentication-info")) return HeaderId::AuthenticationInfo;
           return HeaderId::Unknown;
         case 'c':
-          if (iequals(name, "Content-Disposition")) return HeaderId::ContentDisposition;
+          if (equalsLower(name, "content-disposition")) return HeaderId::ContentDisposition;
           return HeaderId::Unknown;
         case 'p':
-          if (iequals(name, "Proxy-Authorization")) return HeaderId::ProxyAuthorization;
+          if (equalsLower(name, "proxy-authorization")) return HeaderId::ProxyAuthorization;
           return HeaderId::Unknown;
         case 'r':
-          if (iequals(name, "Request-Disposition")) return HeaderId::RequestDisposition;
+          if (equalsLower(name, "request-disposition")) return HeaderId::RequestDisposition;
           return HeaderId::Unknown;
         default: return HeaderId::Unknown;
       }

@@ -76,6 +76,7 @@ enum class HeaderId : std::uint8_t {
 };
 
 /// Maps a header name as written (any case, long or compact form) to its id; Unknown otherwise.
+/// Precondition: `name` consists of token characters (the parser only passes tokens).
 HeaderId headerIdFromName(std::string_view name);
 
 /// The canonical long name, e.g. "Call-ID" for HeaderId::CallId; "" for Unknown.

@@ -41,7 +41,13 @@ class InlineVector {
   T& back() { return data()[size_ - 1]; }
 
   void clear() { size_ = 0; }
-  void push_back(const T& v) { insert(size_, v); }
+  void push_back(const T& v) {
+    if (size_ < capacity()) {
+      data()[size_++] = v;
+      return;
+    }
+    insert(size_, v);
+  }
   void insert(std::size_t pos, const T& v) {
     reserveFor(size_ + 1);
     T* d = data();

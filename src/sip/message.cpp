@@ -67,6 +67,7 @@ const HeaderField* Message::find(HeaderId id) const {
 }
 
 std::optional<std::string_view> Message::header(std::string_view name) const {
+  if (!chars::isTokenString(name)) return std::nullopt;  // no header has such a name
   HeaderId id = headerIdFromName(name);
   for (const HeaderField& h : headers_) {
     if (id != HeaderId::Unknown ? h.id == id : iequals(h.name, name)) return h.value;

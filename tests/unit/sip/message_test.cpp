@@ -109,6 +109,9 @@ TEST(Message, CompactFormsAndCaseInsensitiveNames) {
   EXPECT_EQ(headerIdFromName("V"), HeaderId::Via);
   EXPECT_EQ(headerIdFromName("WWW-AUTHENTICATE"), HeaderId::WwwAuthenticate);
   EXPECT_EQ(headerIdFromName("X-Custom"), HeaderId::Unknown);
+  EXPECT_EQ(headerIdFromName("CONTENT-length"), HeaderId::ContentLength);
+  EXPECT_EQ(headerIdFromName("Content_Length"), HeaderId::Unknown);
+  EXPECT_FALSE(m.header("Content\rType").has_value());  // not a token: never a header name
   EXPECT_EQ(compactForm(HeaderId::CallId), 'i');
   EXPECT_EQ(headerName(HeaderId::CallId), "Call-ID");
 }
