@@ -23,7 +23,6 @@ enum Class : std::uint16_t {
   kReserved = 1 << 12,     // ; / ? : @ & = + $ ,
   kListSpecial = 1 << 13,  // what a comma-list splitter must look at: DQUOTE , < > backslash
   kGenValue = 1 << 14,     // gen-value of a header parameter: token / host (adds : [ ])
-  kUriParam = 1 << 15,     // paramchar of a uri-parameter, with '%' (escapes are checked apart)
 };
 
 constexpr std::array<std::uint16_t, 256> makeTable() {
@@ -53,10 +52,8 @@ constexpr std::array<std::uint16_t, 256> makeTable() {
   add("\",<>\\", kListSpecial);
   for (int c = 0; c < 256; ++c) {
     if (t[c] & kToken) t[c] |= kGenValue;
-    if (t[c] & (kUnreserved | kParamExtra)) t[c] |= kUriParam;
   }
   add(":[]", kGenValue);
-  add("%", kUriParam);
   return t;
 }
 

@@ -6,22 +6,13 @@
 namespace sipwarden::sip {
 namespace {
 
-// A run of uri-parameter characters with well-formed %-escapes.
+// A run of uri-parameter characters (paramchar, RFC 3261 §25.1) with well-formed %-escapes.
 Why spanUriParam(Scanner& s, std::string_view& out) {
-  std::size_t start = s.pos();
-  std::string_view src = s.source();
-  std::size_t i = start;
-  while (i < src.size() && chars::is(src[i], chars::kUriParam)) {
-    if (src[i] == '%') {
-      if (i + 2 >= src.size() || !chars::isHex(src[i + 1]) || !chars::isHex(src[i + 2])) {
-        return "bad %-escape in URI parameter";
-      }
-      i += 2;
-    }
-    ++i;
-  }
-  s.seek(i);
-  out = src.substr(start, i - start);
+  bool badEscape = false;
+  std::size_t n = spanEscaped(s.rest(), chars::kUnreserved | chars::kParamExtra, badEscape);
+  if (badEscape) return "bad %-escape in URI parameter";
+  out = s.rest().substr(0, n);
+  s.advance(n);
   return nullptr;
 }
 

@@ -20,8 +20,29 @@ constexpr bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-constexpr bool istartsWith(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+/// A well-formed escape ("%" HEXDIG HEXDIG) starts at s[i].
+constexpr bool validEscape(std::string_view s, std::size_t i) {
+  return i + 2 < s.size() && chars::isHex(s[i + 1]) && chars::isHex(s[i + 2]);
+}
+
+/// Length of the run of `cls` characters and %-escapes at the start of `s`; sets `badEscape` on a
+/// '%' that does not start a valid escape (the run then ends before it).
+constexpr std::size_t spanEscaped(std::string_view s, std::uint16_t cls, bool& badEscape) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    if (s[i] == '%') {
+      if (!validEscape(s, i)) {
+        badEscape = true;
+        return i;
+      }
+      i += 3;
+    } else if (chars::is(s[i], cls)) {
+      ++i;
+    } else {
+      break;
+    }
+  }
+  return i;
 }
 
 /// Strips linear white space (SP, HTAB and the CR LF of a folded line) from both ends.

@@ -15,30 +15,6 @@ constexpr std::uint16_t kUserChars = chars::kUnreserved | chars::kUserExtra;
 constexpr std::uint16_t kPasswordChars = chars::kUnreserved | chars::kPassExtra;
 constexpr std::uint16_t kHeaderChars = chars::kUnreserved | chars::kHeaderExtra;
 
-bool validEscape(std::string_view s, std::size_t i) {
-  return i + 2 < s.size() && chars::isHex(s[i + 1]) && chars::isHex(s[i + 2]);
-}
-
-// Length of the run of `cls` characters and %-escapes at the start of `s`; sets `badEscape` on a
-// '%' that does not start a valid escape.
-std::size_t spanEscaped(std::string_view s, std::uint16_t cls, bool& badEscape) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    if (s[i] == '%') {
-      if (!validEscape(s, i)) {
-        badEscape = true;
-        return i;
-      }
-      i += 3;
-    } else if (chars::is(s[i], cls)) {
-      ++i;
-    } else {
-      break;
-    }
-  }
-  return i;
-}
-
 bool isIPv4(std::string_view s) {
   int parts = 0;
   std::size_t i = 0;
