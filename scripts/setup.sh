@@ -13,6 +13,11 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # peer SIP parsers the parser benchmark compares against
   libosip2-dev libsofia-sip-ua-dev
+  # server: Asio, OpenSSL (digest hashes, HMAC nonces, later TLS), SQLite, logging, config, CLI, JSON
+  libboost1.81-dev libssl-dev libsqlite3-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev
+  nlohmann-json3-dev sqlite3
+  # integration tests and benchmarks: SIPp, real user agents, the peer server
+  sip-tester sipsak baresip-core kamailio procps iproute2
 )
 
 missing=()
