@@ -1,0 +1,201 @@
+#include "auth/authenticator.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "sip/chars.hpp"
+#include "sip/header_values.hpp"
+#include "sip/text.hpp"
+#include "sip/uri.hpp"
+
+namespace sipwarden::auth {
+
+namespace {
+
+/// The value of a quoted-string with its quoted-pairs resolved (AuthValue keeps them escaped).
+/// Returns `s` itself when there is nothing to resolve, else a view of `storage`.
+std::string_view unquote(std::string_view s, std::string& storage) {
+  if (s.find('\\') == std::string_view::npos) return s;
+  storage.clear();
+  storage.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size()) ++i;
+    storage.push_back(s[i]);
+  }
+  return storage;
+}
+
+/// nc = 8LHEX (RFC 7616 §3.4). Upper-case hex digits are accepted too.
+bool parseNonceCount(std::string_view text, std::uint32_t& out) {
+  if (text.size() != 8) return false;
+  std::uint32_t v = 0;
+  for (char c : text) {
+    if (!sip::chars::isHex(c)) return false;
+    char l = sip::chars::toLower(c);
+    v = (v << 4) | static_cast<std::uint32_t>(l <= '9' ? l - '0' : l - 'a' + 10);
+  }
+  out = v;
+  return true;
+}
+
+std::string toLowerCopy(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = sip::chars::toLower(c);
+  return out;
+}
+
+/// Appends `s` as a quoted-string, escaping '"' and '\'.
+void appendQuoted(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (char c : s) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('"');
+}
+
+AuthResult result(AuthOutcome outcome, std::string_view user, std::string reason) {
+  return AuthResult{outcome, std::string(user), std::move(reason)};
+}
+
+}  // namespace
+
+std::string_view outcomeName(AuthOutcome outcome) {
+  switch (outcome) {
+    case AuthOutcome::Authenticated: return "Authenticated";
+    case AuthOutcome::NoCredentials: return "NoCredentials";
+    case AuthOutcome::Stale: return "Stale";
+    case AuthOutcome::Rejected: return "Rejected";
+    case AuthOutcome::Forbidden: return "Forbidden";
+    case AuthOutcome::Malformed: return "Malformed";
+  }
+  return "Unknown";
+}
+
+Authenticator::Authenticator(AuthSettings settings, std::span<const std::uint8_t> secret)
+    : settings_(std::move(settings)), nonces_(secret, settings_.nonceLifetime), counter_(settings_.maxTrackedNonces) {
+  if (settings_.offered.empty()) throw std::invalid_argument("no digest algorithm offered");
+}
+
+AuthResult Authenticator::verify(const sip::Message& request, sip::HeaderId header, std::string_view realm,
+                                 std::string_view requiredUser, const CredentialLookup& lookup,
+                                 WallClock::time_point now) {
+  const std::string bad = "Bad " + std::string(sip::headerName(header)) + ": ";
+  std::string realmStorage;
+
+  // RFC 3261 §22.3: a request may carry credentials for several realms (one per proxy); ours is
+  // the Digest one whose realm is `realm`.
+  sip::AuthValue a;
+  bool found = false;
+  std::string malformed;  // why an unreadable Digest header that may have been ours failed
+  for (const sip::HeaderField& h : request.headers()) {
+    if (h.id != header) continue;
+    sip::AuthValue v;
+    sip::Why why = sip::parseAuth(h.value, v);
+    if (!v.isDigest()) continue;
+    if (!v.realm.empty() && unquote(v.realm, realmStorage) != realm) continue;
+    if (why != nullptr || v.realm.empty()) {
+      if (malformed.empty()) malformed = bad + (why != nullptr ? why : "missing realm");
+      continue;
+    }
+    a = v;
+    found = true;
+    break;
+  }
+  if (!found) {
+    if (!malformed.empty()) return result(AuthOutcome::Malformed, {}, std::move(malformed));
+    return result(AuthOutcome::NoCredentials, {}, "no credentials for realm");
+  }
+
+  // ---- syntax: 400 ----
+  std::string userStorage;
+  std::string_view user = unquote(a.username, userStorage);
+  if (a.username.empty()) return result(AuthOutcome::Malformed, {}, bad + "missing username");
+  if (a.nonce.empty()) return result(AuthOutcome::Malformed, user, bad + "missing nonce");
+  if (a.uri.empty()) return result(AuthOutcome::Malformed, user, bad + "missing uri");
+  if (a.response.empty()) return result(AuthOutcome::Malformed, user, bad + "missing response");
+  if (!a.qop.empty()) {
+    if (a.nc.empty()) return result(AuthOutcome::Malformed, user, bad + "qop without nc");
+    if (a.cnonce.empty()) return result(AuthOutcome::Malformed, user, bad + "qop without cnonce");
+  }
+  std::uint32_t nc = 0;
+  if (!a.nc.empty() && !parseNonceCount(a.nc, nc)) {
+    return result(AuthOutcome::Malformed, user, bad + "nc is not 8 hex digits");
+  }
+  std::string uriStorage;
+  std::string_view digestUri = unquote(a.uri, uriStorage);
+  if (digestUri != request.requestUriText()) {
+    sip::Uri parsed;
+    if (sip::parseUri(digestUri, parsed) != nullptr || !sip::uriEquals(parsed, request.requestUri())) {
+      return result(AuthOutcome::Malformed, user, bad + "uri does not match the Request-URI");
+    }
+  }
+
+  // ---- parameters we do not accept: new challenge ----
+  DigestAlgorithm algorithm = DigestAlgorithm::Md5;  // RFC 7616 §3.3: absent means MD5
+  if (!a.algorithm.empty()) {
+    auto parsedAlgorithm = parseAlgorithm(a.algorithm);
+    if (!parsedAlgorithm) return result(AuthOutcome::Rejected, user, "unsupported algorithm");
+    algorithm = *parsedAlgorithm;
+  }
+  if (std::find(settings_.offered.begin(), settings_.offered.end(), algorithm) == settings_.offered.end()) {
+    return result(AuthOutcome::Rejected, user, "algorithm not offered");
+  }
+  // RFC 3261 §22.4 allows RFC 2069 credentials without qop; we always offer qop="auth" and require
+  // it, since nc (replay protection) comes with it.
+  if (a.qop.empty()) return result(AuthOutcome::Rejected, user, "missing qop");
+  if (!sip::iequals(a.qop, "auth")) return result(AuthOutcome::Rejected, user, "unsupported qop");
+  if (auto userhash = a.param("userhash"); userhash && sip::iequals(*userhash, "true")) {
+    return result(AuthOutcome::Rejected, user, "userhash not supported");
+  }
+  if (!a.opaque.empty() && a.opaque != nonces_.opaque()) return result(AuthOutcome::Rejected, user, "wrong opaque");
+  const NonceService::Inspection nonce = nonces_.inspect(a.nonce, now);
+  if (nonce.verdict == NonceService::Verdict::Invalid) return result(AuthOutcome::Rejected, user, "invalid nonce");
+
+  // ---- the response ----
+  std::optional<Ha1Set> ha1s = lookup(user, realm);
+  if (!ha1s) return result(AuthOutcome::Rejected, user, "unknown user");
+  const std::string& ha1 = ha1s->forAlgorithm(algorithm);
+  if (ha1.empty()) return result(AuthOutcome::Rejected, user, "no credentials for this algorithm");
+  std::string cnonceStorage;
+  std::string expected = computeResponse(algorithm, toLowerCopy(ha1), request.methodText(), digestUri, a.nonce,
+                                         a.nc, unquote(a.cnonce, cnonceStorage), a.qop);
+  if (expected.empty() || !equalsConstantTime(expected, toLowerCopy(a.response))) {
+    return result(AuthOutcome::Rejected, user, "wrong response");
+  }
+
+  // ---- freshness and replay ----
+  if (nonce.verdict == NonceService::Verdict::Stale) return result(AuthOutcome::Stale, user, "stale nonce");
+  if (!counter_.accept(a.nonce, nc, nonce.expiresAt, now)) return result(AuthOutcome::Rejected, user, "replayed nc");
+
+  // ---- authorization (RFC 3261 §10.3 step 6 for REGISTER) ----
+  if (!requiredUser.empty() && user != requiredUser) {
+    return result(AuthOutcome::Forbidden, user, "username does not match the To user");
+  }
+  return result(AuthOutcome::Authenticated, user, {});
+}
+
+std::vector<std::string> Authenticator::challenges(std::string_view realm, bool stale, WallClock::time_point now) const {
+  const std::string nonce = nonces_.issue(now);
+  const std::string opaque = nonces_.opaque();
+  std::vector<std::string> out;
+  out.reserve(settings_.offered.size());
+  for (DigestAlgorithm algorithm : settings_.offered) {
+    std::string v = "Digest realm=";
+    appendQuoted(v, realm);
+    v += ", nonce=\"";
+    v += nonce;
+    v += "\", opaque=\"";
+    v += opaque;
+    v += "\", algorithm=";
+    v += algorithmName(algorithm);
+    v += ", qop=\"auth\"";
+    if (stale) v += ", stale=true";
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+void Authenticator::purge(WallClock::time_point now) { counter_.purge(now); }
+
+}  // namespace sipwarden::auth

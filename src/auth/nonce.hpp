@@ -1,0 +1,66 @@
+// Stateless server nonces (RFC 7616 §3.3 and §5.4, "nonce" and "stale"): the server keeps no table
+// of issued nonces; a nonce carries its issue time and a MAC that proves the server made it.
+//
+//   nonce = base64url-without-padding( issued(8, big-endian unix seconds) | random(8) | mac(16) )
+//   mac   = HMAC-SHA256(secret, issued | random), first 16 bytes
+//
+// Replay within the lifetime is NonceCounter's job (nc), not this class's.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sipwarden::auth {
+
+using WallClock = std::chrono::system_clock;
+
+/// Thread-safety: immutable after construction; every const member may be called concurrently.
+class NonceService {
+ public:
+  /// Length of an issued nonce in characters (32 bytes in base64url without padding).
+  static constexpr std::size_t kNonceLength = 43;
+  /// How far in the future an issue time may lie (clock steps between workers/instances).
+  static constexpr std::chrono::seconds kMaxClockSkew{5};
+
+  /// `secret` (copied) keys the MAC; it must be at least 16 bytes, else std::invalid_argument.
+  /// Servers sharing a secret accept each other's nonces. `lifetime` must be positive.
+  NonceService(std::span<const std::uint8_t> secret, std::chrono::seconds lifetime);
+
+  /// 32 bytes from OpenSSL's RAND_bytes; throws std::runtime_error when the RNG fails (start-up).
+  static std::vector<std::uint8_t> randomSecret();
+
+  /// A fresh nonce issued at `now`. The 8 random bytes make nonces unique; should the RNG fail,
+  /// a process-wide counter takes their place (the MAC, not the randomness, protects the nonce).
+  std::string issue(WallClock::time_point now) const;
+
+  enum class Verdict { Valid, Stale, Invalid };
+
+  /// Valid: ours and now < issue time + lifetime. Stale: ours but expired (RFC 7616 §3.3 stale=true).
+  /// Invalid: not ours, tampered, malformed (only canonical base64url of the exact length), or
+  /// issued more than kMaxClockSkew after `now`.
+  Verdict check(std::string_view nonce, WallClock::time_point now) const;
+
+  struct Inspection {
+    Verdict verdict = Verdict::Invalid;
+    WallClock::time_point issuedAt{};   ///< meaningful unless Invalid
+    WallClock::time_point expiresAt{};  ///< issuedAt + lifetime; unless Invalid
+  };
+  /// check() plus the times the nonce carries (for NonceCounter's expiry).
+  Inspection inspect(std::string_view nonce, WallClock::time_point now) const;
+
+  /// The opaque parameter (RFC 7616 §3.3): fixed per secret, hex of the first 16 bytes of
+  /// HMAC-SHA256(secret, "opaque").
+  std::string opaque() const { return opaque_; }
+  std::chrono::seconds lifetime() const { return lifetime_; }
+
+ private:
+  std::vector<std::uint8_t> secret_;
+  std::chrono::seconds lifetime_;
+  std::string opaque_;
+};
+
+}  // namespace sipwarden::auth
