@@ -98,12 +98,16 @@ Why parseViaAt(Scanner& s, Via& out) {
     std::size_t close = s.rest().find(']');
     if (close == std::string_view::npos) return "unterminated IPv6 reference in sent-by";
     s.advance(close + 1);
+    out.host = text.substr(hostStart, s.pos() - hostStart);
+    if (parseHost(out.host, out.hostKind) != nullptr) return "invalid sent-by host";
   } else {
-    s.span(chars::kHost);
+    std::size_t len = 0;
+    out.hostKind = scanHostName(s.rest(), len);
+    s.advance(len);
+    out.host = text.substr(hostStart, len);
+    if (out.host.empty()) return "missing sent-by host";
+    if (out.hostKind == HostKind::None) return "invalid sent-by host";
   }
-  out.host = text.substr(hostStart, s.pos() - hostStart);
-  if (out.host.empty()) return "missing sent-by host";
-  if (parseHost(out.host, out.hostKind) != nullptr) return "invalid sent-by host";
   if (s.consumeSeparator(':')) {
     std::string_view digits = s.span(chars::kAlnum);
     std::uint64_t port = 0;

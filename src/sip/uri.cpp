@@ -30,23 +30,73 @@ bool isIPv4(std::string_view s) {
   }
 }
 
-bool isHostname(std::string_view s) {
-  // hostname = *( domainlabel "." ) toplabel [ "." ]; labels are alphanum with inner '-', and the
-  // top label starts with a letter.
-  if (!s.empty() && s.back() == '.') s.remove_suffix(1);
-  if (s.empty()) return false;
-  std::size_t labelStart = 0;
-  for (std::size_t i = 0; i <= s.size(); ++i) {
-    if (i == s.size() || s[i] == '.') {
-      if (i == labelStart || !chars::isAlnum(s[labelStart]) || !chars::isAlnum(s[i - 1])) return false;
-      if (i == s.size()) return chars::isAlpha(s[labelStart]);
-      labelStart = i + 1;
-    } else if (!chars::isAlnum(s[i]) && s[i] != '-') {
-      return false;
+// hostname = *( domainlabel "." ) toplabel [ "." ]; domainlabel = alphanum / alphanum
+// *( alphanum / "-" ) alphanum; toplabel likewise but starting with ALPHA (RFC 3261 §25.1).
+// A DFA over host characters checks this in the same loop that finds where the host ends, one
+// table load per character. The state remembers whether the current label started with a letter
+// (only the last label's first character matters) and whether its last character was '-'.
+enum HostState : std::uint8_t {
+  kLabelStart,       // at the start, or after a '.' that followed a label starting with a digit
+  kAlphaLabel,       // in a label that started with a letter, last character alphanumeric
+  kAlphaLabelDash,   // ... last character '-'
+  kDigitLabel,       // in a label that started with a digit, last character alphanumeric
+  kDigitLabelDash,   // ... last character '-'
+  kAfterAlphaLabel,  // after the '.' that ended a label starting with a letter
+  kBadHost,          // not a hostname (absorbing); may still be an IPv4address only if it ends in kDigitLabel
+  kHostStates,
+  kHostEnd = 0xff,  // not a host character: the host ends before it
+};
+
+constexpr std::array<std::uint8_t, 256 * kHostStates> makeHostDfa() {
+  std::array<std::uint8_t, 256 * kHostStates> t{};
+  for (int st = 0; st < kHostStates; ++st) {
+    for (int c = 0; c < 256; ++c) {
+      auto ch = static_cast<char>(c);
+      std::uint8_t next = kHostEnd;
+      bool inLabel = st == kAlphaLabel || st == kAlphaLabelDash || st == kDigitLabel || st == kDigitLabelDash;
+      bool alphaLabel = st == kAlphaLabel || st == kAlphaLabelDash;
+      if (chars::isAlnum(ch)) {
+        if (st == kBadHost) {
+          next = kBadHost;
+        } else if (inLabel) {
+          next = alphaLabel ? kAlphaLabel : kDigitLabel;
+        } else {
+          next = chars::isAlpha(ch) ? kAlphaLabel : kDigitLabel;
+        }
+      } else if (ch == '-') {
+        next = inLabel ? (alphaLabel ? kAlphaLabelDash : kDigitLabelDash) : kBadHost;
+      } else if (ch == '.') {
+        next = st == kAlphaLabel ? kAfterAlphaLabel : st == kDigitLabel ? kLabelStart : kBadHost;
+      }
+      t[static_cast<std::size_t>(st) * 256 + static_cast<std::size_t>(c)] = next;
     }
   }
-  return false;
+  return t;
 }
+
+constexpr std::array<std::uint8_t, 256 * kHostStates> kHostDfa = makeHostDfa();
+
+}  // namespace
+
+HostKind scanHostName(std::string_view s, std::size_t& len) {
+  const std::uint8_t* dfa = kHostDfa.data();
+  std::size_t i = 0;
+  std::uint8_t st = kLabelStart;
+  const std::size_t n = s.size();
+  while (i < n) {
+    std::uint8_t next = dfa[static_cast<std::size_t>(st) * 256 + static_cast<unsigned char>(s[i])];
+    if (next == kHostEnd) break;
+    st = next;
+    ++i;
+  }
+  len = i;
+  if (st == kAlphaLabel || st == kAfterAlphaLabel) return HostKind::Name;
+  // Only a host whose last label starts with a digit can be an IPv4address (and not a hostname).
+  if (st == kDigitLabel && isIPv4(s.substr(0, i))) return HostKind::IPv4;
+  return HostKind::None;
+}
+
+namespace {
 
 bool isIPv6Reference(std::string_view s) {
   if (s.size() < 4 || s.front() != '[' || s.back() != ']') return false;
@@ -154,13 +204,18 @@ Why parseSipUri(std::string_view rest, Uri& out) {
     if (hostEnd == std::string_view::npos) return "unterminated IPv6 reference in URI host";
     ++hostEnd;
   } else {
-    // hostname / IPv4address characters; what follows must be ':', ';', '?' or the end (checked below).
-    // (A table loop: find_first_of would call memchr once per character.)
-    hostEnd = 0;
-    while (hostEnd < rest.size() && chars::is(rest[hostEnd], chars::kHost)) ++hostEnd;
+    // hostname / IPv4address, checked while finding its end; what follows must be ':', ';', '?'
+    // or the end (checked below).
+    HostKind kind = scanHostName(rest, hostEnd);
+    out.host = rest.substr(0, hostEnd);
+    if (hostEnd == 0) return "empty host";
+    if (kind == HostKind::None) return "invalid host";
+    out.hostKind = kind;
   }
-  out.host = rest.substr(0, hostEnd);
-  if (Why w = parseHost(out.host, out.hostKind)) return w;
+  if (out.hostKind == HostKind::None) {
+    out.host = rest.substr(0, hostEnd);
+    if (Why w = parseHost(out.host, out.hostKind)) return w;
+  }
   rest.remove_prefix(hostEnd);
   if (!rest.empty() && rest.front() == ':') {
     std::size_t n = 1;
@@ -318,15 +373,11 @@ Why parseHost(std::string_view host, HostKind& kind) {
     kind = HostKind::IPv6;
     return nullptr;
   }
-  if (isIPv4(host)) {
-    kind = HostKind::IPv4;
-    return nullptr;
-  }
-  if (isHostname(host)) {
-    kind = HostKind::Name;
-    return nullptr;
-  }
-  return "invalid host";
+  std::size_t len = 0;
+  HostKind k = scanHostName(host, len);
+  if (len != host.size() || k == HostKind::None) return "invalid host";
+  kind = k;
+  return nullptr;
 }
 
 Why parseUri(std::string_view text, Uri& out) {

@@ -56,6 +56,11 @@ std::string escape(std::string_view s, std::uint16_t allowed);
 /// Validates a host: hostname, IPv4address or "[" IPv6address "]" (RFC 3261 §25.1).
 Why parseHost(std::string_view host, HostKind& kind);
 
+/// The hostname or IPv4address at the start of `s` (RFC 3261 §25.1), checked in one pass: sets
+/// `len` to the number of host characters (alphanumerics, '-', '.') that start `s` and returns
+/// their kind, or HostKind::None when they are neither a hostname nor an IPv4address.
+HostKind scanHostName(std::string_view s, std::size_t& len);
+
 std::string_view schemeName(UriScheme s);
 
 }  // namespace sipwarden::sip
