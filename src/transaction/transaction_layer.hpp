@@ -1,0 +1,203 @@
+// The SIP transaction layer (RFC 3261 §17 with the INVITE fixes of RFC 6026): matches requests
+// and responses to transactions, absorbs retransmissions, retransmits over UDP, runs the
+// timeouts, and hands the transaction user (proxy, registrar) only what is new.
+//
+// No sockets and no clock of its own: the transport feeds parsed messages in with the time, a
+// Sender writes bytes out, and the owner calls advance() when nextTimer() is due. Tests run on
+// simulated time.
+//
+// Thread-safety: none. One TransactionLayer per worker thread; every call on one thread.
+// Re-entrancy: TransactionUser callbacks may call respond(), sendRequest(), sendStateless() and
+// terminate() on the same layer; they must not call receive() or advance(). Sender::send must not
+// call back into the layer.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sip/message.hpp"
+#include "transaction/timer_queue.hpp"
+#include "transaction/transaction.hpp"
+#include "transaction/transaction_index.hpp"
+#include "transport/peer.hpp"
+
+namespace sipwarden::transaction {
+
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+
+/// RFC 3261 Table 4 timer values.
+struct TimerSettings {
+  std::chrono::milliseconds t1{500};        ///< RTT estimate; A, E, G start here; B, F, H, J, L, M = 64*T1
+  std::chrono::milliseconds t2{4000};       ///< cap of E and G
+  std::chrono::milliseconds t4{5000};       ///< how long the network holds a message; I and K
+  std::chrono::milliseconds timerD{32000};  ///< client INVITE Completed on UDP (§17.1.1.2: at least 32 s)
+  /// Auto 100 Trying for INVITE server transactions when the TU has sent nothing by then
+  /// (§17.2.1); zero sends it on receipt.
+  std::chrono::milliseconds trying100{200};
+};
+
+/// Names one transaction for its whole life and is never reused by the layer; 0 means none.
+using TransactionId = std::uint64_t;
+
+class Sender {
+ public:
+  virtual ~Sender() = default;
+  /// Writes `bytes` to `to` (for connection transports, the connection to.connectionId, or a new
+  /// one when it is 0). False when the transport cannot send (connection gone).
+  virtual bool send(const transport::Peer& to, std::string_view bytes) = 0;
+};
+
+/// What the layer tells its user. Messages are passed by reference for the duration of the call
+/// (the user may edit them, e.g. pop a Via); they are not kept.
+class TransactionUser {
+ public:
+  virtual ~TransactionUser() = default;
+  /// A new request for which server transaction `id` was created (never a retransmission; never
+  /// ACK or CANCEL). Answer with respond(id, ...).
+  virtual void onRequest(TransactionId id, sip::Message& request, const transport::Peer& from) = 0;
+  /// CANCEL (§9.2): it gets its own non-INVITE server transaction `cancelId`; `inviteId` is the
+  /// INVITE server transaction it matches, in whatever state (0 when none: the TU answers 481).
+  virtual void onCancel(TransactionId cancelId, TransactionId inviteId, sip::Message& cancel,
+                        const transport::Peer& from) = 0;
+  /// An ACK no INVITE server transaction absorbed: an ACK for a 2xx (RFC 6026 §7.1) or a stray
+  /// one. The TU decides (a proxy forwards it).
+  virtual void onAck(sip::Message& ack, const transport::Peer& from) = 0;
+  /// A response on client transaction `id`: every provisional, the final, and for INVITE every 2xx
+  /// that arrives while in Accepted (retransmissions and other forks, RFC 6026 §8.4). Retransmitted
+  /// non-2xx finals are absorbed.
+  virtual void onResponse(TransactionId id, sip::Message& response) = 0;
+  /// A response matching no client transaction (§17.1.3); a proxy forwards 2xx statelessly (§16.7).
+  virtual void onStrayResponse(sip::Message& response, const transport::Peer& from) = 0;
+  /// The client transaction is gone without a final response: Timer B or F fired (`timeout`,
+  /// to be treated as 408, §8.1.3.1) or a retransmission could not be sent (§17.1.4).
+  virtual void onClientFailure(TransactionId id, bool timeout) = 0;
+  /// The server transaction is gone: a response could not be sent (§17.2.4), or Timer H fired
+  /// without an ACK (`timeout`).
+  virtual void onServerFailure(TransactionId id, bool timeout) = 0;
+};
+
+/// Counters for monitoring; they only grow.
+struct TransactionStats {
+  std::uint64_t requestRetransmissions = 0;   ///< requests and ACKs absorbed by server transactions
+  std::uint64_t responseRetransmissions = 0;  ///< responses absorbed by client transactions
+  std::uint64_t timerRetransmissions = 0;     ///< sends by Timer A, E and G
+  std::uint64_t strayResponses = 0;
+  std::uint64_t invalidDropped = 0;  ///< messages without what matching needs (Via, CSeq, ...)
+  std::uint64_t sendFailures = 0;
+};
+
+class TransactionLayer {
+ public:
+  /// `sender` and `tu` must outlive the layer.
+  TransactionLayer(Sender& sender, TransactionUser& tu, TimerSettings timers = {});
+  TransactionLayer(const TransactionLayer&) = delete;
+  TransactionLayer& operator=(const TransactionLayer&) = delete;
+
+  /// Everything the transport parsed: requests with canBuildResponse(), responses with a top Via
+  /// (anything less is counted and dropped). `msg` need only live for the call.
+  void receive(sip::Message& msg, const transport::Peer& from, TimePoint now);
+
+  /// Sends a response (100..699) on server transaction `id` to the Peer its request came from
+  /// (the transport resolves the §18.2.2 response address from it) and keeps the bytes for
+  /// retransmission. False when the transaction no longer exists, when the state machine discards
+  /// the response (e.g. a second final, §17.2.1/§17.2.2), or when sending failed: the transaction
+  /// is then gone and onServerFailure(id, false) has been called (§17.2.4).
+  bool respond(TransactionId id, const sip::Message& response, TimePoint now);
+
+  /// Starts a client transaction: `request` already has its top Via with a fresh branch
+  /// (newBranch()). INVITE or non-INVITE per its method; ACK is not a transaction (0: use
+  /// sendStateless). Returns 0, creating nothing and calling nothing, when the request cannot
+  /// start a transaction (ACK, no branch, branch and method already in use) or the first send
+  /// fails.
+  TransactionId sendRequest(const sip::Message& request, const transport::Peer& to, TimePoint now);
+
+  /// Sends outside any transaction (ACK for a 2xx, a proxy's stateless forwarding of a 2xx).
+  bool sendStateless(const sip::Message& msg, const transport::Peer& to);
+
+  /// Removes a transaction now, without callbacks: for the TU that gives up, e.g. on an INVITE
+  /// client transaction still in Proceeding 64*T1 after its CANCEL (§9.1), which RFC 3261 gives
+  /// no timer of its own. False when it no longer exists.
+  bool terminate(TransactionId id);
+
+  /// Fires every timer due at `now` (retransmissions A/E/G, timeouts B/F/H, clean-ups D/I/J/K,
+  /// RFC 6026 L/M).
+  void advance(TimePoint now);
+  /// When advance() next has work; nullopt when no timer runs.
+  [[nodiscard]] std::optional<TimePoint> nextTimer() const;
+
+  [[nodiscard]] std::size_t serverCount() const { return servers_; }
+  [[nodiscard]] std::size_t clientCount() const { return clients_; }
+  /// The state of a live transaction; nullopt once it has terminated.
+  [[nodiscard]] std::optional<State> state(TransactionId id) const;
+  [[nodiscard]] const TransactionStats& stats() const { return stats_; }
+  [[nodiscard]] const TimerSettings& timers() const { return timers_; }
+
+  /// "z9hG4bK" followed by 128 bits (64 random from a thread-local generator seeded from
+  /// std::random_device, 64 from a per-thread random salt plus a counter): unique across threads
+  /// and time (§8.1.1.7), lower case so that case-insensitive comparison loses nothing.
+  static std::string newBranch();
+
+ private:
+  using Transaction = detail::Transaction;
+  using Kind = detail::Kind;
+  static constexpr std::uint32_t kNoSlot = ~std::uint32_t{0};
+
+  // ---- server side (server_transaction.cpp) ----
+  void receiveRequest(sip::Message& request, const transport::Peer& from, TimePoint now);
+  void receiveAck(sip::Message& ack, const transport::Peer& from, TimePoint now);
+  void receiveCancel(sip::Message& cancel, const transport::Peer& from, TimePoint now);
+  /// A retransmitted request: answer with the last response sent, if any (§17.2.1, §17.2.2).
+  void absorbRequest(std::uint32_t slot);
+  std::uint32_t createServer(Kind kind, const transport::Peer& from);
+  void fireServerTimer(std::uint32_t slot, detail::Timer which, TimePoint now);
+  /// Sends `bytes` of server transaction `slot`; on failure removes it and tells the TU.
+  bool sendServerBytes(std::uint32_t slot);
+  std::uint32_t findServerInvite(const sip::Message& request, std::string_view toTag);
+
+  // ---- client side (client_transaction.cpp) ----
+  void receiveResponse(sip::Message& response, const transport::Peer& from, TimePoint now);
+  void inviteClientResponse(std::uint32_t slot, sip::Message& response, TimePoint now);
+  void nonInviteClientResponse(std::uint32_t slot, sip::Message& response, TimePoint now);
+  void fireClientTimer(std::uint32_t slot, detail::Timer which, TimePoint now);
+  /// Replaces the stored INVITE with the ACK for `response` (§17.1.1.3); false if it cannot.
+  bool buildAck(Transaction& tx, const sip::Message& response);
+
+  // ---- table and timers (transaction_layer.cpp) ----
+  std::uint32_t allocate(Kind kind, const transport::Peer& peer);  ///< files it under keyScratch_
+  void destroy(std::uint32_t slot);
+  [[nodiscard]] std::uint32_t lookup(std::string_view key) const;
+  [[nodiscard]] std::uint32_t slotOf(TransactionId id) const;
+  [[nodiscard]] TransactionId idOf(std::uint32_t slot) const {
+    return (static_cast<TransactionId>(slots_[slot].generation) << 32) | slot;
+  }
+  void arm(std::uint32_t slot, detail::Timer which, TimePoint when);
+  void disarm(std::uint32_t slot, detail::Timer which);
+  [[nodiscard]] bool timerLive(const detail::TimerEntry& e) const;
+  void dropStaleTop() const;
+  void maybeCompactTimers();
+  static void release(std::string& s) { std::string().swap(s); }
+
+  Sender& sender_;
+  TransactionUser& tu_;
+  TimerSettings timers_;
+  std::vector<Transaction> slots_;
+  std::vector<std::uint32_t> freeSlots_;
+  detail::TransactionIndex index_;
+  // nextTimer() is const but drops stale entries it finds on top.
+  mutable detail::TimerQueue queue_;
+  mutable std::size_t staleTimers_ = 0;
+  std::uint32_t timerSerial_ = 0;
+  std::size_t servers_ = 0;
+  std::size_t clients_ = 0;
+  std::string keyScratch_;   ///< the key of the message being matched
+  std::string wireScratch_;  ///< stateless sends and 2xx retransmissions in Accepted
+  TransactionStats stats_;
+};
+
+}  // namespace sipwarden::transaction
