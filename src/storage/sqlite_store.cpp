@@ -1,0 +1,482 @@
+#include "storage/sqlite_store.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <ctime>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+#include "storage/sqlite_connection.hpp"
+
+namespace sipwarden::storage {
+
+namespace {
+
+// Schema migrations: kMigrations[v] takes a database from user_version v to v + 1. Append only;
+// never edit a released step.
+constexpr const char* kMigrations[] = {
+    // 0 -> 1: users, bindings, and the users generation counter behind changedByOthers().
+    R"sql(
+CREATE TABLE users(
+  user TEXT NOT NULL,
+  domain TEXT NOT NULL COLLATE NOCASE,
+  realm TEXT NOT NULL,
+  ha1_md5 TEXT NOT NULL DEFAULT '',
+  ha1_sha256 TEXT NOT NULL DEFAULT '',
+  ha1_sha512_256 TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY(user, domain)
+) WITHOUT ROWID;
+CREATE TABLE bindings(
+  aor TEXT NOT NULL,
+  contact TEXT NOT NULL,
+  call_id TEXT NOT NULL,
+  cseq INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  q INTEGER NOT NULL,
+  path TEXT NOT NULL,
+  instance TEXT NOT NULL,
+  reg_id INTEGER NOT NULL,
+  user_agent TEXT NOT NULL,
+  transport TEXT NOT NULL,
+  address TEXT NOT NULL,
+  port INTEGER NOT NULL,
+  listener INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY(aor, contact)
+) WITHOUT ROWID;
+CREATE INDEX bindings_expires_at ON bindings(expires_at);
+CREATE TABLE meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO meta(name, value) VALUES('users_generation', 0);
+CREATE TRIGGER users_inserted AFTER INSERT ON users BEGIN
+  UPDATE meta SET value = value + 1 WHERE name = 'users_generation';
+END;
+CREATE TRIGGER users_updated AFTER UPDATE ON users BEGIN
+  UPDATE meta SET value = value + 1 WHERE name = 'users_generation';
+END;
+CREATE TRIGGER users_deleted AFTER DELETE ON users BEGIN
+  UPDATE meta SET value = value + 1 WHERE name = 'users_generation';
+END;
+)sql",
+};
+constexpr std::int64_t kSchemaVersion = std::size(kMigrations);
+
+constexpr std::string_view kUserColumns =
+    "user, domain, realm, ha1_md5, ha1_sha256, ha1_sha512_256, created_at, updated_at";
+constexpr std::string_view kBindingColumns =
+    "aor, contact, call_id, cseq, expires_at, q, path, instance, reg_id, user_agent, transport, address, port, "
+    "listener, updated_at";
+
+std::string concat(std::initializer_list<std::string_view> parts) {
+  std::string s;
+  for (std::string_view p : parts) s += p;
+  return s;
+}
+
+std::int64_t nowOr(std::int64_t given) { return given != 0 ? given : static_cast<std::int64_t>(std::time(nullptr)); }
+
+UserRecord readUser(const Query& q) {
+  UserRecord u;
+  u.user = q.columnText(0);
+  u.domain = q.columnText(1);
+  u.realm = q.columnText(2);
+  u.ha1Md5 = q.columnText(3);
+  u.ha1Sha256 = q.columnText(4);
+  u.ha1Sha512_256 = q.columnText(5);
+  u.createdAt = q.columnInt(6);
+  u.updatedAt = q.columnInt(7);
+  return u;
+}
+
+registrar::Binding readBinding(const Query& q) {
+  registrar::Binding b;
+  b.aor = q.columnText(0);
+  b.contact = q.columnText(1);
+  b.callId = q.columnText(2);
+  b.cseq = static_cast<std::uint32_t>(q.columnInt(3));
+  b.expiresAt = q.columnInt(4);
+  b.q = static_cast<int>(q.columnInt(5));
+  b.path = q.columnText(6);
+  b.instance = q.columnText(7);
+  b.regId = static_cast<std::uint32_t>(q.columnInt(8));
+  b.userAgent = q.columnText(9);
+  transport::parseTransportName(q.columnView(10), b.received.transport);
+  transport::IpAddress::parse(q.columnView(11), b.received.address);
+  b.received.port = static_cast<std::uint16_t>(q.columnInt(12));
+  b.received.listener = static_cast<std::uint32_t>(q.columnInt(13));
+  b.received.connectionId = 0;  // flows do not survive a restart (RFC 5626 §5.2: the UA re-registers)
+  b.updatedAt = q.columnInt(14);
+  return b;
+}
+
+/// The AOR key of a user's bindings, as registrar::Registrar::canonicalAor builds it.
+std::string aorOf(std::string_view user, std::string_view domain) {
+  std::string aor;
+  aor.reserve(user.size() + 1 + domain.size());
+  aor += user;
+  aor += '@';
+  for (char c : domain) aor += (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+  return aor;
+}
+
+}  // namespace
+
+struct SqliteStore::SyncStatements {
+  explicit SyncStatements(Connection& c)
+      : begin(c.prepare("BEGIN IMMEDIATE")),
+        commit(c.prepare("COMMIT")),
+        rollback(c.prepare("ROLLBACK")),
+        dataVersion(c.prepare("PRAGMA data_version")),
+        generation(c.prepare("SELECT value FROM meta WHERE name = 'users_generation'")),
+        insertUser(
+            c.prepare(concat({"INSERT INTO users(", kUserColumns,
+                              ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(user, domain) DO NOTHING"}))),
+        updateUser(c.prepare(
+            "UPDATE users SET realm = ?3, ha1_md5 = ?4, ha1_sha256 = ?5, ha1_sha512_256 = ?6, updated_at = ?7 "
+            "WHERE user = ?1 AND domain = ?2")),
+        deleteUser(c.prepare("DELETE FROM users WHERE user = ?1 AND domain = ?2")),
+        deleteAor(c.prepare("DELETE FROM bindings WHERE aor = ?1")),
+        findUser(c.prepare(concat({"SELECT ", kUserColumns, " FROM users WHERE user = ?1 AND domain = ?2"}))),
+        listUsers(c.prepare(concat({"SELECT ", kUserColumns, " FROM users ORDER BY domain, user"}))),
+        loadBindings(c.prepare(
+            concat({"SELECT ", kBindingColumns, " FROM bindings WHERE expires_at > ?1 ORDER BY aor, updated_at"}))),
+        purgeExpired(c.prepare("DELETE FROM bindings WHERE expires_at <= ?1")) {}
+
+  Statement &begin, &commit, &rollback, &dataVersion, &generation;
+  Statement &insertUser, &updateUser, &deleteUser, &deleteAor, &findUser, &listUsers;
+  Statement &loadBindings, &purgeExpired;
+};
+
+struct SqliteStore::WriterStatements {
+  explicit WriterStatements(Connection& c)
+      : begin(c.prepare("BEGIN IMMEDIATE")),
+        commit(c.prepare("COMMIT")),
+        rollback(c.prepare("ROLLBACK")),
+        deleteAor(c.prepare("DELETE FROM bindings WHERE aor = ?1")),
+        // OR REPLACE: two bindings of one change with the same contact text keep the last one.
+        insertBinding(
+            c.prepare(concat({"INSERT OR REPLACE INTO bindings(", kBindingColumns,
+                              ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"}))) {}
+
+  Statement &begin, &commit, &rollback, &deleteAor, &insertBinding;
+};
+
+SqliteStore::SqliteStore(std::filesystem::path file, StoreSettings settings)
+    : file_(std::move(file)), settings_(settings) {
+  sync_ = std::make_unique<Connection>(file_, true, settings_.busyTimeoutMs);
+  {
+    // journal_mode answers with the mode in force: a file system without shared memory support
+    // (or a read-only directory) leaves it at "delete", which we refuse rather than run slowly.
+    Statement& wal = sync_->prepare("PRAGMA journal_mode = WAL");
+    Query q(wal);
+    std::string mode = q.step() ? q.columnText(0) : std::string();
+    if (mode != "wal") throw StoreError(file_.string() + ": cannot enable WAL journal mode (got '" + mode + "')");
+  }
+  migrate();
+  syncSql_ = std::make_unique<SyncStatements>(*sync_);
+  lastDataVersion_ = sync_->pragmaInt(syncSql_->dataVersion);
+  lastGeneration_ = usersGeneration();
+
+  writer_ = std::make_unique<Connection>(file_, false, settings_.busyTimeoutMs);
+  writerSql_ = std::make_unique<WriterStatements>(*writer_);
+  thread_ = std::thread([this] { writerLoop(); });
+}
+
+SqliteStore::~SqliteStore() {
+  {
+    std::lock_guard lock(queueMutex_);
+    stopping_ = true;
+  }
+  queueCv_.notify_one();
+  // The writer drains the queue before it leaves its loop.
+  if (thread_.joinable()) thread_.join();
+}
+
+void SqliteStore::migrate() {
+  Statement& begin = sync_->prepare("BEGIN IMMEDIATE");
+  Statement& commit = sync_->prepare("COMMIT");
+  Statement& rollback = sync_->prepare("ROLLBACK");
+  Statement& userVersion = sync_->prepare("PRAGMA user_version");
+  WriteTransaction tx(begin, commit, rollback);
+  std::int64_t version = sync_->pragmaInt(userVersion);
+  if (version > kSchemaVersion) {
+    throw StoreError(file_.string() + ": database schema version " + std::to_string(version) +
+                     " is newer than this build supports (" + std::to_string(kSchemaVersion) + ")");
+  }
+  if (version < 0) throw StoreError(file_.string() + ": invalid schema version " + std::to_string(version));
+  if (version == kSchemaVersion) return;  // rolls back the empty transaction
+  for (std::int64_t v = version; v < kSchemaVersion; ++v) sync_->exec(kMigrations[v]);
+  // PRAGMA takes no parameters; the value is our own constant.
+  sync_->exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
+  tx.commit();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users
+
+std::int64_t SqliteStore::usersGeneration() { return sync_->pragmaInt(syncSql_->generation); }
+
+void SqliteStore::noteOthersBeforeOwnWrite() {
+  if (usersGeneration() != lastGeneration_) othersChanged_ = true;
+}
+
+bool SqliteStore::addUser(const UserRecord& u) {
+  std::lock_guard lock(syncMutex_);
+  WriteTransaction tx(syncSql_->begin, syncSql_->commit, syncSql_->rollback);
+  noteOthersBeforeOwnWrite();
+  std::int64_t created = nowOr(u.createdAt);
+  Query(syncSql_->insertUser)
+      .bind(1, u.user)
+      .bind(2, u.domain)
+      .bind(3, u.realm)
+      .bind(4, u.ha1Md5)
+      .bind(5, u.ha1Sha256)
+      .bind(6, u.ha1Sha512_256)
+      .bind(7, created)
+      .bind(8, u.updatedAt != 0 ? u.updatedAt : created)
+      .run();
+  bool added = sync_->changes() == 1;
+  std::int64_t generation = usersGeneration();
+  tx.commit();
+  lastGeneration_ = generation;
+  return added;
+}
+
+bool SqliteStore::updateUser(const UserRecord& u) {
+  std::lock_guard lock(syncMutex_);
+  WriteTransaction tx(syncSql_->begin, syncSql_->commit, syncSql_->rollback);
+  noteOthersBeforeOwnWrite();
+  Query(syncSql_->updateUser)
+      .bind(1, u.user)
+      .bind(2, u.domain)
+      .bind(3, u.realm)
+      .bind(4, u.ha1Md5)
+      .bind(5, u.ha1Sha256)
+      .bind(6, u.ha1Sha512_256)
+      .bind(7, nowOr(u.updatedAt))
+      .run();
+  bool updated = sync_->changes() == 1;
+  std::int64_t generation = usersGeneration();
+  tx.commit();
+  lastGeneration_ = generation;
+  return updated;
+}
+
+bool SqliteStore::removeUser(std::string_view user, std::string_view domain) {
+  std::string aor = aorOf(user, domain);
+  std::lock_guard lock(syncMutex_);
+  WriteTransaction tx(syncSql_->begin, syncSql_->commit, syncSql_->rollback);
+  noteOthersBeforeOwnWrite();
+  Query(syncSql_->deleteUser).bind(1, user).bind(2, domain).run();
+  bool removed = sync_->changes() == 1;
+  Query(syncSql_->deleteAor).bind(1, aor).run();
+  std::int64_t generation = usersGeneration();
+  tx.commit();
+  lastGeneration_ = generation;
+  return removed;
+}
+
+std::optional<UserRecord> SqliteStore::findUser(std::string_view user, std::string_view domain) {
+  std::lock_guard lock(syncMutex_);
+  Query q(syncSql_->findUser);
+  q.bind(1, user).bind(2, domain);
+  if (!q.step()) return std::nullopt;
+  return readUser(q);
+}
+
+std::vector<UserRecord> SqliteStore::listUsers() {
+  std::lock_guard lock(syncMutex_);
+  std::vector<UserRecord> out;
+  Query q(syncSql_->listUsers);
+  while (q.step()) out.push_back(readUser(q));
+  return out;
+}
+
+bool SqliteStore::changedByOthers() {
+  std::lock_guard lock(syncMutex_);
+  bool changed = std::exchange(othersChanged_, false);
+  // data_version moves on every commit by another connection, including this store's own writer
+  // (many per second under load); the generation counter tells whether the users changed.
+  std::int64_t version = sync_->pragmaInt(syncSql_->dataVersion);
+  if (version != lastDataVersion_) {
+    lastDataVersion_ = version;
+    std::int64_t generation = usersGeneration();
+    if (generation != lastGeneration_) {
+      lastGeneration_ = generation;
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bindings, synchronous side
+
+std::vector<registrar::Binding> SqliteStore::loadBindings(std::int64_t nowUnix) {
+  std::lock_guard lock(syncMutex_);
+  std::vector<registrar::Binding> out;
+  Query q(syncSql_->loadBindings);
+  q.bind(1, nowUnix);
+  while (q.step()) out.push_back(readBinding(q));
+  return out;
+}
+
+std::size_t SqliteStore::purgeExpired(std::int64_t nowUnix) {
+  std::lock_guard lock(syncMutex_);
+  Query(syncSql_->purgeExpired).bind(1, nowUnix).run();
+  return static_cast<std::size_t>(sync_->changes());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bindings, group commit
+
+void SqliteStore::replaceBindings(std::string aor, std::vector<registrar::Binding> bindings,
+                                  std::function<void(bool ok)> done) {
+  bool accepted = false;
+  {
+    std::lock_guard lock(queueMutex_);
+    if (!stopping_ && queue_.size() < settings_.maxQueued) {
+      queue_.push_back(Change{std::move(aor), std::move(bindings), std::move(done)});
+      ++enqueued_;
+      accepted = true;
+    }
+  }
+  if (accepted) {
+    queueCv_.notify_one();
+    return;
+  }
+  failures_.fetch_add(1, std::memory_order_relaxed);
+  if (done) done(false);
+}
+
+void SqliteStore::flush() {
+  std::unique_lock lock(queueMutex_);
+  std::uint64_t target = enqueued_;
+  doneCv_.wait(lock, [&] { return completed_ >= target; });
+}
+
+SqliteStore::Stats SqliteStore::stats() const {
+  return Stats{commits_.load(std::memory_order_relaxed), changes_.load(std::memory_order_relaxed),
+               failures_.load(std::memory_order_relaxed)};
+}
+
+std::string SqliteStore::lastWriteError() const {
+  std::lock_guard lock(queueMutex_);
+  return lastWriteError_;
+}
+
+void SqliteStore::writeChange(const Change& c) {
+  Query(writerSql_->deleteAor).bind(1, c.aor).run();
+  for (const registrar::Binding& b : c.bindings) {
+    std::string_view transport = transport::transportName(b.received.transport);
+    std::string address = b.received.address.toString();
+    Query(writerSql_->insertBinding)
+        .bind(1, c.aor)
+        .bind(2, b.contact)
+        .bind(3, b.callId)
+        .bind(4, static_cast<std::int64_t>(b.cseq))
+        .bind(5, b.expiresAt)
+        .bind(6, static_cast<std::int64_t>(b.q))
+        .bind(7, b.path)
+        .bind(8, b.instance)
+        .bind(9, static_cast<std::int64_t>(b.regId))
+        .bind(10, b.userAgent)
+        .bind(11, transport)
+        .bind(12, address)
+        .bind(13, static_cast<std::int64_t>(b.received.port))
+        .bind(14, static_cast<std::int64_t>(b.received.listener))
+        .bind(15, b.updatedAt)
+        .run();
+  }
+}
+
+SqliteStore::WriteResult SqliteStore::writeBatch(std::vector<Change>& batch) {
+  try {
+    WriteTransaction tx(writerSql_->begin, writerSql_->commit, writerSql_->rollback);
+    if (batch.size() == 1) {
+      writeChange(batch.front());
+    } else {
+      // Only the last change of an AOR in the batch is written: the earlier ones would be
+      // replaced inside the same transaction anyway. All are acknowledged by the one COMMIT.
+      std::unordered_map<std::string_view, std::size_t> last;
+      last.reserve(batch.size());
+      for (std::size_t i = 0; i < batch.size(); ++i) last[batch[i].aor] = i;
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        if (last[batch[i].aor] == i) writeChange(batch[i]);
+      }
+    }
+    tx.commit();
+    return WriteResult::Committed;
+  } catch (const StoreError& e) {
+    {
+      std::lock_guard lock(queueMutex_);
+      lastWriteError_ = e.what();
+    }
+    switch (e.sqliteCode & 0xff) {
+      case SQLITE_CONSTRAINT:
+      case SQLITE_TOOBIG:
+      case SQLITE_MISMATCH:
+      case SQLITE_RANGE: return WriteResult::FailedByAChange;
+      default: return WriteResult::Failed;
+    }
+  }
+}
+
+void SqliteStore::writerLoop() {
+  std::vector<Change> batch;
+  std::vector<char> results;  // per change of a retried batch
+  while (true) {
+    {
+      std::unique_lock lock(queueMutex_);
+      queueCv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything is written
+      std::size_t n = std::min(queue_.size(), std::max<std::size_t>(settings_.maxBatch, 1));
+      batch.reserve(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+
+    results.assign(batch.size(), 0);
+    WriteResult written = writeBatch(batch);
+    if (written == WriteResult::Committed) {
+      commits_.fetch_add(1, std::memory_order_relaxed);
+      std::fill(results.begin(), results.end(), 1);
+    } else if (written == WriteResult::FailedByAChange && batch.size() > 1) {
+      // One bad change must not fail the others: write them one by one. (Not after I/O errors or
+      // a lock timeout: each retry would wait as long again, for the same outcome.)
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        std::vector<Change> one;
+        one.push_back(std::move(batch[i]));
+        bool ok = writeBatch(one) == WriteResult::Committed;
+        batch[i] = std::move(one.front());
+        if (ok) commits_.fetch_add(1, std::memory_order_relaxed);
+        results[i] = ok ? 1 : 0;
+      }
+    }
+
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      bool ok = results[i] != 0;
+      (ok ? changes_ : failures_).fetch_add(1, std::memory_order_relaxed);
+      if (!batch[i].done) continue;
+      try {
+        batch[i].done(ok);
+      } catch (...) {
+        // A throwing callback must not stop the writer (and with it every later acknowledgement).
+      }
+    }
+
+    {
+      std::lock_guard lock(queueMutex_);
+      completed_ += batch.size();
+    }
+    doneCv_.notify_all();
+    batch.clear();
+  }
+}
+
+}  // namespace sipwarden::storage

@@ -1,0 +1,160 @@
+// The embedded store (ARCHITECTURE.md "Storage and scale-out"): one SQLite file in WAL mode with
+// the users and their HA1 hashes, and the persisted bindings of the location service.
+//
+// Two connections: a synchronous one for users, start-up loads and purges (under a mutex), and
+// the writer thread's, which applies binding changes by group commit: everything queued while
+// the previous transaction was syncing is committed in the next one, so one fsync acknowledges
+// many REGISTERs. A change's callback runs only after its COMMIT returned: acknowledged data
+// survives a crash (synchronous=FULL) and a restart restores the bindings that have not expired.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "registrar/binding.hpp"
+#include "storage/store_error.hpp"
+
+namespace sipwarden::storage {
+
+class Connection;
+class Statement;
+
+/// A SIP user: credentials as HA1 hashes (RFC 7616 §3.4.2 / RFC 8760), hex, "" when not set.
+struct UserRecord {
+  std::string user;
+  std::string domain;  ///< compared case-insensitively (ASCII), as hosts are (RFC 3261 §19.1.4)
+  std::string realm;
+  std::string ha1Md5, ha1Sha256, ha1Sha512_256;
+  std::int64_t createdAt = 0, updatedAt = 0;  ///< Unix seconds; 0 on add/update = "now"
+
+  friend bool operator==(const UserRecord&, const UserRecord&) = default;
+};
+
+struct StoreSettings {
+  /// More changes than this waiting for the writer: replaceBindings fails at once.
+  std::size_t maxQueued = 100000;
+  /// At most this many changes per transaction (bounds the latency of the first one).
+  std::size_t maxBatch = 8192;
+  /// How long a statement waits for another connection's (or process's) write lock.
+  int busyTimeoutMs = 5000;
+};
+
+class SqliteStore {
+ public:
+  /// Opens or creates the database at `file` (the parent directory must exist): WAL journal,
+  /// synchronous=FULL, busy timeout, foreign keys; the schema is versioned with PRAGMA
+  /// user_version and migrated forward. Starts the writer thread. Throws StoreError.
+  explicit SqliteStore(std::filesystem::path file, StoreSettings settings = {});
+  /// Commits every queued change (running its callback), then stops the writer thread.
+  ~SqliteStore();
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  [[nodiscard]] const std::filesystem::path& file() const { return file_; }
+
+  // ---- users: synchronous (CLI, start-up, cache misses). Thread-safe: one connection under a
+  // mutex, separate from the writer's. Throw StoreError on database errors (I/O, a lock held
+  // longer than the busy timeout).
+  /// False when (user, domain) exists already.
+  bool addUser(const UserRecord& u);
+  /// Replaces realm and hashes (created_at is kept). False when (user, domain) does not exist.
+  bool updateUser(const UserRecord& u);
+  /// Removes the user and the stored bindings of its AOR "user@domain" (domain lower-cased).
+  /// False when the user did not exist.
+  bool removeUser(std::string_view user, std::string_view domain);
+  std::optional<UserRecord> findUser(std::string_view user, std::string_view domain);
+  /// Every user, by domain then user.
+  std::vector<UserRecord> listUsers();
+  /// True when another connection (the CLI, another process) changed the users since the last
+  /// call (or since opening). Cheap when nothing changed: reads PRAGMA data_version, and only when
+  /// that moved, a users generation counter kept by triggers, so the commits of this store's own
+  /// binding writer and its own user changes do not count.
+  bool changedByOthers();
+
+  // ---- bindings
+  /// Unexpired bindings (expiresAt > nowUnix), by AOR. connectionId is 0: flows do not survive a
+  /// restart. Synchronous; thread-safe; throws StoreError.
+  std::vector<registrar::Binding> loadBindings(std::int64_t nowUnix);
+  /// Deletes the rows with expiresAt <= nowUnix; returns how many. Synchronous; throws StoreError.
+  std::size_t purgeExpired(std::int64_t nowUnix);
+  /// Asynchronous group commit: replaces every binding of `aor` with `bindings` (empty = remove
+  /// all). Changes are applied in the order of the calls (FIFO) by the writer thread, many per
+  /// transaction. `done(ok)` runs on the writer thread after COMMIT returned (ok: durable) or the
+  /// write failed; callbacks run in FIFO order and must not block long nor call back into the
+  /// store's flush(). Never waits for the disk. When more than settings.maxQueued changes are
+  /// waiting (or the store is closing), calls done(false) at once on the caller's thread.
+  /// Thread-safe. `done` may be empty.
+  void replaceBindings(std::string aor, std::vector<registrar::Binding> bindings, std::function<void(bool ok)> done);
+  /// Blocks until every change queued before the call has been committed (or has failed) and its
+  /// callback has run. Not from a done callback.
+  void flush();
+
+  struct Stats {
+    std::uint64_t commits = 0;   ///< transactions committed by the writer
+    std::uint64_t changes = 0;   ///< replaceBindings changes committed
+    std::uint64_t failures = 0;  ///< changes that failed (rejected when full, or not written)
+  };
+  [[nodiscard]] Stats stats() const;
+  /// The message of the last write failure on the writer thread ("" if none).
+  [[nodiscard]] std::string lastWriteError() const;
+
+ private:
+  struct Change {
+    std::string aor;
+    std::vector<registrar::Binding> bindings;
+    std::function<void(bool)> done;
+  };
+  struct SyncStatements;
+  struct WriterStatements;
+
+  void migrate();
+  void writerLoop();
+  enum class WriteResult { Committed, FailedByAChange, Failed };
+  /// Writes `batch` in one transaction (the last change of an AOR wins). FailedByAChange: the
+  /// error came from one change's data (a constraint, a value too big), so that writing the others
+  /// alone may succeed; Failed: the database could not be written (I/O, disk full, lock timeout).
+  WriteResult writeBatch(std::vector<Change>& batch);
+  void writeChange(const Change& c);
+  std::int64_t usersGeneration();
+  /// Inside a write transaction on the sync connection, before changing users: notes a change by
+  /// others that changedByOthers() has not seen yet.
+  void noteOthersBeforeOwnWrite();
+
+  std::filesystem::path file_;
+  StoreSettings settings_;
+
+  // The synchronous side.
+  std::mutex syncMutex_;
+  std::unique_ptr<Connection> sync_;
+  std::unique_ptr<SyncStatements> syncSql_;
+  std::int64_t lastDataVersion_ = 0;
+  std::int64_t lastGeneration_ = 0;
+  bool othersChanged_ = false;
+
+  // The writer side: the connection and statements are used only by the writer thread.
+  std::unique_ptr<Connection> writer_;
+  std::unique_ptr<WriterStatements> writerSql_;
+  mutable std::mutex queueMutex_;
+  std::condition_variable queueCv_;  ///< writer waits for work
+  std::condition_variable doneCv_;   ///< flush() waits for completed_
+  std::deque<Change> queue_;
+  std::uint64_t enqueued_ = 0;   ///< changes accepted so far
+  std::uint64_t completed_ = 0;  ///< changes committed or failed, callbacks run
+  bool stopping_ = false;
+  std::string lastWriteError_;
+  std::atomic<std::uint64_t> commits_{0}, changes_{0}, failures_{0};
+  std::thread thread_;  // last: started when everything above exists
+};
+
+}  // namespace sipwarden::storage

@@ -1,0 +1,172 @@
+// The in-memory location service: lookup order and expiry, update semantics, load, purge, and
+// consistency under concurrent updates from several threads.
+#include "registrar/location_service.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace sipwarden::registrar {
+namespace {
+
+constexpr std::int64_t kNow = 1'700'000'000;
+
+Binding makeBinding(const std::string& aor, const std::string& contact, std::int64_t expiresAt, int q = -1,
+                    std::int64_t updatedAt = kNow) {
+  Binding b;
+  b.aor = aor;
+  b.contact = contact;
+  b.expiresAt = expiresAt;
+  b.q = q;
+  b.updatedAt = updatedAt;
+  return b;
+}
+
+TEST(LocationService, LookupFiltersExpiredAndOrdersByPreference) {
+  LocationService loc;
+  loc.update("alice@example.com", [](std::vector<Binding>& bs) {
+    bs.push_back(makeBinding("alice@example.com", "sip:low@h", kNow + 60, 100));
+    bs.push_back(makeBinding("alice@example.com", "sip:gone@h", kNow, 1000));
+    bs.push_back(makeBinding("alice@example.com", "sip:old@h", kNow + 60, 800, kNow - 10));
+    bs.push_back(makeBinding("alice@example.com", "sip:new@h", kNow + 60, 800, kNow));
+    bs.push_back(makeBinding("alice@example.com", "sip:noq@h", kNow + 60));
+  });
+  std::vector<Binding> found = loc.lookup("alice@example.com", kNow);
+  ASSERT_EQ(found.size(), 4u);
+  EXPECT_EQ(found[0].contact, "sip:noq@h");
+  EXPECT_EQ(found[1].contact, "sip:new@h");
+  EXPECT_EQ(found[2].contact, "sip:old@h");
+  EXPECT_EQ(found[3].contact, "sip:low@h");
+  EXPECT_TRUE(loc.lookup("bob@example.com", kNow).empty());
+  EXPECT_EQ(loc.bindingCount(), 5u);  // the expired one stays until purged
+}
+
+TEST(LocationService, UpdateReturnsTheResultAndDropsEmptyAors) {
+  LocationService loc(4);
+  int n = loc.update("a@x", [](std::vector<Binding>& bs) {
+    bs.push_back(makeBinding("a@x", "sip:1@h", kNow + 10));
+    return static_cast<int>(bs.size());
+  });
+  EXPECT_EQ(n, 1);
+  EXPECT_EQ(loc.aorCount(), 1u);
+  loc.update("b@x", [](std::vector<Binding>& bs) { EXPECT_TRUE(bs.empty()); });  // unknown, left empty
+  EXPECT_EQ(loc.aorCount(), 1u);
+  bool sawExisting = loc.update("a@x", [](std::vector<Binding>& bs) {
+    bool had = bs.size() == 1;
+    bs.clear();
+    return had;
+  });
+  EXPECT_TRUE(sawExisting);
+  EXPECT_EQ(loc.aorCount(), 0u);
+  EXPECT_EQ(loc.bindingCount(), 0u);
+}
+
+TEST(LocationService, UpdateThatThrowsKeepsTheMapConsistent) {
+  LocationService loc(4);
+  EXPECT_THROW(loc.update("a@x",
+                          [](std::vector<Binding>& bs) {
+                            bs.push_back(makeBinding("a@x", "sip:1@h", kNow + 10));
+                            throw std::runtime_error("after a change");
+                          }),
+               std::runtime_error);
+  EXPECT_EQ(loc.lookup("a@x", kNow).size(), 1u);
+  EXPECT_THROW(loc.update("a@x",
+                          [](std::vector<Binding>& bs) {
+                            bs.clear();
+                            throw std::runtime_error("after emptying");
+                          }),
+               std::runtime_error);
+  EXPECT_EQ(loc.aorCount(), 0u);
+}
+
+TEST(LocationService, LoadGroupsByAor) {
+  LocationService loc;
+  loc.load({makeBinding("a@x", "sip:1@h", kNow + 10, 100), makeBinding("b@x", "sip:2@h", kNow + 10),
+            makeBinding("a@x", "sip:3@h", kNow + 10, 900)});
+  EXPECT_EQ(loc.aorCount(), 2u);
+  EXPECT_EQ(loc.bindingCount(), 3u);
+  std::vector<Binding> a = loc.lookup("a@x", kNow);
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].contact, "sip:3@h");
+  EXPECT_EQ(loc.snapshot().size(), 3u);
+}
+
+TEST(LocationService, PurgeExpiredReportsChangedAors) {
+  LocationService loc;
+  loc.load({makeBinding("a@x", "sip:1@h", kNow + 10), makeBinding("a@x", "sip:2@h", kNow + 100),
+            makeBinding("b@x", "sip:3@h", kNow + 5), makeBinding("c@x", "sip:4@h", kNow + 100)});
+  auto changed = loc.purgeExpired(kNow + 10);
+  std::sort(changed.begin(), changed.end(), [](const auto& l, const auto& r) { return l.first < r.first; });
+  ASSERT_EQ(changed.size(), 2u);
+  EXPECT_EQ(changed[0].first, "a@x");
+  ASSERT_EQ(changed[0].second.size(), 1u);
+  EXPECT_EQ(changed[0].second[0].contact, "sip:2@h");
+  EXPECT_EQ(changed[1].first, "b@x");
+  EXPECT_TRUE(changed[1].second.empty());
+  EXPECT_EQ(loc.aorCount(), 2u);
+  EXPECT_EQ(loc.bindingCount(), 2u);
+  EXPECT_TRUE(loc.purgeExpired(kNow + 10).empty());
+}
+
+TEST(LocationService, ConcurrentUpdatesStayConsistent) {
+  constexpr int kThreads = 4;
+  constexpr int kUpdates = 10000;
+  constexpr int kAors = 37;  // overlapping: every thread touches every AOR
+  LocationService loc(8);
+  std::atomic<long> net{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      long mine = 0;
+      for (int i = 0; i < kUpdates; ++i) {
+        std::string aor = "user" + std::to_string((i * 7 + t) % kAors) + "@example.com";
+        mine += loc.update(aor, [&](std::vector<Binding>& bs) -> long {
+          if (i % 3 == 2 && !bs.empty()) {
+            bs.erase(bs.begin());
+            return -1;
+          }
+          bs.push_back(makeBinding(aor, "sip:t" + std::to_string(t) + "-" + std::to_string(i) + "@h", kNow + 60));
+          return 1;
+        });
+      }
+      net += mine;
+    });
+  }
+  // A reader alongside the writers.
+  std::thread reader([&] {
+    while (!stop) {
+      for (int a = 0; a < kAors; ++a) {
+        for (const Binding& b : loc.lookup("user" + std::to_string(a) + "@example.com", kNow)) {
+          ASSERT_EQ(b.aor, "user" + std::to_string(a) + "@example.com");
+        }
+      }
+    }
+  });
+  for (std::thread& th : threads) th.join();
+  stop = true;
+  reader.join();
+
+  std::vector<Binding> all = loc.snapshot();
+  EXPECT_EQ(static_cast<long>(all.size()), net.load());
+  EXPECT_EQ(loc.bindingCount(), all.size());
+  std::set<std::string> aors, contacts;
+  for (const Binding& b : all) {
+    aors.insert(b.aor);
+    contacts.insert(b.contact);
+  }
+  EXPECT_EQ(loc.aorCount(), aors.size());
+  EXPECT_EQ(contacts.size(), all.size());  // nothing duplicated or torn
+  std::size_t viaLookup = 0;
+  for (const std::string& aor : aors) viaLookup += loc.lookup(aor, kNow).size();
+  EXPECT_EQ(viaLookup, all.size());
+}
+
+}  // namespace
+}  // namespace sipwarden::registrar

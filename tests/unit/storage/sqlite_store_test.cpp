@@ -1,0 +1,505 @@
+// The embedded store against a real SQLite file in a fresh temporary directory per test: schema
+// and WAL, users, binding persistence through the group-commit writer, durability across reopen
+// and across kill -9, and change detection between two connections.
+#include "storage/sqlite_store.hpp"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace sipwarden::storage {
+namespace {
+
+namespace fs = std::filesystem;
+using registrar::Binding;
+
+constexpr std::int64_t kNow = 1'700'000'000;
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "sipwarden-storage-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  [[nodiscard]] fs::path db() const { return dir_ / "sipwarden.db"; }
+
+  /// Runs SQL on a separate plain SQLite connection and returns the first column of the first row.
+  std::string rawQuery(const std::string& sql) const {
+    sqlite3* handle = nullptr;
+    EXPECT_EQ(sqlite3_open(db().c_str(), &handle), SQLITE_OK);
+    sqlite3_stmt* stmt = nullptr;
+    std::string out;
+    if (sqlite3_prepare_v2(handle, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
+      const unsigned char* text = sqlite3_column_text(stmt, 0);
+      if (text != nullptr) out = reinterpret_cast<const char*>(text);
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(handle);
+    return out;
+  }
+
+  fs::path dir_;
+};
+
+Binding makeBinding(const std::string& aor, const std::string& contact, std::int64_t expiresAt) {
+  Binding b;
+  b.aor = aor;
+  b.contact = contact;
+  b.callId = "call-" + contact;
+  b.cseq = 7;
+  b.expiresAt = expiresAt;
+  b.updatedAt = kNow;
+  b.received.port = 5060;
+  transport::IpAddress::parse("192.0.2.10", b.received.address);
+  return b;
+}
+
+UserRecord makeUser(const std::string& user, const std::string& domain) {
+  UserRecord u;
+  u.user = user;
+  u.domain = domain;
+  u.realm = domain;
+  u.ha1Md5 = "md5-" + user;
+  u.ha1Sha256 = "sha256-" + user;
+  u.ha1Sha512_256 = "sha512-" + user;
+  u.createdAt = 100;
+  u.updatedAt = 200;
+  return u;
+}
+
+/// A done callback that blocks the writer thread until release(), so that tests can make
+/// changes pile up in the queue.
+class WriterGate {
+ public:
+  std::function<void(bool)> callback() {
+    return [this](bool) {
+      std::unique_lock lock(m_);
+      entered_ = true;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return released_; });
+    };
+  }
+  void waitEntered() {
+    std::unique_lock lock(m_);
+    cv_.wait(lock, [&] { return entered_; });
+  }
+  void release() {
+    std::lock_guard lock(m_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool entered_ = false;
+  bool released_ = false;
+};
+
+TEST_F(SqliteStoreTest, CreatesSchemaInWalMode) {
+  { SqliteStore store(db()); }
+  EXPECT_TRUE(fs::exists(db()));
+  EXPECT_EQ(rawQuery("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(rawQuery("PRAGMA user_version"), "1");
+  EXPECT_EQ(rawQuery("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('users', 'bindings')"), "2");
+  EXPECT_EQ(rawQuery("SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND name = 'bindings_expires_at'"),
+            "bindings");
+  // Reopening an up-to-date database keeps it as it is.
+  { SqliteStore store(db()); }
+  EXPECT_EQ(rawQuery("PRAGMA user_version"), "1");
+}
+
+TEST_F(SqliteStoreTest, RefusesNewerSchema) {
+  { SqliteStore store(db()); }
+  rawQuery("PRAGMA user_version = 99");
+  try {
+    SqliteStore store(db());
+    FAIL() << "opened a database with a newer schema";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("99"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(db().string()), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(SqliteStoreTest, BadPathThrowsNamingThePath) {
+  fs::path bad = dir_ / "no-such-directory" / "sipwarden.db";
+  try {
+    SqliteStore store(bad);
+    FAIL() << "opened " << bad;
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find(bad.string()), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("unable to open"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(SqliteStoreTest, UsersCrud) {
+  SqliteStore store(db());
+  EXPECT_TRUE(store.listUsers().empty());
+  EXPECT_FALSE(store.findUser("alice", "example.com"));
+
+  UserRecord alice = makeUser("alice", "example.com");
+  EXPECT_TRUE(store.addUser(alice));
+  EXPECT_FALSE(store.addUser(alice));                             // (user, domain) exists
+  EXPECT_FALSE(store.addUser(makeUser("alice", "EXAMPLE.com")));  // domains compare case-insensitively
+  EXPECT_TRUE(store.addUser(makeUser("Alice", "example.com")));   // users do not
+  EXPECT_TRUE(store.addUser(makeUser("bob", "a.example.org")));
+
+  std::optional<UserRecord> found = store.findUser("alice", "Example.COM");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(*found, alice);
+
+  UserRecord changed = alice;
+  changed.realm = "other realm";
+  changed.ha1Md5 = "new-md5";
+  changed.ha1Sha256 = "";
+  changed.createdAt = 999;  // ignored: created_at is kept
+  changed.updatedAt = 300;
+  EXPECT_TRUE(store.updateUser(changed));
+  found = store.findUser("alice", "example.com");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->realm, "other realm");
+  EXPECT_EQ(found->ha1Md5, "new-md5");
+  EXPECT_EQ(found->ha1Sha256, "");
+  EXPECT_EQ(found->ha1Sha512_256, alice.ha1Sha512_256);
+  EXPECT_EQ(found->createdAt, 100);
+  EXPECT_EQ(found->updatedAt, 300);
+  EXPECT_FALSE(store.updateUser(makeUser("nobody", "example.com")));
+
+  std::vector<UserRecord> all = store.listUsers();
+  ASSERT_EQ(all.size(), 3u);  // by domain, then user
+  EXPECT_EQ(all[0].user, "bob");
+  EXPECT_EQ(all[1].user, "Alice");
+  EXPECT_EQ(all[2].user, "alice");
+
+  EXPECT_TRUE(store.removeUser("alice", "example.com"));
+  EXPECT_FALSE(store.removeUser("alice", "example.com"));
+  EXPECT_FALSE(store.findUser("alice", "example.com"));
+  EXPECT_EQ(store.listUsers().size(), 2u);
+}
+
+TEST_F(SqliteStoreTest, AddUserFillsTimestamps) {
+  SqliteStore store(db());
+  UserRecord u = makeUser("carol", "example.com");
+  u.createdAt = 0;
+  u.updatedAt = 0;
+  std::int64_t before = std::time(nullptr);
+  ASSERT_TRUE(store.addUser(u));
+  std::optional<UserRecord> found = store.findUser("carol", "example.com");
+  ASSERT_TRUE(found);
+  EXPECT_GE(found->createdAt, before);
+  EXPECT_EQ(found->updatedAt, found->createdAt);
+}
+
+TEST_F(SqliteStoreTest, RemoveUserRemovesItsBindings) {
+  SqliteStore store(db());
+  ASSERT_TRUE(store.addUser(makeUser("alice", "Example.com")));
+  store.replaceBindings("alice@example.com", {makeBinding("alice@example.com", "sip:a@192.0.2.1", kNow + 60)}, {});
+  store.replaceBindings("bob@example.com", {makeBinding("bob@example.com", "sip:b@192.0.2.2", kNow + 60)}, {});
+  store.flush();
+  EXPECT_TRUE(store.removeUser("alice", "Example.com"));
+  std::vector<Binding> left = store.loadBindings(kNow);
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].aor, "bob@example.com");
+}
+
+TEST_F(SqliteStoreTest, ReplaceLoadAndPurgeBindings) {
+  SqliteStore store(db());
+  const std::string alice = "alice@example.com";
+  const std::string bob = "bob@example.com";
+  store.replaceBindings(
+      alice, {makeBinding(alice, "sip:a1@192.0.2.1", kNow + 60), makeBinding(alice, "sip:a2@192.0.2.2", kNow + 5)}, {});
+  store.replaceBindings(bob, {makeBinding(bob, "sip:b@192.0.2.3", kNow + 60)}, {});
+  store.flush();
+  EXPECT_EQ(store.loadBindings(kNow).size(), 3u);
+
+  // Replacing is whole: a2 goes, a3 comes.
+  store.replaceBindings(alice, {makeBinding(alice, "sip:a3@192.0.2.4", kNow + 60)}, {});
+  store.flush();
+  std::vector<Binding> loaded = store.loadBindings(kNow);
+  ASSERT_EQ(loaded.size(), 2u);
+  EXPECT_EQ(loaded[0].contact, "sip:a3@192.0.2.4");
+  EXPECT_EQ(loaded[1].contact, "sip:b@192.0.2.3");
+
+  // Empty removes every binding of the AOR.
+  store.replaceBindings(alice, {}, {});
+  store.flush();
+  loaded = store.loadBindings(kNow);
+  ASSERT_EQ(loaded.size(), 1u);
+  EXPECT_EQ(loaded[0].aor, bob);
+
+  store.replaceBindings(alice, {makeBinding(alice, "sip:a4@192.0.2.5", kNow + 10)}, {});
+  store.flush();
+  EXPECT_EQ(store.purgeExpired(kNow + 10), 1u);  // expires_at <= now is expired
+  EXPECT_EQ(store.purgeExpired(kNow + 10), 0u);
+  EXPECT_EQ(store.purgeExpired(kNow + 60), 1u);
+  EXPECT_TRUE(store.loadBindings(0).empty());
+}
+
+TEST_F(SqliteStoreTest, EveryBindingFieldRoundTrips) {
+  Binding b;
+  b.aor = "alice@example.com";
+  b.contact = "sips:alice@[2001:db8::7]:5061;transport=tls;ob";
+  b.callId = "f81d4fae-7dec-11d0-a765-00a0c91e6bf6@host";
+  b.cseq = 2147483647;
+  b.expiresAt = kNow + 3600;
+  b.q = 500;
+  b.path = "<sip:p1.example.com;lr>,<sip:p2.example.com;lr>";
+  b.instance = "<urn:uuid:00000000-0000-1000-8000-000A95A0E128>";
+  b.regId = 4294967295u;
+  b.userAgent = "Example UA/1.0 (\"quoted\" ünïcode)";
+  b.received.transport = transport::TransportKind::Wss;
+  ASSERT_TRUE(transport::IpAddress::parse("2001:db8::7", b.received.address));
+  b.received.port = 65535;
+  b.received.connectionId = 42;  // not persisted: flows do not survive a restart
+  b.received.listener = 3;
+  b.updatedAt = kNow - 1;
+
+  Binding other = makeBinding("bob@example.com", "sip:bob@192.0.2.9", kNow + 10);
+  other.q = -1;
+  other.received.transport = transport::TransportKind::Tcp;
+
+  {
+    SqliteStore store(db());
+    store.replaceBindings(b.aor, {b}, {});
+    store.replaceBindings(other.aor, {other}, {});
+  }  // the destructor commits what is queued
+  SqliteStore store(db());
+  std::vector<Binding> loaded = store.loadBindings(kNow);
+  ASSERT_EQ(loaded.size(), 2u);
+  Binding expected = b;
+  expected.received.connectionId = 0;
+  EXPECT_EQ(loaded[0], expected);
+  EXPECT_EQ(loaded[1], other);
+}
+
+TEST_F(SqliteStoreTest, LoadSkipsExpired) {
+  SqliteStore store(db());
+  const std::string aor = "alice@example.com";
+  store.replaceBindings(aor,
+                        {makeBinding(aor, "sip:past@192.0.2.1", kNow - 1), makeBinding(aor, "sip:now@192.0.2.2", kNow),
+                         makeBinding(aor, "sip:future@192.0.2.3", kNow + 1)},
+                        {});
+  store.flush();
+  std::vector<Binding> loaded = store.loadBindings(kNow);
+  ASSERT_EQ(loaded.size(), 1u);
+  EXPECT_EQ(loaded[0].contact, "sip:future@192.0.2.3");
+}
+
+TEST_F(SqliteStoreTest, ThousandChangesAreDurableAndAcknowledgedInOrder) {
+  constexpr int kChanges = 1000;
+  std::vector<int> order;
+  std::vector<bool> results;
+  std::mutex m;
+  {
+    SqliteStore store(db());
+    for (int i = 0; i < kChanges; ++i) {
+      std::string aor = "user" + std::to_string(i) + "@example.com";
+      Binding b = makeBinding(aor, "sip:u" + std::to_string(i) + "@192.0.2.1", kNow + 3600);
+      store.replaceBindings(aor, {b}, [&, i](bool ok) {
+        std::lock_guard lock(m);
+        order.push_back(i);
+        results.push_back(ok);
+      });
+    }
+    store.flush();
+    std::lock_guard lock(m);
+    ASSERT_EQ(order.size(), static_cast<std::size_t>(kChanges));
+    for (int i = 0; i < kChanges; ++i) EXPECT_EQ(order[static_cast<std::size_t>(i)], i);
+    EXPECT_TRUE(std::all_of(results.begin(), results.end(), [](bool ok) { return ok; }));
+    SqliteStore::Stats s = store.stats();
+    EXPECT_EQ(s.changes, static_cast<std::uint64_t>(kChanges));
+    EXPECT_EQ(s.failures, 0u);
+    EXPECT_GE(s.commits, 1u);
+    EXPECT_LE(s.commits, s.changes);
+  }
+  SqliteStore reopened(db());
+  std::vector<Binding> loaded = reopened.loadBindings(kNow);
+  ASSERT_EQ(loaded.size(), static_cast<std::size_t>(kChanges));
+  std::vector<std::string> aors;
+  for (const Binding& b : loaded) aors.push_back(b.aor);
+  std::sort(aors.begin(), aors.end());
+  EXPECT_EQ(std::unique(aors.begin(), aors.end()), aors.end());
+}
+
+TEST_F(SqliteStoreTest, GroupCommitBatchesQueuedChangesAndLastChangeOfAnAorWins) {
+  SqliteStore store(db());
+  WriterGate gate;
+  store.replaceBindings("gate@example.com", {}, gate.callback());
+  gate.waitEntered();  // the writer is busy: what follows queues up
+  std::atomic<int> acknowledged{0};
+  const std::string aor = "alice@example.com";
+  for (int i = 0; i < 100; ++i) {
+    store.replaceBindings(aor, {makeBinding(aor, "sip:a" + std::to_string(i) + "@192.0.2.1", kNow + 60)},
+                          [&](bool ok) { acknowledged += ok ? 1 : 0; });
+  }
+  std::uint64_t commitsBefore = store.stats().commits;
+  gate.release();
+  store.flush();
+  EXPECT_EQ(acknowledged.load(), 100);
+  EXPECT_EQ(store.stats().commits - commitsBefore, 1u);  // one transaction, one sync, 100 acknowledgements
+  std::vector<Binding> loaded = store.loadBindings(kNow);
+  ASSERT_EQ(loaded.size(), 1u);
+  EXPECT_EQ(loaded[0].contact, "sip:a99@192.0.2.1");
+}
+
+TEST_F(SqliteStoreTest, FullQueueFailsAtOnce) {
+  StoreSettings settings;
+  settings.maxQueued = 2;
+  SqliteStore store(db(), settings);
+  WriterGate gate;
+  store.replaceBindings("gate@example.com", {}, gate.callback());
+  gate.waitEntered();
+  std::vector<int> results;  // appended on this thread (rejections) and on the writer (after release)
+  std::mutex m;
+  auto record = [&](int tag) {
+    return [&, tag](bool ok) {
+      std::lock_guard lock(m);
+      results.push_back(ok ? tag : -tag);
+    };
+  };
+  store.replaceBindings("a@example.com", {}, record(1));
+  store.replaceBindings("b@example.com", {}, record(2));
+  store.replaceBindings("c@example.com", {}, record(3));  // a third waiting change: over the bound
+  {
+    std::lock_guard lock(m);
+    ASSERT_EQ(results, std::vector<int>{-3});  // failed at once, on the caller's thread
+  }
+  gate.release();
+  store.flush();
+  std::lock_guard lock(m);
+  EXPECT_EQ(results, (std::vector<int>{-3, 1, 2}));
+  EXPECT_EQ(store.stats().failures, 1u);
+}
+
+TEST_F(SqliteStoreTest, WriteFailureIsReportedAndTheWriterCarriesOn) {
+  StoreSettings settings;
+  settings.busyTimeoutMs = 50;
+  SqliteStore store(db(), settings);
+  // Another process holds the write lock for longer than the busy timeout.
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(db().c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  std::vector<bool> results;
+  std::mutex m;
+  auto record = [&](bool ok) {
+    std::lock_guard lock(m);
+    results.push_back(ok);
+  };
+  const std::string aor = "alice@example.com";
+  store.replaceBindings(aor, {makeBinding(aor, "sip:a@192.0.2.1", kNow + 60)}, record);
+  store.flush();
+  EXPECT_EQ(store.stats().failures, 1u);
+  EXPECT_NE(store.lastWriteError().find(db().string()), std::string::npos) << store.lastWriteError();
+  EXPECT_NE(store.lastWriteError().find("locked"), std::string::npos) << store.lastWriteError();
+
+  ASSERT_EQ(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  store.replaceBindings(aor, {makeBinding(aor, "sip:b@192.0.2.1", kNow + 60)}, record);
+  store.flush();
+  std::lock_guard lock(m);
+  EXPECT_EQ(results, (std::vector<bool>{false, true}));
+  std::vector<Binding> loaded = store.loadBindings(kNow);
+  ASSERT_EQ(loaded.size(), 1u);
+  EXPECT_EQ(loaded[0].contact, "sip:b@192.0.2.1");
+}
+
+TEST_F(SqliteStoreTest, ChangedByOthersSeesAnotherConnectionsUserChanges) {
+  SqliteStore server(db());
+  SqliteStore cli(db());
+  EXPECT_FALSE(server.changedByOthers());
+
+  // Its own changes and its own binding writer's commits do not count.
+  ASSERT_TRUE(server.addUser(makeUser("alice", "example.com")));
+  server.replaceBindings("alice@example.com", {makeBinding("alice@example.com", "sip:a@192.0.2.1", kNow + 60)}, {});
+  server.flush();
+  EXPECT_FALSE(server.changedByOthers());
+  // Nor do bindings written by another connection.
+  cli.replaceBindings("bob@example.com", {makeBinding("bob@example.com", "sip:b@192.0.2.1", kNow + 60)}, {});
+  cli.flush();
+  EXPECT_FALSE(server.changedByOthers());
+
+  ASSERT_TRUE(cli.addUser(makeUser("bob", "example.com")));
+  EXPECT_TRUE(server.changedByOthers());
+  EXPECT_FALSE(server.changedByOthers());  // reported once
+
+  // A change by the other side just before one of our own is still reported.
+  UserRecord bob = makeUser("bob", "example.com");
+  bob.ha1Md5 = "changed";
+  ASSERT_TRUE(cli.updateUser(bob));
+  ASSERT_TRUE(server.addUser(makeUser("carol", "example.com")));
+  EXPECT_TRUE(server.changedByOthers());
+  EXPECT_FALSE(server.changedByOthers());
+
+  ASSERT_TRUE(cli.removeUser("alice", "example.com"));
+  EXPECT_TRUE(server.changedByOthers());
+  EXPECT_TRUE(cli.changedByOthers());  // carol, added by the server
+  EXPECT_FALSE(cli.changedByOthers());
+}
+
+TEST_F(SqliteStoreTest, AcknowledgedWriteSurvivesKill9) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const std::string aor = "alice@example.com";
+  Binding acknowledged = makeBinding(aor, "sip:alice@192.0.2.1", kNow + 3600);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // The child: no gtest assertions, only _exit. The store is never destroyed.
+    ::close(fds[0]);
+    try {
+      auto* store = new SqliteStore(db());
+      int fd = fds[1];
+      store->replaceBindings(aor, {acknowledged}, [fd](bool ok) {
+        char c = ok ? 'y' : 'n';
+        (void)!::write(fd, &c, 1);
+      });
+      // Keep the writer busy so that the kill lands in the middle of later transactions.
+      for (int i = 0;; ++i) {
+        std::string other = "bulk" + std::to_string(i % 500) + "@example.com";
+        store->replaceBindings(other, {makeBinding(other, "sip:x@192.0.2.2", kNow + 3600)}, {});
+        if (i % 50 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    } catch (...) {
+      ::_exit(2);
+    }
+  }
+  ::close(fds[1]);
+  char ack = 0;
+  ASSERT_EQ(::read(fds[0], &ack, 1), 1);
+  ::close(fds[0]);
+  EXPECT_EQ(ack, 'y');
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // let later transactions start
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(WTERMSIG(status), SIGKILL);
+
+  SqliteStore reopened(db());
+  std::vector<Binding> loaded = reopened.loadBindings(kNow);
+  auto it = std::find_if(loaded.begin(), loaded.end(), [&](const Binding& b) { return b.aor == aor; });
+  ASSERT_NE(it, loaded.end());
+  EXPECT_EQ(*it, acknowledged);
+  EXPECT_EQ(rawQuery("PRAGMA integrity_check"), "ok");
+}
+
+}  // namespace
+}  // namespace sipwarden::storage
