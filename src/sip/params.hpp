@@ -8,6 +8,7 @@
 #include <optional>
 #include <string_view>
 
+#include "sip/chars.hpp"
 #include "sip/text.hpp"
 
 namespace sipwarden::sip {
@@ -99,17 +100,83 @@ Why parseParam(Scanner& s, ParamList::Syntax syntax, Param& p);
 /// Consumes the ';' before a parameter (with SWS around it in header syntax); false if none.
 bool consumeParamSeparator(Scanner& s, ParamList::Syntax syntax);
 
+/// generic-params in header syntax from `p`: *( SEMI generic-param ) with SEMI = SWS ";" SWS,
+/// generic-param = token [ EQUAL gen-value ], EQUAL = SWS "=" SWS, gen-value = token / host /
+/// quoted-string (RFC 3261 §25.1). Calls onParam(const Param&) -> Why for each parameter; `stop`
+/// is left after the last complete parameter (also on failure). One pass over pointers: this is
+/// the inner loop of every Via, Contact, From and To.
 template <typename F>
-Why ParamList::scanEach(std::string_view text, Syntax syntax, std::size_t& consumed, F&& onParam) {
-  Scanner s(text);
-  consumed = 0;
-  while (consumeParamSeparator(s, syntax)) {
-    Param p;
-    if (Why w = parseParam(s, syntax, p)) return w;
-    if (Why w = onParam(p)) return w;
-    consumed = s.pos();
+Why scanHeaderParams(const char* p, const char* end, const char*& stop, F&& onParam) {
+  stop = p;
+  while (true) {
+    const char* q = skipClass(p, end, chars::kLws);
+    if (q == end || *q != ';') return nullptr;
+    q = skipClass(q + 1, end, chars::kLws);
+    Param param;
+    const char* name = q;
+    q = skipClass(q, end, chars::kToken);
+    if (q == name) return "empty parameter";
+    param.name = std::string_view(name, static_cast<std::size_t>(q - name));
+    const char* r = skipClass(q, end, chars::kLws);
+    if (r != end && *r == '=') {
+      r = skipClass(r + 1, end, chars::kLws);
+      param.hasValue = true;
+      if (r != end && *r == '"') {
+        const char* close = findClosingQuote(r + 1, end);
+        if (close == nullptr) return "unterminated quoted string in parameter";
+        param.value = std::string_view(r + 1, static_cast<std::size_t>(close - r - 1));
+        param.quoted = true;
+        q = close + 1;
+      } else {
+        q = skipClass(r, end, chars::kGenValue);
+        if (q == r) return "empty parameter value";
+        param.value = std::string_view(r, static_cast<std::size_t>(q - r));
+      }
+    }
+    if (Why w = onParam(param)) return w;
+    p = q;
+    stop = q;
+  }
+}
+
+/// uri-parameters from `p`: *( ";" pname [ "=" pvalue ] ), pname and pvalue 1*paramchar with
+/// well-formed %-escapes, no white space (RFC 3261 §25.1). Like scanHeaderParams otherwise.
+template <typename F>
+Why scanUriParams(const char* p, const char* end, const char*& stop, F&& onParam) {
+  constexpr std::uint16_t kParamChars = chars::kUnreserved | chars::kParamExtra;
+  stop = p;
+  while (p != end && *p == ';') {
+    Param param;
+    bool bad = false;
+    const char* name = p + 1;
+    const char* q = skipEscaped(name, end, kParamChars, bad);
+    if (bad) return "bad %-escape in URI parameter";
+    if (q == name) return "empty URI parameter";
+    param.name = std::string_view(name, static_cast<std::size_t>(q - name));
+    if (q != end && *q == '=') {
+      const char* value = q + 1;
+      q = skipEscaped(value, end, kParamChars, bad);
+      if (bad) return "bad %-escape in URI parameter";
+      param.hasValue = true;
+      if (q == value) return "empty URI parameter value";
+      param.value = std::string_view(value, static_cast<std::size_t>(q - value));
+    }
+    if (Why w = onParam(param)) return w;
+    p = q;
+    stop = q;
   }
   return nullptr;
+}
+
+template <typename F>
+Why ParamList::scanEach(std::string_view text, Syntax syntax, std::size_t& consumed, F&& onParam) {
+  const char* begin = text.data();
+  const char* end = begin + text.size();
+  const char* stop = begin;
+  Why w = syntax == Syntax::Header ? scanHeaderParams(begin, end, stop, onParam)
+                                   : scanUriParams(begin, end, stop, onParam);
+  consumed = static_cast<std::size_t>(stop - begin);
+  return w;
 }
 
 }  // namespace sipwarden::sip

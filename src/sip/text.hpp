@@ -26,24 +26,76 @@ constexpr bool validEscape(std::string_view s, std::size_t i) {
   return i + 2 < s.size() && chars::isHex(s[i + 1]) && chars::isHex(s[i + 2]);
 }
 
+/// The first character in [p, end) that is not of class `cls` (or `end`). Unrolled by four: the
+/// loop is the inner loop of every token, host and parameter scan.
+constexpr const char* skipClass(const char* p, const char* end, std::uint16_t cls) {
+  while (end - p >= 4) {
+    if (!chars::is(p[0], cls)) return p;
+    if (!chars::is(p[1], cls)) return p + 1;
+    if (!chars::is(p[2], cls)) return p + 2;
+    if (!chars::is(p[3], cls)) return p + 3;
+    p += 4;
+  }
+  while (p < end && chars::is(*p, cls)) ++p;
+  return p;
+}
+
+/// The end of the run of `cls` characters and %-escapes starting at `p`; sets `badEscape` on a
+/// '%' that does not start a valid escape (the run then ends before it).
+constexpr const char* skipEscaped(const char* p, const char* end, std::uint16_t cls, bool& badEscape) {
+  if (chars::is('%', cls)) {
+    // A class holding '%' itself (token): every '%' must still be a valid escape here.
+    while (p < end) {
+      if (*p == '%') {
+        if (end - p < 3 || !chars::isHex(p[1]) || !chars::isHex(p[2])) {
+          badEscape = true;
+          return p;
+        }
+        p += 3;
+      } else if (chars::is(*p, cls)) {
+        ++p;
+      } else {
+        break;
+      }
+    }
+    return p;
+  }
+  while (true) {
+    p = skipClass(p, end, cls);
+    if (p == end || *p != '%') return p;
+    if (end - p < 3 || !chars::isHex(p[1]) || !chars::isHex(p[2])) {
+      badEscape = true;
+      return p;
+    }
+    p += 3;
+  }
+}
+
 /// Length of the run of `cls` characters and %-escapes at the start of `s`; sets `badEscape` on a
 /// '%' that does not start a valid escape (the run then ends before it).
 constexpr std::size_t spanEscaped(std::string_view s, std::uint16_t cls, bool& badEscape) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    if (s[i] == '%') {
-      if (!validEscape(s, i)) {
-        badEscape = true;
-        return i;
-      }
-      i += 3;
-    } else if (chars::is(s[i], cls)) {
-      ++i;
-    } else {
-      break;
-    }
+  const char* b = s.data();
+  return static_cast<std::size_t>(skipEscaped(b, b + s.size(), cls, badEscape) - b);
+}
+
+/// The closing DQUOTE of a quoted-string whose text starts at `p` (just after the opening
+/// DQUOTE), or nullptr when it is unterminated or holds an invalid quoted-pair (RFC 3261 §25.1:
+/// quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F)). Quoted-pairs are skipped, not decoded.
+/// Two memchr calls (char_traits::find at run time) find the closing quote and any backslash
+/// before it: a character loop costs about ten instructions a byte, and quoted values
+/// (+sip.instance, display names, digest parameters) are long.
+constexpr const char* findClosingQuote(const char* p, const char* end) {
+  while (p < end) {
+    const char* q = std::char_traits<char>::find(p, static_cast<std::size_t>(end - p), '"');
+    const char* close = q == nullptr ? end : q;
+    const char* b = std::char_traits<char>::find(p, static_cast<std::size_t>(close - p), '\\');
+    if (b == nullptr) return q;
+    if (end - b < 2) return nullptr;
+    char next = b[1];
+    if (next == '\r' || next == '\n' || static_cast<unsigned char>(next) > 0x7f) return nullptr;
+    p = b + 2;
   }
-  return i;
+  return nullptr;
 }
 
 /// Strips linear white space (SP, HTAB and the CR LF of a folded line) from both ends.
@@ -118,13 +170,10 @@ class Scanner {
 
   /// The longest run of characters of class `cls` (may be empty).
   constexpr std::string_view span(std::uint16_t cls) {
-    // Local copies: a store to pos_ per character would otherwise be needed (char loads may alias it).
     const std::size_t start = pos_;
-    const std::size_t n = s_.size();
-    std::size_t p = start;
-    while (p < n && chars::is(s_[p], cls)) ++p;
-    pos_ = p;
-    return s_.substr(start, p - start);
+    const char* base = s_.data();
+    pos_ = static_cast<std::size_t>(skipClass(base + start, base + s_.size(), cls) - base);
+    return s_.substr(start, pos_ - start);
   }
 
   constexpr std::string_view token() { return span(chars::kToken); }
@@ -138,28 +187,12 @@ class Scanner {
       pos_ = save;
       return std::nullopt;
     }
-    const std::size_t start = pos_;
-    const std::size_t n = s_.size();
-    std::size_t p = start;
-    // Two memchr calls (char_traits::find at run time) find the closing quote and any backslash
-    // before it: a character loop costs about ten instructions a byte, and quoted values
-    // (+sip.instance, display names, digest parameters) are long.
-    while (p < n) {
-      const char* base = s_.data();
-      const char* q = std::char_traits<char>::find(base + p, n - p, '"');
-      std::size_t close = q == nullptr ? n : static_cast<std::size_t>(q - base);
-      const char* b = std::char_traits<char>::find(base + p, close - p, '\\');
-      if (b == nullptr) {
-        if (q == nullptr) break;
-        pos_ = close + 1;
-        return s_.substr(start, close - start);
-      }
-      // quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F)
-      p = static_cast<std::size_t>(b - base);
-      if (p + 1 >= n) break;
-      char next = s_[p + 1];
-      if (next == '\r' || next == '\n' || static_cast<unsigned char>(next) > 0x7f) break;
-      p += 2;
+    const char* base = s_.data();
+    const char* close = findClosingQuote(base + pos_, base + s_.size());
+    if (close != nullptr) {
+      const std::size_t start = pos_;
+      pos_ = static_cast<std::size_t>(close - base) + 1;
+      return s_.substr(start, pos_ - 1 - start);
     }
     pos_ = save;
     return std::nullopt;
