@@ -1,183 +1,164 @@
-// sipwarden command line. Until the server lands (issue: the server), the binary offers what the
-// message layer can do: `sipwarden parse` checks SIP messages and shows how they are understood.
-#include <cstdio>
-#include <fstream>
-#include <iostream>
-#include <iterator>
-#include <sstream>
-#include <string>
-#include <string_view>
-#include <vector>
+// The sipwarden command line (CLI11): serve, check-config, user, registrations, parse, version.
+// Errors name what is wrong and how to fix it, and exit non-zero (2 for usage and configuration).
+#include <CLI/CLI.hpp>
 
-#include "sip/parser.hpp"
-#include "sip/serializer.hpp"
-#include "sip/stream_framer.hpp"
+#include <iostream>
+
+#include "app/commands.hpp"
+#include "config/config.hpp"
+#include "server/server.hpp"
+#include "storage/sqlite_store.hpp"
+
+using namespace sipwarden;
 
 namespace {
 
-using namespace sipwarden::sip;
-
-constexpr std::string_view kUsage =
-    "usage: sipwarden <command> [options]\n"
-    "\n"
-    "commands:\n"
-    "  parse [--stream] [--wire] FILE...   parse SIP messages (FILE '-' reads standard input)\n"
-    "                                      and show the start line, typed headers and any error\n"
-    "                                      with the status a server would answer\n"
-    "      --stream   frame the input as a TCP/TLS byte stream (several messages, CRLF keep-alives)\n"
-    "      --wire     also print each message re-serialized\n"
-    "  version                             print the version\n"
-    "  help                                print this text\n";
-
-std::string printable(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (u < 0x20 || u == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", u);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-void describe(const Message& m, const ParseError& err, bool wire) {
-  if (m.isRequest()) {
-    std::cout << "request   " << printable(m.methodText()) << " " << printable(m.requestUriText()) << "\n";
-  } else {
-    std::cout << "response  " << m.statusCode() << " " << printable(m.reason()) << "\n";
-  }
-  if (m.hasVia()) {
-    const Via& v = m.topVia();
-    std::cout << "via       " << m.viaCount() << " value(s); top " << printable(v.transport) << " "
-              << printable(v.host);
-    if (v.hasPort) std::cout << ":" << v.port;
-    if (v.branch) std::cout << " branch=" << printable(*v.branch) << (v.isRfc3261Branch() ? "" : " (RFC 2543)");
-    std::cout << "\n";
-  }
-  if (!m.from().raw.empty()) {
-    std::cout << "from      " << printable(m.from().uri.raw) << " tag=" << printable(m.from().tag().value_or(""))
-              << "\n";
-  }
-  if (!m.to().raw.empty()) {
-    std::cout << "to        " << printable(m.to().uri.raw) << " tag=" << printable(m.to().tag().value_or("")) << "\n";
-  }
-  if (!m.callId().empty()) std::cout << "call-id   " << printable(m.callId()) << "\n";
-  if (m.cseq().number != 0 || !m.cseq().methodText.empty()) {
-    std::cout << "cseq      " << m.cseq().number << " " << printable(m.cseq().methodText) << "\n";
-  }
-  if (m.maxForwards()) std::cout << "max-fwd   " << *m.maxForwards() << "\n";
-  for (const Contact& c : m.contacts()) {
-    std::cout << "contact   " << (c.star ? "*" : printable(c.address.uri.raw));
-    if (c.expires) std::cout << " expires=" << *c.expires;
-    if (c.qThousandths >= 0) std::cout << " q=" << c.qThousandths / 1000.0;
-    std::cout << "\n";
-  }
-  std::cout << "headers   " << m.headers().size() << ", body " << m.body().size() << " bytes\n";
-  if (err) {
-    std::cout << "error     " << err.status() << " " << err.reasonPhrase() << "\n";
-  } else {
-    std::cout << "valid\n";
-  }
-  if (wire) std::cout << "--- wire ---\n" << toWire(m) << "\n--- end ---\n";
-}
-
-bool readInput(const std::string& path, std::string& out) {
-  if (path == "-") {
-    out.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-    return true;
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  out = ss.str();
-  return true;
-}
-
-int cmdParse(const std::vector<std::string>& args) {
-  bool stream = false;
-  bool wire = false;
-  std::vector<std::string> files;
-  for (const std::string& a : args) {
-    if (a == "--stream") {
-      stream = true;
-    } else if (a == "--wire") {
-      wire = true;
-    } else if (a.size() > 1 && a[0] == '-' && a != "-") {
-      std::cerr << "sipwarden parse: unknown option '" << a << "' (expected --stream or --wire)\n";
-      return 2;
-    } else {
-      files.push_back(a);
-    }
-  }
-  if (files.empty()) {
-    std::cerr << "sipwarden parse: no input; give one or more files, or '-' for standard input\n";
-    return 2;
-  }
-  int rc = 0;
-  for (const std::string& f : files) {
-    std::string bytes;
-    if (!readInput(f, bytes)) {
-      std::cerr << "sipwarden parse: cannot read '" << f << "'\n";
-      return 2;
-    }
-    std::cout << "== " << f << "\n";
-    if (!stream) {
-      Message m;
-      ParseError err = parseMessage(bytes, m);
-      describe(m, err, wire);
-      if (err) rc = 1;
-      continue;
-    }
-    StreamFramer framer;
-    framer.feed(bytes);
-    while (true) {
-      Message m;
-      StreamFramer::Result r = framer.next(m);
-      if (r.status == StreamFramer::Status::NeedMore) {
-        if (framer.buffered() != 0) {
-          std::cout << "incomplete: " << framer.buffered() << " bytes left without a whole message\n";
-          rc = 1;
-        }
-        break;
-      }
-      if (r.status == StreamFramer::Status::KeepAlive) {
-        std::cout << "keep-alive (CRLF CRLF ping)\n";
-        continue;
-      }
-      if (r.status == StreamFramer::Status::Fatal) {
-        std::cout << "stream error: " << r.error.status() << " " << r.error.reasonPhrase() << "\n";
-        rc = 1;
-        break;
-      }
-      describe(m, r.error, wire);
-      if (r.error) rc = 1;
-    }
-  }
-  return rc;
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
-    std::cout << kUsage;
-    return args.empty() ? 2 : 0;
+  CLI::App app{"sipwarden " SIPWARDEN_VERSION " — a secure SIP registrar and proxy", "sipwarden"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "help for every command");
+
+  // serve
+  auto* serve = app.add_subcommand("serve", "run the server (embedded defaults without a config file)");
+  std::optional<std::string> configFile, dataDir, logLevel, logFormat;
+  std::vector<std::string> listen, domains;
+  unsigned workers = 0;
+  bool demoUser = false;
+  serve->add_option("--config,-c", configFile, "TOML configuration file")->check(CLI::ExistingFile);
+  serve->add_option("--data-dir", dataDir, "data directory (default ./data)");
+  serve->add_option("--listen,-l", listen, "listener, repeatable: udp:127.0.0.1:5060, tcp:[::]:5060, udp:5060");
+  serve->add_option("--domain,-d", domains, "served domain, repeatable (default: the host name)");
+  serve->add_option("--log-level", logLevel, "trace, debug, info, warn, error, critical, off");
+  serve->add_option("--log-format", logFormat, "text or json");
+  serve->add_option("--workers", workers, "worker threads (default: number of cores)");
+  serve->add_flag("--demo-user", demoUser, "create (on first run) and print a demo user and its password");
+
+  // check-config
+  auto* check = app.add_subcommand("check-config", "validate a configuration file");
+  std::string checkFile;
+  check->add_option("file", checkFile, "TOML configuration file")->required();
+
+  // user
+  app::AdminContext admin;
+  auto addAdminOptions = [&](CLI::App* cmd) {
+    cmd->add_option("--config,-c", admin.configFile, "TOML configuration file (for data_dir and realms)")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--data-dir", admin.dataDir, "data directory (default ./data)");
+    cmd->add_option("--domain,-d", admin.domains, "served domain, repeatable (as for serve)");
+  };
+  auto* user = app.add_subcommand("user", "manage users (passwords are kept only as HA1 hashes)");
+  user->require_subcommand(1);
+  app::UserOptions uo;
+  auto userCmd = [&](const char* name, const char* help, bool needsPassword) {
+    auto* c = user->add_subcommand(name, help);
+    c->add_option("address", uo.address, "user@domain")->required();
+    if (needsPassword) {
+      c->add_flag("--password-stdin", uo.passwordStdin, "read the password from the first line of standard input");
+      c->add_option("--password", uo.password, "the password (visible in the process list; prefer --password-stdin)");
+      c->add_option("--realm", uo.realm, "digest realm (default: the domain's realm)");
+    }
+    addAdminOptions(c);
+    return c;
+  };
+  auto* userAdd = userCmd("add", "add a user", true);
+  auto* userPasswd = userCmd("passwd", "change a user's password", true);
+  auto* userRemove = userCmd("remove", "remove a user and its registrations", false);
+  auto* userList = user->add_subcommand("list", "list users");
+  bool json = false;
+  userList->add_flag("--json", json, "JSON output");
+  addAdminOptions(userList);
+
+  // registrations
+  auto* regs = app.add_subcommand("registrations", "list current registrations (bindings)");
+  std::optional<std::string> aor;
+  regs->add_flag("--json", json, "JSON output");
+  regs->add_option("--aor", aor, "only this address-of-record (user@domain)");
+  addAdminOptions(regs);
+
+  // parse
+  auto* parse = app.add_subcommand("parse", "parse SIP messages and show how they are understood");
+  std::vector<std::string> files;
+  bool stream = false, wire = false;
+  parse->add_option("files", files, "files ('-' reads standard input)")->required();
+  parse->add_flag("--stream", stream, "frame the input as a TCP/TLS byte stream");
+  parse->add_flag("--wire", wire, "also print each message re-serialized");
+
+  app.add_subcommand("version", "print the version");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
   }
-  if (args[0] == "version" || args[0] == "--version") {
-    std::cout << "sipwarden " << SIPWARDEN_VERSION << "\n";
-    return 0;
+
+  try {
+    if (app.got_subcommand("version")) {
+      std::cout << "sipwarden " << SIPWARDEN_VERSION << "\n";
+      return 0;
+    }
+    if (parse->parsed()) return app::cmdParse(files, stream, wire);
+    if (check->parsed()) return app::cmdCheckConfig(checkFile);
+    if (userAdd->parsed()) return app::cmdUserAdd(admin, uo);
+    if (userPasswd->parsed()) return app::cmdUserPasswd(admin, uo);
+    if (userRemove->parsed()) return app::cmdUserRemove(admin, uo);
+    if (userList->parsed()) return app::cmdUserList(admin, json);
+    if (regs->parsed()) return app::cmdRegistrations(admin, json, aor);
+    if (serve->parsed()) {
+      server::ServeOptions o;
+      if (configFile) {
+        o.config = config::loadConfigFile(*configFile);
+        o.configFile = *configFile;
+      }
+      if (dataDir) o.config.dataDir = *dataDir;
+      if (logLevel) {
+        static const std::vector<std::string> kLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+        if (std::find(kLevels.begin(), kLevels.end(), *logLevel) == kLevels.end()) {
+          throw config::ConfigError("--log-level \"" + *logLevel +
+                                    "\": expected trace, debug, info, warn, error, critical or off");
+        }
+        o.config.logLevel = *logLevel;
+      }
+      if (logFormat) {
+        if (*logFormat != "text" && *logFormat != "json") {
+          throw config::ConfigError("--log-format \"" + *logFormat + "\": expected text or json");
+        }
+        o.config.logFormat = *logFormat;
+      }
+      if (workers != 0) o.config.workers = workers;
+      if (!listen.empty()) {
+        o.config.listeners.clear();
+        for (const std::string& l : listen) {
+          for (auto& spec : config::parseListen(l, "--listen")) o.config.listeners.push_back(spec);
+        }
+      }
+      if (!domains.empty()) {
+        o.config.domains.clear();
+        for (const std::string& d : domains) o.config.domains.push_back({lower(d), lower(d)});
+      }
+      o.demoUser = demoUser;
+      return server::runServer(std::move(o));
+    }
+  } catch (const config::ConfigError& e) {
+    std::cerr << "sipwarden: configuration error: " << e.what() << "\n";
+    return 2;
+  } catch (const storage::StoreError& e) {
+    std::cerr << "sipwarden: store error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "sipwarden: " << e.what() << "\n";
+    return 1;
   }
-  if (args[0] == "parse") return cmdParse({args.begin() + 1, args.end()});
-  std::cerr << "sipwarden: unknown command '" << args[0] << "'\n\n" << kUsage;
   return 2;
 }

@@ -126,7 +126,9 @@ AuthResult Authenticator::verify(const sip::Message& request, sip::HeaderId head
   std::string_view digestUri = unquote(a.uri, uriStorage);
   if (digestUri != request.requestUriText()) {
     sip::Uri parsed;
-    if (sip::parseUri(digestUri, parsed) != nullptr || !sip::uriEquals(parsed, request.requestUri())) {
+    if (sip::parseUri(digestUri, parsed) != nullptr ||
+        !(sip::uriEquals(parsed, request.requestUri()) ||
+          (settings_.alsoAcceptUri && settings_.alsoAcceptUri(parsed, request)))) {
       return result(AuthOutcome::Malformed, user, bad + "uri does not match the Request-URI");
     }
   }

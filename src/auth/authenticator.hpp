@@ -27,6 +27,10 @@ struct AuthSettings {
   std::vector<DigestAlgorithm> offered{DigestAlgorithm::Sha256, DigestAlgorithm::Md5};
   /// Bound of the replay table (NonceCounter); when full, new nonces are refused until entries expire.
   std::size_t maxTrackedNonces = 1 << 20;
+  /// A digest uri that differs from the Request-URI is still accepted when this returns true.
+  /// RFC 7616 §3.4.6 makes the match a SHOULD; user agents such as SIPp put the server's address
+  /// there instead of the REGISTER's domain, so the server accepts a uri that names itself.
+  std::function<bool(const sip::Uri& digestUri, const sip::Message& request)> alsoAcceptUri;
 };
 
 enum class AuthOutcome {
@@ -66,7 +70,8 @@ class Authenticator {
   /// `realm` counts; other schemes and realms are ignored (they belong to other servers).
   /// When `requiredUser` is not empty, the credentials' username (unquoted) must equal it byte for
   /// byte, else Forbidden; pass the To URI's user unescaped. The uri parameter must equal the
-  /// Request-URI compared as URIs (RFC 3261 §22.4, RFC 7616 §3.4.6), else Malformed.
+  /// Request-URI compared as URIs (RFC 3261 §22.4, RFC 7616 §3.4.6) or satisfy
+  /// settings.alsoAcceptUri, else Malformed.
   /// Order: syntax (Malformed) -> algorithm/qop/opaque/nonce MAC (Rejected) -> lookup and response
   /// (Rejected) -> expiry (Stale) -> nc replay (Rejected) -> requiredUser (Forbidden).
   /// An absent opaque is tolerated (RFC 2617-era clients omit it); a different one is Rejected.

@@ -528,5 +528,29 @@ TEST_F(AuthenticatorTest, ConstructorRefusesBadSettings) {
   EXPECT_THROW(Authenticator(AuthSettings{}, std::vector<std::uint8_t>(8, 1)), std::invalid_argument);
 }
 
+TEST(AuthenticatorUriPolicyTest, AlsoAcceptUriAdmitsTheServerItself) {
+  // SIPp puts the server's address in the digest uri instead of the REGISTER's domain; the
+  // server's policy accepts a uri naming itself, and nothing else.
+  AuthSettings s;
+  s.offered = {DigestAlgorithm::Md5};
+  s.alsoAcceptUri = [](const sip::Uri& uri, const sip::Message&) { return uri.host == "127.0.0.1"; };
+  Authenticator auth(s, testSecret());
+  auto verify = [&](const std::string& uri) {
+    Creds c;
+    c.nonce = auth.nonces().issue(kT0);
+    c.uri = uri;
+    std::string text = registerText({"Authorization: " + authorizationValue(c)});
+    sip::Message msg;
+    EXPECT_TRUE(sip::parseMessage(text, msg).ok());
+    auto lookup = [](std::string_view user, std::string_view realm) -> std::optional<Ha1Set> {
+      return computeHa1Set(user, realm, "secret");
+    };
+    return auth.verify(msg, sip::HeaderId::Authorization, kRealm, "alice", lookup, kT0 + 1s).outcome;
+  };
+  EXPECT_EQ(verify("sip:127.0.0.1:5060"), AuthOutcome::Authenticated);
+  EXPECT_EQ(verify(std::string(kRequestUri)), AuthOutcome::Authenticated);
+  EXPECT_EQ(verify("sip:other.example.com"), AuthOutcome::Malformed);
+}
+
 }  // namespace
 }  // namespace sipwarden::auth

@@ -1,0 +1,91 @@
+// The server's configuration: a TOML file (toml++) plus command-line overrides, validated into a
+// plain struct. Only the wiring layer (src/server, src/app) reads it; every module gets its own
+// Settings struct built from it (STYLE.md).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "transport/peer.hpp"
+
+namespace sipwarden::config {
+
+/// A configuration mistake. what() names the file, the key, the bad value and what is expected,
+/// e.g. `sipwarden.toml: registrar.min_expires = -5: expected an integer from 1 to 86400`.
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct ListenerConfig {
+  transport::TransportKind transport = transport::TransportKind::Udp;
+  std::string address;  ///< numeric IPv4 or IPv6 (without brackets)
+  std::uint16_t port = 5060;
+  bool v6 = false;
+  /// "udp:0.0.0.0:5060" / "tcp:[::1]:5060", the same syntax as --listen.
+  [[nodiscard]] std::string toString() const;
+};
+
+/// Parses "udp:127.0.0.1:5060", "tcp:[::]:5070", "udp:5060" (all IPv4 and IPv6 addresses: two
+/// listeners). Throws ConfigError naming `where` (a key or a flag) on a bad value.
+std::vector<ListenerConfig> parseListen(std::string_view text, std::string_view where);
+
+struct DomainConfig {
+  std::string name;   ///< lower-case
+  std::string realm;  ///< digest realm; defaults to the name
+};
+
+struct Config {
+  std::filesystem::path dataDir = "data";
+  unsigned workers = 0;  ///< 0 = number of cores
+  std::vector<ListenerConfig> listeners;
+  std::vector<DomainConfig> domains;
+  std::string logLevel = "info";  ///< trace, debug, info, warn, error, critical, off
+  std::string logFormat = "text";  ///< text or json
+
+  struct Registrar {
+    std::uint32_t minExpires = 60;
+    std::uint32_t maxExpires = 3600;
+    std::uint32_t defaultExpires = 3600;
+    std::uint32_t maxContacts = 10;
+  } registrar;
+
+  struct Auth {
+    std::chrono::seconds nonceLifetime{300};
+    std::vector<std::string> algorithms{"SHA-256", "MD5"};
+  } auth;
+
+  struct Transport {
+    std::chrono::seconds tcpIdleTimeout{600};
+    std::uint32_t maxConnectionsPerAddress = 256;
+    std::uint32_t maxMessageSize = 65535;
+  } transport;
+
+  struct Timers {
+    std::chrono::milliseconds t1{500};
+    std::chrono::milliseconds t2{4000};
+    std::chrono::milliseconds t4{5000};
+  } timers;
+
+  std::chrono::seconds shutdownGrace{5};
+
+  /// Domains served: the realm of `domain` (lower-case), or nullptr.
+  [[nodiscard]] const DomainConfig* findDomain(std::string_view domain) const;
+};
+
+/// Reads and validates a TOML file. Unknown keys are errors (a typo must not be ignored).
+Config loadConfigFile(const std::filesystem::path& file);
+
+/// Fills what the file and flags left out: listeners (UDP and TCP on 5060, IPv4 and IPv6),
+/// a domain named after the host, workers = cores. Validates cross-field rules.
+void applyDefaults(Config& c);
+
+/// The host name, lower-case ("localhost" when it cannot be read).
+std::string hostName();
+
+}  // namespace sipwarden::config

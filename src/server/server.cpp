@@ -1,0 +1,338 @@
+#include "server/server.hpp"
+
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <openssl/hmac.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <thread>
+
+#include "auth/authenticator.hpp"
+#include "auth/digest.hpp"
+#include "auth/nonce.hpp"
+#include "registrar/location_service.hpp"
+#include "registrar/registrar.hpp"
+#include "server/logging.hpp"
+#include "server/services.hpp"
+#include "server/worker_core.hpp"
+#include "storage/sqlite_store.hpp"
+
+namespace sipwarden::server {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+std::vector<std::uint8_t> loadOrCreateSecret(const fs::path& dataDir) {
+  const fs::path file = dataDir / "secret";
+  std::vector<std::uint8_t> secret;
+  if (std::ifstream in(file, std::ios::binary); in) {
+    secret.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (secret.size() >= 32) return secret;
+    throw std::runtime_error(file.string() + ": too short (" + std::to_string(secret.size()) +
+                             " bytes); delete it to have a new secret generated");
+  }
+  secret = auth::NonceService::randomSecret();
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) throw std::runtime_error(file.string() + ": cannot create: " + std::strerror(errno));
+  bool ok = ::write(fd, secret.data(), secret.size()) == static_cast<ssize_t>(secret.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) throw std::runtime_error(file.string() + ": cannot write");
+  return secret;
+}
+
+std::string demoPassword(const std::vector<std::uint8_t>& secret) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  static constexpr std::string_view kLabel = "sipwarden demo user";
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(kLabel.data()),
+       kLabel.size(), mac, &len);
+  static constexpr char kAlphabet[] = "abcdefghijkmnpqrstuvwxyz23456789";  // no look-alikes
+  std::string pw;
+  for (unsigned i = 0; i < 14; ++i) pw += kAlphabet[mac[i] % 32];
+  return pw;
+}
+
+namespace {
+
+std::vector<auth::DigestAlgorithm> algorithms(const config::Config& c) {
+  std::vector<auth::DigestAlgorithm> out;
+  for (const std::string& a : c.auth.algorithms) {
+    if (auto alg = auth::parseAlgorithm(a)) out.push_back(*alg);
+  }
+  return out;
+}
+
+/// Host names and addresses that mean "this server": requests to them go to the default domain.
+std::vector<std::string> localAliases(const config::Config& c) {
+  std::set<std::string> names{"localhost", "127.0.0.1", "::1", config::hostName()};
+  bool wildcard = false;
+  for (const config::ListenerConfig& l : c.listeners) {
+    if (l.address == "0.0.0.0" || l.address == "::") {
+      wildcard = true;
+    } else {
+      names.insert(l.address);
+    }
+  }
+  if (wildcard) {
+    ifaddrs* list = nullptr;
+    if (getifaddrs(&list) == 0) {
+      for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+        if (i->ifa_addr == nullptr) continue;
+        auto family = i->ifa_addr->sa_family;
+        if (family != AF_INET && family != AF_INET6) continue;
+        char buf[INET6_ADDRSTRLEN] = {};
+        const void* src = family == AF_INET ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr)
+                                            : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr);
+        if (inet_ntop(family, src, buf, sizeof buf) != nullptr) names.insert(buf);
+      }
+      freeifaddrs(list);
+    }
+  }
+  return {names.begin(), names.end()};
+}
+
+void ensureDataDir(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw std::runtime_error("data directory " + dir.string() + ": cannot create: " + ec.message());
+  if (!fs::is_directory(dir)) throw std::runtime_error("data directory " + dir.string() + ": not a directory");
+  ::chmod(dir.c_str(), 0700);
+}
+
+std::int64_t wallSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+struct Worker {
+  asio::io_context io{1};
+  std::unique_ptr<WorkerCore> core;
+  std::thread thread;
+};
+
+}  // namespace
+
+int runServer(ServeOptions options) {
+  config::Config& cfg = options.config;
+  config::applyDefaults(cfg);
+  configureLogging(cfg.logLevel, cfg.logFormat);
+
+  ensureDataDir(cfg.dataDir);
+  // One server per data directory: a second one would share the store but not the in-memory
+  // location service, and answer with stale bindings.
+  const fs::path lockFile = cfg.dataDir / "sipwarden.pid";
+  int lockFd = ::open(lockFile.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lockFd < 0 || ::flock(lockFd, LOCK_EX | LOCK_NB) != 0) {
+    if (lockFd >= 0) ::close(lockFd);
+    throw std::runtime_error("data directory " + fs::absolute(cfg.dataDir).string() +
+                             " is in use by another sipwarden (" + lockFile.string() +
+                             " is locked); stop it or give another --data-dir");
+  }
+  if (::ftruncate(lockFd, 0) == 0) {
+    std::string pid = std::to_string(::getpid()) + "\n";
+    (void)!::write(lockFd, pid.data(), pid.size());
+  }
+  const std::vector<std::uint8_t> secret = loadOrCreateSecret(cfg.dataDir);
+  storage::SqliteStore store(cfg.dataDir / "sipwarden.db");
+  UserDirectory users(store);
+
+  if (options.demoUser) {
+    const config::DomainConfig& d = cfg.domains.front();
+    const std::string pw = demoPassword(secret);
+    storage::UserRecord u;
+    u.user = "demo";
+    u.domain = d.name;
+    u.realm = d.realm;
+    auth::Ha1Set h = auth::computeHa1Set(u.user, u.realm, pw);
+    u.ha1Md5 = h.md5;
+    u.ha1Sha256 = h.sha256;
+    u.ha1Sha512_256 = h.sha512_256;
+    u.createdAt = u.updatedAt = wallSeconds();
+    bool created = store.addUser(u);
+    if (!created) {
+      // Keep the demo password working even if the realm changed since the first run.
+      auto existing = store.findUser(u.user, u.domain);
+      if (existing && existing->ha1Md5 != u.ha1Md5) store.updateUser(u);
+    }
+    std::cout << "\n  demo user   sip:demo@" << d.name << "\n  password    " << pw << "\n  realm       " << d.realm
+              << (created ? "\n  (created now; the password is derived from " : "\n  (derived from ")
+              << (cfg.dataDir / "secret").string() << ")\n\n"
+              << std::flush;
+  }
+
+  std::size_t userCount = users.reload();
+  registrar::LocationService location;
+  std::vector<registrar::Binding> restored = store.loadBindings(wallSeconds());
+  std::size_t restoredCount = restored.size();
+  location.load(std::move(restored));
+
+  auth::AuthSettings authSettings;
+  authSettings.nonceLifetime = cfg.auth.nonceLifetime;
+  authSettings.offered = algorithms(cfg);
+  // A digest uri naming this server (one of our domains or addresses, no user part) is as good as
+  // the Request-URI: SIPp and some phones send the server's address there.
+  std::shared_ptr<const std::vector<std::string>> ourNames;
+  {
+    std::vector<std::string> names = localAliases(cfg);
+    for (const config::DomainConfig& d : cfg.domains) names.push_back(d.name);
+    ourNames = std::make_shared<const std::vector<std::string>>(std::move(names));
+  }
+  authSettings.alsoAcceptUri = [ourNames](const sip::Uri& uri, const sip::Message&) {
+    if (!uri.isSip() || uri.hasUserInfo) return false;
+    std::string_view host = uri.hostBare();
+    return std::any_of(ourNames->begin(), ourNames->end(), [&](const std::string& n) { return sip::iequals(n, host); });
+  };
+  auth::Authenticator authenticator(authSettings, secret);
+
+  registrar::RegistrarSettings regSettings;
+  regSettings.minExpires = cfg.registrar.minExpires;
+  regSettings.maxExpires = cfg.registrar.maxExpires;
+  regSettings.defaultExpires = cfg.registrar.defaultExpires;
+  regSettings.maxContactsPerAor = cfg.registrar.maxContacts;
+  registrar::Registrar registrar(regSettings, location);
+
+  Stats stats;
+  CoreSettings coreSettings;
+  for (const config::DomainConfig& d : cfg.domains) coreSettings.domains.push_back({d.name, d.realm});
+  coreSettings.localAliases = localAliases(cfg);
+  coreSettings.serverHeader = "sipwarden/" SIPWARDEN_VERSION_STRING;
+  Services services{coreSettings, authenticator, location, registrar, store, users, stats};
+
+  transport::TransportSettings ts;
+  for (const config::ListenerConfig& l : cfg.listeners) {
+    transport::ListenerSpec spec;
+    spec.transport = l.transport;
+    transport::IpAddress::parse(l.address, spec.address);
+    spec.port = l.port;
+    ts.listeners.push_back(spec);
+  }
+  ts.tcpIdleTimeout = cfg.transport.tcpIdleTimeout;
+  ts.maxConnectionsPerAddress = cfg.transport.maxConnectionsPerAddress;
+  ts.limits.maxMessageSize = cfg.transport.maxMessageSize;
+
+  transaction::TimerSettings timers;
+  timers.t1 = cfg.timers.t1;
+  timers.t2 = cfg.timers.t2;
+  timers.t4 = cfg.timers.t4;
+
+  transport::ConnectionRegistry registry;
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (unsigned i = 0; i < cfg.workers; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->core = std::make_unique<WorkerCore>(w->io, services, ts, registry, timers);
+    if (i == 0) {
+      // Port 0 picks a free port: the other workers bind the same one.
+      for (std::size_t l = 0; l < ts.listeners.size(); ++l) ts.listeners[l].port = w->core->transport().localPort(l);
+    }
+    workers.push_back(std::move(w));
+  }
+
+  spdlog::info("sipwarden {} starting: {} worker(s), data dir {}", SIPWARDEN_VERSION_STRING, cfg.workers,
+               fs::absolute(cfg.dataDir).string());
+  for (std::size_t l = 0; l < ts.listeners.size(); ++l) {
+    config::ListenerConfig shown = cfg.listeners[l];
+    shown.port = ts.listeners[l].port;
+    spdlog::info("listening on {}", shown.toString());
+  }
+  for (const config::DomainConfig& d : cfg.domains) spdlog::info("domain {} (realm \"{}\")", d.name, d.realm);
+  spdlog::info("{} user(s), {} binding(s) restored from {}", userCount, restoredCount,
+               (cfg.dataDir / "sipwarden.db").string());
+
+  for (auto& w : workers) {
+    w->core->start();
+    w->thread = std::thread([&io = w->io] { io.run(); });
+  }
+
+  // The control loop: signals and housekeeping, on the main thread.
+  asio::io_context control;
+  asio::signal_set signals(control, SIGINT, SIGTERM, SIGHUP);
+  asio::steady_timer housekeeping(control);
+  bool stopping = false;
+  int tickCount = 0;
+
+  std::function<void()> scheduleHousekeeping = [&] {
+    housekeeping.expires_after(std::chrono::seconds(1));
+    housekeeping.async_wait([&](const boost::system::error_code& ec) {
+      if (ec || stopping) return;
+      if (store.changedByOthers()) spdlog::info("users reloaded: {} user(s)", users.reload());
+      if (++tickCount % 10 == 0) {
+        std::int64_t now = wallSeconds();
+        for (auto& [aor, remaining] : location.purgeExpired(now)) {
+          store.replaceBindings(aor, remaining, [](bool) {});
+        }
+        authenticator.purge(std::chrono::system_clock::now());
+      }
+      scheduleHousekeeping();
+    });
+  };
+  scheduleHousekeeping();
+
+  asio::steady_timer drainTimer(control);
+  std::chrono::steady_clock::time_point drainDeadline;
+  std::function<void()> waitDrained = [&] {
+    if (services.pendingWrites.load() <= 0 || std::chrono::steady_clock::now() >= drainDeadline) {
+      control.stop();
+      return;
+    }
+    drainTimer.expires_after(std::chrono::milliseconds(20));
+    drainTimer.async_wait([&](const boost::system::error_code&) { waitDrained(); });
+  };
+
+  std::function<void()> waitSignal = [&] {
+    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+      if (ec) return;
+      if (signo == SIGHUP) {
+        spdlog::info("SIGHUP: reloading");
+        if (options.configFile) {
+          try {
+            config::Config fresh = config::loadConfigFile(*options.configFile);
+            configureLogging(fresh.logLevel, fresh.logFormat);
+            spdlog::info("log level {}; other settings apply at the next start", fresh.logLevel);
+          } catch (const std::exception& e) {
+            spdlog::error("reload failed, keeping the running configuration: {}", e.what());
+          }
+        }
+        spdlog::info("users reloaded: {} user(s)", users.reload());
+        waitSignal();
+        return;
+      }
+      spdlog::info("{}: shutting down (grace {} s)", signo == SIGINT ? "SIGINT" : "SIGTERM", cfg.shutdownGrace.count());
+      stopping = true;
+      housekeeping.cancel();
+      services.draining = true;
+      for (auto& w : workers) asio::post(w->io, [core = w->core.get()] { core->stopAccepting(); });
+      drainDeadline = std::chrono::steady_clock::now() + cfg.shutdownGrace;
+      waitDrained();
+    });
+  };
+  waitSignal();
+  control.run();
+
+  store.flush();
+  for (auto& w : workers) w->io.stop();
+  for (auto& w : workers) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+  for (auto& w : workers) w->core->closeAll();
+  if (services.pendingWrites.load() > 0) {
+    spdlog::warn("{} REGISTER(s) still waiting for the store at the deadline", services.pendingWrites.load());
+  }
+  spdlog::info("stopped: {} requests, {} invalid, {} registrations, {} rejections, {} auth failures",
+               stats.requests.load(), stats.invalidMessages.load(), stats.registrations.load(), stats.rejections(),
+               stats.authFailures.load());
+  spdlog::default_logger()->flush();
+  ::close(lockFd);
+  return 0;
+}
+
+}  // namespace sipwarden::server

@@ -1,0 +1,44 @@
+// What every worker shares: the thread-safe services built once from the configuration.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "auth/authenticator.hpp"
+#include "registrar/location_service.hpp"
+#include "registrar/registrar.hpp"
+#include "server/stats.hpp"
+#include "server/user_directory.hpp"
+#include "storage/sqlite_store.hpp"
+
+namespace sipwarden::server {
+
+struct Domain {
+  std::string name;   ///< lower-case
+  std::string realm;
+};
+
+struct CoreSettings {
+  std::vector<Domain> domains;             ///< the first is the default
+  std::vector<std::string> localAliases;   ///< our host names and addresses: they mean the default domain
+  std::string serverHeader = "sipwarden";
+};
+
+struct Services {
+  CoreSettings settings;
+  auth::Authenticator& authenticator;
+  registrar::LocationService& location;
+  registrar::Registrar& registrar;
+  storage::SqliteStore& store;
+  UserDirectory& users;
+  Stats& stats;
+  std::atomic<bool> draining{false};          ///< shutting down: new requests get 503
+  std::atomic<std::int64_t> pendingWrites{0};  ///< REGISTERs waiting for their store commit
+
+  /// The configured domain `host` names (or the default domain for a local alias); nullptr when
+  /// the host is not ours.
+  [[nodiscard]] const Domain* domainFor(std::string_view host) const;
+};
+
+}  // namespace sipwarden::server

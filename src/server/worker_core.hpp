@@ -1,0 +1,79 @@
+// The request core of one worker: it receives what the transport parsed, runs it through the
+// transaction layer, and handles new requests: policy checks (Max-Forwards, Require), then
+// REGISTER (authentication, registrar, durable write, 200 OK) and OPTIONS to the server.
+//
+// Thread-safety: one WorkerCore per worker thread, used only there. Store completions arrive on
+// the store's writer thread and are posted back to the worker's io_context.
+#pragma once
+
+#include <boost/asio.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "server/services.hpp"
+#include "transaction/transaction_layer.hpp"
+#include "transport/worker_transport.hpp"
+
+namespace sipwarden::server {
+
+class WorkerCore final : public transport::MessageHandler,
+                         public transaction::TransactionUser,
+                         public transaction::Sender {
+ public:
+  WorkerCore(boost::asio::io_context& io, Services& services, const transport::TransportSettings& transportSettings,
+             transport::ConnectionRegistry& registry, transaction::TimerSettings timers);
+  ~WorkerCore() override;
+
+  void start();
+  void stopAccepting() { transport_.stopAccepting(); }
+  void closeAll() { transport_.closeAll(); }
+  transport::WorkerTransport& transport() { return transport_; }
+  std::size_t transactionCount() const { return txn_.serverCount() + txn_.clientCount(); }
+
+  // transport::MessageHandler
+  void onMessage(sip::Message& msg, const transport::Peer& from) override;
+  void onInvalid(sip::Message& partial, const sip::ParseError& error, const transport::Peer& from) override;
+
+  // transaction::Sender
+  bool send(const transport::Peer& to, std::string_view bytes) override;
+
+  // transaction::TransactionUser
+  void onRequest(transaction::TransactionId id, sip::Message& request, const transport::Peer& from) override;
+  void onCancel(transaction::TransactionId cancelId, transaction::TransactionId inviteId, sip::Message& cancel,
+                const transport::Peer& from) override;
+  void onAck(sip::Message& ack, const transport::Peer& from) override;
+  void onResponse(transaction::TransactionId id, sip::Message& response) override;
+  void onStrayResponse(sip::Message& response, const transport::Peer& from) override;
+  void onClientFailure(transaction::TransactionId id, bool timeout) override;
+  void onServerFailure(transaction::TransactionId id, bool timeout) override;
+
+ private:
+  void tick();
+  void handleRegister(transaction::TransactionId id, sip::Message& req);
+  void handleOptions(transaction::TransactionId id, sip::Message& req);
+  void handleOther(transaction::TransactionId id, sip::Message& req);
+  /// A response to `req` with a To tag, Server and any extra headers added by the caller.
+  sip::Message makeResponse(const sip::Message& req, int status, std::string_view reason = {});
+  void respond(transaction::TransactionId id, const sip::Message& response);
+  void reply(transaction::TransactionId id, const sip::Message& req, int status, std::string_view reason = {});
+  void challenge(transaction::TransactionId id, const sip::Message& req, std::string_view realm, bool stale);
+  /// RFC 3261 §18.2.1 (and RFC 3581): received / rport on the top Via of a request; returns the
+  /// address responses go to (§18.2.2).
+  transport::Peer fixVia(sip::Message& msg, const transport::Peer& from);
+  bool requestIsForUs(const sip::Message& req) const;
+  void logRateLimited(const std::string& line);
+
+  boost::asio::io_context& io_;
+  Services& services_;
+  transport::WorkerTransport transport_;
+  transaction::TransactionLayer txn_;
+  boost::asio::steady_timer ticker_;
+  transport::Peer currentSource_;  ///< the real source of the message being handled
+  std::chrono::steady_clock::time_point logWindow_{};
+  int logsInWindow_ = 0;
+  std::uint64_t suppressedLogs_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace sipwarden::server

@@ -1,0 +1,147 @@
+// The sockets of one worker thread: its own UDP socket and TCP acceptor for every configured
+// listener (SO_REUSEPORT: the kernel spreads datagrams and connections over the workers' sockets,
+// and a given source address keeps landing on the same worker), the TCP connections it accepted,
+// and sending. Received bytes are framed and parsed here; whole messages go to a MessageHandler.
+//
+// Thread-safety: a WorkerTransport is used only on its worker's thread, except send(), which may
+// be called from any thread for a connection owned by another worker (it posts the write there).
+#pragma once
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "sip/message.hpp"
+#include "sip/parse_error.hpp"
+#include "sip/parser.hpp"
+#include "sip/stream_framer.hpp"
+#include "transport/peer.hpp"
+
+namespace sipwarden::transport {
+
+struct ListenerSpec {
+  TransportKind transport = TransportKind::Udp;
+  IpAddress address;
+  std::uint16_t port = 5060;
+};
+
+struct TransportSettings {
+  std::vector<ListenerSpec> listeners;
+  std::chrono::seconds tcpIdleTimeout{600};
+  std::uint32_t maxConnectionsPerAddress = 256;
+  sip::Limits limits;
+};
+
+/// Receives what the transport parsed. Views in `msg` are valid only during the call.
+class MessageHandler {
+ public:
+  virtual ~MessageHandler() = default;
+  virtual void onMessage(sip::Message& msg, const Peer& from) = 0;
+  /// A complete message that did not parse: `partial` holds what did (check canBuildResponse()).
+  virtual void onInvalid(sip::Message& partial, const sip::ParseError& error, const Peer& from) = 0;
+};
+
+struct TransportCounters {
+  std::atomic<std::uint64_t> datagramsIn{0}, datagramsOut{0}, streamMessagesIn{0}, bytesOut{0};
+  std::atomic<std::uint64_t> invalid{0}, framingErrors{0}, connectionsAccepted{0}, connectionsRejected{0},
+      connectionsIdleClosed{0}, sendFailures{0};
+};
+
+class WorkerTransport;
+
+/// Which worker owns a connection, and how many connections each remote address has open.
+/// Shared by all workers; a mutex guards it (connections open and close far less often than
+/// messages flow).
+class ConnectionRegistry {
+ public:
+  std::uint64_t add(WorkerTransport* owner, const IpAddress& remote);
+  void remove(std::uint64_t id, const IpAddress& remote);
+  WorkerTransport* owner(std::uint64_t id) const;
+  std::uint32_t countFor(const IpAddress& remote) const;
+  std::size_t size() const;
+
+ private:
+  struct AddressHash {
+    std::size_t operator()(const IpAddress& a) const noexcept;
+  };
+  mutable std::mutex mutex_;
+  std::uint64_t nextId_ = 1;
+  std::unordered_map<std::uint64_t, WorkerTransport*> owners_;
+  std::unordered_map<IpAddress, std::uint32_t, AddressHash> perAddress_;
+};
+
+class TcpConnection;
+
+class WorkerTransport {
+ public:
+  /// Opens this worker's sockets (throws boost::system::system_error naming the listener when a
+  /// bind fails).
+  WorkerTransport(boost::asio::io_context& io, const TransportSettings& settings, ConnectionRegistry& registry,
+                  TransportCounters& counters, MessageHandler& handler);
+  ~WorkerTransport();
+  WorkerTransport(const WorkerTransport&) = delete;
+  WorkerTransport& operator=(const WorkerTransport&) = delete;
+
+  /// Starts receiving and accepting.
+  void start();
+  /// Stops accepting new connections and closes the UDP sockets (graceful shutdown, first step).
+  void stopAccepting();
+  /// Closes every connection.
+  void closeAll();
+
+  /// Sends `bytes` to `to`: UDP from the socket of listener `to.listener`; connection transports
+  /// on connection `to.connectionId` (posted to its worker when another worker owns it). Returns
+  /// false when it cannot be sent (no such listener, connection gone, socket error).
+  bool send(const Peer& to, std::string_view bytes);
+
+  /// The local port of a listener (useful with port 0 in tests).
+  std::uint16_t localPort(std::size_t listener) const;
+  boost::asio::io_context& io() { return io_; }
+  std::size_t connectionCount() const { return connections_.size(); }
+
+ private:
+  friend class TcpConnection;
+  struct UdpListener {
+    boost::asio::ip::udp::socket socket;
+    std::uint32_t index;
+    boost::asio::ip::udp::endpoint sender;
+    std::unique_ptr<char[]> buffer;
+  };
+  struct TcpListener {
+    boost::asio::ip::tcp::acceptor acceptor;
+    std::uint32_t index;
+  };
+
+  void receiveUdp(UdpListener& l);
+  void onDatagram(UdpListener& l, std::size_t size);
+  void accept(TcpListener& l);
+  bool sendLocal(std::uint64_t connectionId, std::string_view bytes);
+  void connectionClosed(std::uint64_t id, const IpAddress& remote);
+
+  boost::asio::io_context& io_;
+  const TransportSettings& settings_;
+  ConnectionRegistry& registry_;
+  TransportCounters& counters_;
+  MessageHandler& handler_;
+  std::vector<std::unique_ptr<UdpListener>> udp_;
+  std::vector<std::unique_ptr<TcpListener>> tcp_;
+  std::vector<UdpListener*> udpByIndex_;
+  std::vector<std::uint16_t> ports_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<TcpConnection>> connections_;
+  sip::Message scratch_;
+  bool accepting_ = true;
+};
+
+/// Converts between Asio endpoints and the Peer value.
+IpAddress toIpAddress(const boost::asio::ip::address& a);
+boost::asio::ip::address toAsio(const IpAddress& a);
+
+}  // namespace sipwarden::transport
