@@ -81,14 +81,15 @@ class Server:
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError("server exited with %s:\n%s" % (self.proc.returncode, self.read_log()))
+            c = SipClient("udp", self.port, timeout=0.3)
             try:
-                c = SipClient("udp", self.port, timeout=0.3)
                 r = c.request("OPTIONS", "sip:%s" % DOMAIN)
-                c.close()
                 if r and r.status == 200:
                     return
             except (socket.timeout, ConnectionRefusedError, OSError):
                 pass
+            finally:
+                c.close()
             time.sleep(0.1)
         raise AssertionError("server not ready:\n" + self.read_log())
 

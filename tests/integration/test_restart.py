@@ -1,0 +1,83 @@
+"""Bindings survive restarts: a 200 OK to REGISTER is sent only after the binding is durable, so
+neither a graceful stop (SIGTERM) nor kill -9 loses one; expired ones do not come back."""
+import json
+import signal
+import time
+import unittest
+
+from harness import DOMAIN, Registration, Server, SipClient
+
+CONFIG = "[registrar]\nmin_expires = 1\n"
+
+
+class RestartTest(unittest.TestCase):
+    def setUp(self):
+        self.server = Server(CONFIG)
+        self.addCleanup(self.server.cleanup)
+
+    def registrations(self):
+        return json.loads(self.server.cli("registrations", "--json", check=True).stdout)
+
+    def register_some(self):
+        udp = SipClient("udp", self.server.port)
+        tcp = SipClient("tcp", self.server.port)
+        self.addCleanup(udp.close)
+        self.addCleanup(tcp.close)
+        alice = Registration(udp, "alice", "secret-a")
+        for i in range(3):
+            r = alice.register(3600, contact="<sip:alice-%d@192.0.2.1:5060>" % i)
+            self.assertEqual(r.status, 200)
+        bob = Registration(tcp, "bob", "secret-b")
+        self.assertEqual(bob.register(3600).status, 200)
+        short = Registration(udp, "bob", "secret-b")
+        self.assertEqual(short.register(2, contact="<sip:bob-short@192.0.2.2>").status, 200)
+        return udp
+
+    def check_restored(self, expect_short):
+        self.server.start()
+        contacts = sorted(b["contact"] for b in self.registrations())
+        expected = ["sip:alice-0@192.0.2.1:5060", "sip:alice-1@192.0.2.1:5060", "sip:alice-2@192.0.2.1:5060"]
+        self.assertEqual([c for c in contacts if c.startswith("sip:alice")], expected)
+        self.assertEqual(len([c for c in contacts if c.startswith("sip:bob@127.0.0.1")]), 1, contacts)
+        self.assertEqual(any("bob-short" in c for c in contacts), expect_short, contacts)
+        # The restored bindings are live in the server, not only in the file: a query lists them.
+        c = SipClient("udp", self.server.port)
+        self.addCleanup(c.close)
+        r = Registration(c, "alice", "secret-a").register(None, contact="")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(len([v for v in r.all("contact") if "alice-" in v]), 3, r.all("contact"))
+        self.assertEqual(self.server.stop(), 0, self.server.read_log())
+
+    def test_graceful_restart(self):
+        self.server.start()
+        self.register_some()
+        self.assertEqual(self.server.stop(signal.SIGTERM), 0, self.server.read_log())
+        self.assertIn("SIGTERM: shutting down", self.server.read_log())
+        self.check_restored(expect_short=True)
+
+    def test_kill_9_loses_nothing_acknowledged(self):
+        self.server.start()
+        self.register_some()
+        self.server.stop(signal.SIGKILL)
+        self.check_restored(expect_short=True)
+
+    def test_expired_bindings_do_not_come_back(self):
+        self.server.start()
+        self.register_some()
+        self.server.stop(signal.SIGKILL)
+        time.sleep(2.5)
+        self.check_restored(expect_short=False)
+
+    def test_second_server_on_the_same_data_dir_is_refused(self):
+        self.server.start()
+        import subprocess
+        from harness import BIN
+        r = subprocess.run([BIN, "serve", "--data-dir", self.server.data_dir, "--listen", "udp:127.0.0.1:0"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("in use by another sipwarden", r.stderr)
+        self.assertEqual(self.server.stop(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
