@@ -10,9 +10,10 @@ build: setup
 	@cmake --preset release >/dev/null
 	@cmake --build --preset release -j $(JOBS)
 
-# Until the server lands, the binary's parse command shows the seed's messages as the parser reads them.
+# The server on its embedded defaults (UDP and TCP 5060, data in ./data), with a demo user whose
+# password it prints.
 run: build
-	./build/release/sipwarden parse examples/seed/*.sip
+	./build/release/sipwarden serve --demo-user
 
 # Every test, under AddressSanitizer + UndefinedBehaviorSanitizer; the fuzz targets are compiled
 # with clang too, so that they keep building.
