@@ -145,10 +145,10 @@ namespace {
 
 // name-addr / addr-spec and its parameters, starting at `s`; stops before anything that cannot
 // continue the value (a ',' in a list). `wholeValue`: the text is the entire header value, so a
-// '<' further on means the display name held characters that needed quotes.
+// '<' further on means the display name held characters that needed quotes. `out` is
+// default-constructed (the callers reset it, a Contact with the rest of its fields).
 template <typename F>
 Why parseNameAddrWith(Scanner& s, NameAddr& out, bool requireAngle, bool wholeValue, F&& onParam) {
-  out = NameAddr{};
   s.skipLws();
   std::size_t start = s.pos();
   std::string_view text = s.source();
@@ -177,7 +177,7 @@ Why parseNameAddrWith(Scanner& s, NameAddr& out, bool requireAngle, bool wholeVa
     if (raquot == std::string_view::npos) return "missing '>'";
     std::string_view uri = rest.substr(0, raquot);
     if (!uri.empty() && (chars::isLws(uri.front()) || chars::isLws(uri.back()))) return "white space inside <URI>";
-    if (Why w = parseUri(uri, out.uri)) return w;
+    if (Why w = parseUriInto(uri, out.uri)) return w;
     out.angleBrackets = true;
     s.advance(raquot + 1);
   } else {
@@ -192,7 +192,7 @@ Why parseNameAddrWith(Scanner& s, NameAddr& out, bool requireAngle, bool wholeVa
     for (char c : uri) {
       if (c == '?' || c == '<' || c == '>' || c == '"') return "URI with '?' not enclosed in <>";
     }
-    if (Why w = parseUri(uri, out.uri)) return w;
+    if (Why w = parseUriInto(uri, out.uri)) return w;
     s.advance(end);
   }
   Why w = parseParamsAt(s, out.params, onParam);
@@ -222,10 +222,12 @@ Why contactParam(Contact& out, const Param& p) {
 }  // namespace
 
 Why parseNameAddr(std::string_view text, NameAddr& out, bool requireAngle) {
+  out = NameAddr{};
   return parseWhole(text, [&](Scanner& s) { return parseNameAddrWith(s, out, requireAngle, true, noParamCheck); });
 }
 
 Why parseNameAddrAt(Scanner& s, NameAddr& out, bool requireAngle) {
+  out = NameAddr{};
   return parseNameAddrWith(s, out, requireAngle, false, noParamCheck);
 }
 

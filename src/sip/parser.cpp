@@ -119,7 +119,8 @@ void MessageParser::parseStartLine(std::string_view line) {
     if (chars::isLws(c)) return fail(ParseErrorKind::BadRequestUri, "white space in Request-URI");
   }
   if (uri.front() == '<') return fail(ParseErrorKind::BadRequestUri, "Request-URI must not be enclosed in <>");
-  if (Why w = parseUri(uri, m_.requestUri_)) return fail(ParseErrorKind::BadRequestUri, w);
+  // m_.clear() reset requestUri_.
+  if (Why w = parseUriInto(uri, m_.requestUri_)) return fail(ParseErrorKind::BadRequestUri, w);
   if (m_.requestUri_.isSip() && !m_.requestUri_.headers.empty()) {
     // RFC 3261 §19.1.1 table: headers are not allowed in a Request-URI.
     return fail(ParseErrorKind::BadRequestUri, "headers are not allowed in a Request-URI");

@@ -43,6 +43,9 @@ struct Uri {
 /// Parses `text` as a URI. Schemes other than sip, sips and tel are accepted as RFC 3261
 /// absoluteURI (scheme = UriScheme::Other) when syntactically valid.
 Why parseUri(std::string_view text, Uri& out);
+/// parseUri into a default-constructed `out` (or one whose fields the caller reset): skips the
+/// reset, for parsers that have just reset the structure holding `out`.
+Why parseUriInto(std::string_view text, Uri& out);
 
 /// RFC 3261 §19.1.4 for sip/sips, RFC 3966 §4 for tel; other schemes compare case-sensitively as text.
 bool uriEquals(const Uri& a, const Uri& b);
