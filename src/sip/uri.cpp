@@ -1,6 +1,9 @@
 #include "sip/uri.hpp"
 
 #include <arpa/inet.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <array>
 #include <cstring>
@@ -78,7 +81,87 @@ constexpr std::array<std::uint8_t, 256 * kHostStates> kHostDfa = makeHostDfa();
 
 }  // namespace
 
+#if defined(__SSE2__)
+namespace {
+
+// The host characters among the first 16 bytes of `s`, classified with SSE2 (bit i is byte i),
+// and what they form. Sets `len` and returns true when the host ends within those 16 bytes;
+// false for longer hosts (the DFA takes them). Same rules as the DFA, on bit masks: a label
+// starts with an alphanumeric, '.' is never followed by '.' or '-', '-' never by '.', the host
+// does not end in '-', and the last label (before an optional trailing '.') starts with a letter
+// for a hostname; four 1*3DIGIT parts up to 255 for an IPv4address.
+bool scanHostNameShort(std::string_view s, std::size_t& len, HostKind& kind) {
+  __m128i v;
+  if (s.size() >= 16) {
+    v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data()));
+  } else {
+    // NUL padding is not a host character, so the host ends within the copy.
+    alignas(16) char buf[16] = {};
+    if (!s.empty()) std::memcpy(buf, s.data(), s.size());
+    v = _mm_load_si128(reinterpret_cast<const __m128i*>(buf));
+  }
+  // Signed byte compares: bytes >= 0x80 are negative and fall outside every range.
+  const __m128i lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
+  const auto mask = [](__m128i m) { return static_cast<unsigned>(_mm_movemask_epi8(m)); };
+  const unsigned alpha =
+      mask(_mm_and_si128(_mm_cmpgt_epi8(lower, _mm_set1_epi8('a' - 1)), _mm_cmplt_epi8(lower, _mm_set1_epi8('z' + 1))));
+  const unsigned digit =
+      mask(_mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)), _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1))));
+  const unsigned dot = mask(_mm_cmpeq_epi8(v, _mm_set1_epi8('.')));
+  const unsigned dash = mask(_mm_cmpeq_epi8(v, _mm_set1_epi8('-')));
+  const unsigned host = alpha | digit | dot | dash;
+  if (host == 0xffff) return false;
+  const auto n = static_cast<unsigned>(__builtin_ctz(~host));
+  len = n;
+  kind = HostKind::None;
+  if (n == 0) return true;
+  // Masks hold host characters only below n: every bit of `host` below n is set.
+  const unsigned in = (1u << n) - 1;
+  const unsigned dots = dot & in;
+  const unsigned dashes = dash & in;
+  const unsigned alnum = (alpha | digit) & in;
+  const unsigned last = 1u << (n - 1);
+  if ((alnum & 1) == 0 || (dashes & last) != 0 || ((dots << 1) & (dots | dashes)) != 0 || ((dashes << 1) & dots) != 0) {
+    return true;  // neither a hostname nor an IPv4address
+  }
+  const unsigned inner = dots & ~last;  // dots before the last label (a trailing '.' excluded)
+  const unsigned topStart = inner == 0 ? 0 : 32 - static_cast<unsigned>(__builtin_clz(inner));
+  if ((alpha >> topStart) & 1) {
+    kind = HostKind::Name;
+    return true;
+  }
+  // IPv4address: digits and three inner dots, no trailing dot; each part 1..3 digits up to 255.
+  // (Exactly three dots: clearing the lowest set bit three times leaves none, twice leaves one.
+  // No popcount: without -mpopcnt it is a library call.)
+  const unsigned twoCleared = dots & (dots - 1) & ((dots & (dots - 1)) - 1);
+  if ((dashes | (alpha & in)) != 0 || (dots & last) != 0 || twoCleared == 0 || (twoCleared & (twoCleared - 1)) != 0) {
+    return true;
+  }
+  const char* b = s.data();
+  unsigned start = 0;
+  unsigned rest = dots | (1u << n);  // the end closes the fourth part
+  for (int part = 0; part < 4; ++part) {
+    const auto stop = static_cast<unsigned>(__builtin_ctz(rest));
+    rest &= rest - 1;
+    const unsigned digits = stop - start;
+    if (digits > 3) return true;
+    if (digits == 3 && (b[start] > '2' || (b[start] == '2' && (b[start + 1] > '5' || (b[start + 1] == '5' && b[start + 2] > '5'))))) {
+      return true;  // above 255
+    }
+    start = stop + 1;
+  }
+  kind = HostKind::IPv4;
+  return true;
+}
+
+}  // namespace
+#endif
+
 HostKind scanHostName(std::string_view s, std::size_t& len) {
+#if defined(__SSE2__)
+  HostKind kind = HostKind::None;
+  if (scanHostNameShort(s, len, kind)) return kind;
+#endif
   const std::uint8_t* dfa = kHostDfa.data();
   const char* const b = s.data();
   const char* const end = b + s.size();
