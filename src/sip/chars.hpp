@@ -23,6 +23,7 @@ enum Class : std::uint16_t {
   kReserved = 1 << 12,     // ; / ? : @ & = + $ ,
   kListSpecial = 1 << 13,  // what a comma-list splitter must look at: DQUOTE , < > backslash
   kGenValue = 1 << 14,     // gen-value of a header parameter: token / host (adds : [ ])
+  kAddrSpec = 1 << 15,     // continues an addr-spec URI outside <>: not ; , ? < > DQUOTE or LWS
 };
 
 constexpr std::array<std::uint16_t, 256> makeTable() {
@@ -54,6 +55,9 @@ constexpr std::array<std::uint16_t, 256> makeTable() {
     if (t[c] & kToken) t[c] |= kGenValue;
   }
   add(":[]", kGenValue);
+  for (int c = 0; c < 256; ++c) {
+    if (std::string_view(";,?<>\" \t\r\n").find(static_cast<char>(c)) == std::string_view::npos) t[c] |= kAddrSpec;
+  }
   return t;
 }
 
@@ -79,6 +83,18 @@ constexpr int hexValue(char c) {
 /// True when every character of `s` is in `cls`; '%' HEX HEX escapes are accepted when
 /// `allowEscapes` is set (and a lone '%' is rejected).
 constexpr bool allOf(std::string_view s, std::uint16_t cls, bool allowEscapes = false) {
+  if (!allowEscapes) {
+    // Unrolled by four (Call-ID, branch and tag values are checked on every message).
+    const char* p = s.data();
+    const char* const end = p + s.size();
+    for (; end - p >= 4; p += 4) {
+      if (!is(p[0], cls) || !is(p[1], cls) || !is(p[2], cls) || !is(p[3], cls)) return false;
+    }
+    for (; p != end; ++p) {
+      if (!is(*p, cls)) return false;
+    }
+    return true;
+  }
   for (std::size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
     if (allowEscapes && c == '%') {

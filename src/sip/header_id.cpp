@@ -1,18 +1,40 @@
 #include "sip/header_id.hpp"
 
+#include <cstdint>
+#include <cstring>
+
 #include "sip/chars.hpp"
 #include "sip/text.hpp"
 
 namespace sipwarden::sip {
 namespace {
 
-// `name` (token characters only) equals the lower-case literal, ignoring case. For token
-// characters, c | 0x20 lowers letters and leaves '-', '.', digits and the rest unchanged.
-inline bool equalsLower(std::string_view name, std::string_view lower) {
-  for (std::size_t i = 0; i < lower.size(); ++i) {
-    if ((name[i] | 0x20) != lower[i]) return false;
+template <typename T>
+inline T loadWord(const char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// Compares `n` bytes (n >= sizeof(T)) a word at a time, the last word overlapping the one before.
+template <typename T>
+inline bool equalsLowerWords(const char* name, const char* lower, std::size_t n) {
+  const auto k = static_cast<T>(0x2020202020202020ULL);
+  for (std::size_t i = 0; i + sizeof(T) < n; i += sizeof(T)) {
+    if (static_cast<T>(loadWord<T>(name + i) | k) != loadWord<T>(lower + i)) return false;
   }
-  return true;
+  return static_cast<T>(loadWord<T>(name + n - sizeof(T)) | k) == loadWord<T>(lower + n - sizeof(T));
+}
+
+// `name` (token characters only, as long as the literal) equals the lower-case literal, ignoring
+// case. For token characters, c | 0x20 lowers letters and maps no other token character onto a
+// character of a header name, so whole words are compared at once.
+inline bool equalsLower(std::string_view name, std::string_view lower) {
+  const std::size_t n = lower.size();
+  if (n >= 8) return equalsLowerWords<std::uint64_t>(name.data(), lower.data(), n);
+  if (n >= 4) return equalsLowerWords<std::uint32_t>(name.data(), lower.data(), n);
+  if (n >= 2) return equalsLowerWords<std::uint16_t>(name.data(), lower.data(), n);
+  return n == 0 || (name[0] | 0x20) == lower[0];
 }
 
 }  // namespace

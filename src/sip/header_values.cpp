@@ -184,14 +184,13 @@ Why parseNameAddrWith(Scanner& s, NameAddr& out, bool requireAngle, bool wholeVa
     if (requireAngle) return "URI not enclosed in <>";
     // addr-spec: the URI runs to the first ';', ',' or white space; its own parameters would be
     // ambiguous, so a URI with ';', ',' or '?' must use <> (RFC 3261 §20.10).
+    // One scan finds the end (';', ',' or white space) and any of the characters that need <>.
     std::string_view rest = s.rest();
-    std::size_t end = 0;
-    while (end < rest.size() && rest[end] != ';' && rest[end] != ',' && !chars::isLws(rest[end])) ++end;
+    auto end = static_cast<std::size_t>(skipClass(rest.data(), rest.data() + rest.size(), chars::kAddrSpec) - rest.data());
     std::string_view uri = rest.substr(0, end);
-    if (uri.empty()) return "missing URI";
-    for (char c : uri) {
-      if (c == '?' || c == '<' || c == '>' || c == '"') return "URI with '?' not enclosed in <>";
-    }
+    bool needsAngle = end < rest.size() && (rest[end] == '?' || rest[end] == '<' || rest[end] == '>' || rest[end] == '"');
+    if (uri.empty() && !needsAngle) return "missing URI";
+    if (needsAngle) return "URI with '?' not enclosed in <>";
     if (Why w = parseUriInto(uri, out.uri)) return w;
     s.advance(end);
   }

@@ -109,17 +109,22 @@ template <typename F>
 Why scanHeaderParams(const char* p, const char* end, const char*& stop, F&& onParam) {
   stop = p;
   while (true) {
-    const char* q = skipClass(p, end, chars::kLws);
+    // White space around ';' and '=' is rare: look at the next character before scanning for it.
+    const char* q = p;
+    if (q != end && chars::isLws(*q)) q = skipClass(q, end, chars::kLws);
     if (q == end || *q != ';') return nullptr;
-    q = skipClass(q + 1, end, chars::kLws);
+    ++q;
+    if (q != end && chars::isLws(*q)) q = skipClass(q, end, chars::kLws);
     Param param;
     const char* name = q;
     q = skipClass(q, end, chars::kToken);
     if (q == name) return "empty parameter";
     param.name = std::string_view(name, static_cast<std::size_t>(q - name));
-    const char* r = skipClass(q, end, chars::kLws);
+    const char* r = q;
+    if (r != end && chars::isLws(*r)) r = skipClass(r, end, chars::kLws);
     if (r != end && *r == '=') {
-      r = skipClass(r + 1, end, chars::kLws);
+      ++r;
+      if (r != end && chars::isLws(*r)) r = skipClass(r, end, chars::kLws);
       param.hasValue = true;
       if (r != end && *r == '"') {
         const char* close = findClosingQuote(r + 1, end);

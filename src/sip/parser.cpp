@@ -295,8 +295,7 @@ ParseError MessageParser::run(std::string_view bytes, Framing framing) {
       continue;
     }
     std::string_view line = bytes.substr(pos, eol - pos);
-    std::size_t n = 0;
-    while (n < line.size() && chars::isToken(line[n])) ++n;
+    auto n = static_cast<std::size_t>(skipClass(line.data(), line.data() + line.size(), chars::kToken) - line.data());
     std::string_view name = line.substr(0, n);
     while (n < line.size() && chars::isWsp(line[n])) ++n;
     if (name.empty() || n == line.size() || line[n] != ':') {
