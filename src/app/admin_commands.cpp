@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <fstream>
 #include <iostream>
 
 #include "app/commands.hpp"
@@ -121,6 +122,51 @@ int cmdUserAdd(const AdminContext& ctx, const UserOptions& o) {
     return 1;
   }
   std::cout << "added " << u.user << "@" << u.domain << " (realm \"" << u.realm << "\")\n";
+  return 0;
+}
+
+int cmdUserImport(const AdminContext& ctx, const std::string& file) {
+  config::Config c = ctx.load();
+  std::ifstream in;
+  std::istream* src = &std::cin;
+  if (file != "-") {
+    in.open(file);
+    if (!in) {
+      std::cerr << "sipwarden user import: cannot read " << file << "\n";
+      return 2;
+    }
+    src = &in;
+  }
+  std::vector<storage::UserRecord> users;
+  std::string line;
+  std::size_t lineNo = 0;
+  std::int64_t now = wallSeconds();
+  while (std::getline(*src, line)) {
+    ++lineNo;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    std::size_t start = line.find_first_not_of(" \t");
+    if (start == std::string::npos || line[start] == '#') continue;
+    std::size_t sep = line.find_first_of(" \t", start);
+    storage::UserRecord u;
+    std::string password = sep == std::string::npos ? "" : line.substr(line.find_first_not_of(" \t", sep));
+    if (!splitAddress(line.substr(start, sep - start), u.user, u.domain) || password.empty()) {
+      std::cerr << "sipwarden user import: " << file << ":" << lineNo
+                << ": expected \"user@domain password\" (nothing imported)\n";
+      return 2;
+    }
+    u.realm = realmFor(c, u.domain, UserOptions{});
+    auth::Ha1Set h = auth::computeHa1Set(u.user, u.realm, password);
+    u.ha1Md5 = h.md5;
+    u.ha1Sha256 = h.sha256;
+    u.ha1Sha512_256 = h.sha512_256;
+    u.createdAt = u.updatedAt = now;
+    users.push_back(std::move(u));
+  }
+  auto store = openStore(c);
+  std::size_t added = store->addUsers(users);
+  std::cout << "imported " << added << " user(s)";
+  if (added != users.size()) std::cout << "; " << users.size() - added << " existed already and were left as they are";
+  std::cout << "\n";
   return 0;
 }
 

@@ -31,6 +31,8 @@ struct UserOptions {
 };
 
 int cmdUserAdd(const AdminContext& ctx, const UserOptions& o);
+/// FILE ("-": standard input): one "user@domain password" per line; # comments. One transaction.
+int cmdUserImport(const AdminContext& ctx, const std::string& file);
 int cmdUserPasswd(const AdminContext& ctx, const UserOptions& o);
 int cmdUserRemove(const AdminContext& ctx, const UserOptions& o);
 int cmdUserList(const AdminContext& ctx, bool json);

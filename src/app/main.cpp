@@ -70,6 +70,10 @@ int main(int argc, char** argv) {
   auto* userAdd = userCmd("add", "add a user", true);
   auto* userPasswd = userCmd("passwd", "change a user's password", true);
   auto* userRemove = userCmd("remove", "remove a user and its registrations", false);
+  auto* userImport = user->add_subcommand("import", "add many users: FILE has \"user@domain password\" lines");
+  std::string importFile;
+  userImport->add_option("file", importFile, "file ('-' reads standard input)")->required();
+  addAdminOptions(userImport);
   auto* userList = user->add_subcommand("list", "list users");
   bool json = false;
   userList->add_flag("--json", json, "JSON output");
@@ -111,6 +115,7 @@ int main(int argc, char** argv) {
     if (parse->parsed()) return app::cmdParse(files, stream, wire);
     if (check->parsed()) return app::cmdCheckConfig(checkFile);
     if (userAdd->parsed()) return app::cmdUserAdd(admin, uo);
+    if (userImport->parsed()) return app::cmdUserImport(admin, importFile);
     if (userPasswd->parsed()) return app::cmdUserPasswd(admin, uo);
     if (userRemove->parsed()) return app::cmdUserRemove(admin, uo);
     if (userList->parsed()) return app::cmdUserList(admin, json);

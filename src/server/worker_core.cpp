@@ -170,9 +170,13 @@ void WorkerCore::onInvalid(sip::Message& partial, const sip::ParseError& error, 
   services_.stats.invalidMessages++;
   std::string reason = error.reasonPhrase();
   logRateLimited("invalid message from " + from.toString() + ": " + std::to_string(error.status()) + " " + reason);
-  // §8.2: answer a request when a response can be routed back; never answer an ACK or a response.
-  if (!partial.isRequest() || !partial.canBuildResponse() || partial.method() == sip::Method::Ack) return;
-  Peer replyTo = fixVia(partial, from);
+  // Never answer an ACK or a response. A request is answered whenever the answer can be routed:
+  // on its connection, or over UDP by its (parsed) top Via, else to the source address. The
+  // response copies Via, From, To, Call-ID and CSeq as they were written, even where one of them
+  // is the bad header (RFC 4475 §3.1.2: a 400 for each of these requests).
+  if (!partial.isRequest() || partial.method() == sip::Method::Ack || partial.methodText().empty()) return;
+  if (partial.count(sip::HeaderId::Via) == 0 && !transport::isReliable(from.transport)) return;
+  Peer replyTo = partial.hasVia() ? fixVia(partial, from) : from;
   sip::Message resp = makeResponse(partial, error.status(), reason);
   std::string bytes;
   sip::serialize(resp, bytes);
@@ -232,18 +236,18 @@ void WorkerCore::onRequest(TransactionId id, sip::Message& req, const Peer& from
     reply(id, req, 483, "Too Many Hops");
     return;
   }
-  // §8.2.2.3 and §16.3 step 6: every option tag in Require / Proxy-Require must be understood.
+  // Every option tag the request requires must be understood: Require by the element that acts as
+  // the UAS (§8.2.2.3: REGISTER, requests to the server itself), Proxy-Require by a proxy (§16.3
+  // step 5). RFC 4475 §3.3.5: a proxy lists only the Proxy-Require tags in Unsupported.
   std::string unsupported;
-  for (sip::HeaderId h : {sip::HeaderId::Require, sip::HeaderId::ProxyRequire}) {
-    req.forEachValue(h, [&](std::string_view tag) {
-      tag = sip::trimLws(tag);
-      if (!tag.empty() && !supportedOption(tag)) {
-        if (!unsupported.empty()) unsupported += ", ";
-        unsupported.append(tag);
-      }
-      return true;
-    });
-  }
+  req.forEachValue(forUs ? sip::HeaderId::Require : sip::HeaderId::ProxyRequire, [&](std::string_view tag) {
+    tag = sip::trimLws(tag);
+    if (!tag.empty() && !supportedOption(tag)) {
+      if (!unsupported.empty()) unsupported += ", ";
+      unsupported.append(tag);
+    }
+    return true;
+  });
   if (!unsupported.empty()) {
     sip::Message resp = makeResponse(req, 420, "Bad Extension");
     resp.addHeader("Unsupported", unsupported);
@@ -271,8 +275,10 @@ void WorkerCore::handleOptions(TransactionId id, sip::Message& req) {
 }
 
 void WorkerCore::handleOther(TransactionId id, sip::Message& req) {
-  if (req.method() == sip::Method::Extension) {
-    reply(id, req, 501, "Not Implemented");  // §8.2.1: an unknown method
+  // §8.2.1: an unknown method addressed to the server itself. Addressed to a user, the server
+  // acts as a proxy, which forwards methods it does not know (§16.1; RFC 4475 §3.1.1.2).
+  if (req.method() == sip::Method::Extension && requestIsForUs(req)) {
+    reply(id, req, 501, "Not Implemented");
     return;
   }
   const sip::Uri& ruri = req.requestUri();

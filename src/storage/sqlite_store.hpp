@@ -69,6 +69,9 @@ class SqliteStore {
   /// False when (user, domain) exists already.
   bool addUser(const UserRecord& u);
   /// Replaces realm and hashes (created_at is kept). False when (user, domain) does not exist.
+  /// Adds many users in one transaction (bulk provisioning); existing (user, domain) pairs are
+  /// left as they are. Returns how many were added.
+  std::size_t addUsers(const std::vector<UserRecord>& users);
   bool updateUser(const UserRecord& u);
   /// Removes the user and the stored bindings of its AOR "user@domain" (domain lower-cased).
   /// False when the user did not exist.

@@ -116,6 +116,15 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
 
   const Peer& peer() const { return peer_; }
 
+  /// Stops reading and closes when the write queue is empty.
+  void closeAfterWrites() {
+    if (queue_.empty()) {
+      close();
+    } else {
+      closing_ = true;
+    }
+  }
+
  private:
   void touch() { lastActivity_ = std::chrono::steady_clock::now(); }
 
@@ -165,15 +174,16 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
         case sip::StreamFramer::Status::NeedMore:
           break;
         case sip::StreamFramer::Status::Fatal:
-          // The stream cannot be framed any more (RFC 3261 §18.3): close it.
+          // The stream cannot be framed any more (RFC 3261 §18.3): close it, once the answers to
+          // the messages framed before the bad bytes have been written.
           owner_.counters_.framingErrors++;
-          close();
+          closeAfterWrites();
           return;
       }
       break;
     }
     msg.clear();
-    if (!closed_) read();
+    if (!closed_ && !closing_) read();
   }
 
   void writeNext() {
@@ -185,7 +195,11 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
                           return;
                         }
                         self->queue_.pop_front();
-                        if (!self->queue_.empty() && !self->closed_) self->writeNext();
+                        if (!self->queue_.empty() && !self->closed_) {
+                          self->writeNext();
+                        } else if (self->closing_) {
+                          self->close();
+                        }
                       });
   }
 
@@ -198,6 +212,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
   std::deque<std::string> queue_;
   std::chrono::steady_clock::time_point lastActivity_;
   bool closed_ = false;
+  bool closing_ = false;  ///< closes once the queued writes are out
   char buf_[16384];
 };
 

@@ -44,6 +44,21 @@ class CliTest(unittest.TestCase):
         self.assertIn("no user", r.stderr)
         self.assertEqual(json.loads(run("user", "list", "--json", "--data-dir", self.data).stdout), [])
 
+    def test_user_import(self):
+        path = self.write("users.txt", "# provisioning\nu1@example.com pw-1\n\nu2@example.com  pw 2 with spaces\n")
+        r = run("user", "import", path, "--data-dir", self.data, "-d", "example.com")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("imported 2 user(s)", r.stdout)
+        r = run("user", "import", path, "--data-dir", self.data, "-d", "example.com")
+        self.assertIn("imported 0 user(s); 2 existed already", r.stdout)
+        users = json.loads(run("user", "list", "--json", "--data-dir", self.data).stdout)
+        self.assertEqual(sorted(u["user"] for u in users), ["u1", "u2"])
+        bad = self.write("bad.txt", "u3@example.com pw\nno-password@example.com\n")
+        r = run("user", "import", bad, "--data-dir", self.data)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("bad.txt:2", r.stderr)
+        self.assertEqual(len(json.loads(run("user", "list", "--json", "--data-dir", self.data).stdout)), 2)
+
     def test_password_is_never_stored(self):
         run("user", "add", "bob@example.com", "--password", "a-very-distinct-password", "--data-dir", self.data,
             "-d", "example.com")

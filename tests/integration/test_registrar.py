@@ -198,9 +198,13 @@ class RegistrarTests:
         r = c.recv_final()
         self.assertEqual(r.status, 400)
         self.assertIn("Max-Forwards", r.reason)
-        # Without a usable CSeq no response can be built (RFC 3261 §8.2.6): the request is dropped,
-        # and the server goes on answering.
+        # Even when the bad header is one a response copies (CSeq), the request gets its 400
+        # (RFC 4475 §3.1.2.4), with the CSeq as written; and the server goes on answering.
         c.send_raw(c.build("OPTIONS", "sip:%s" % DOMAIN).replace("CSeq: ", "CSeq: x"))
+        r = c.recv_final()
+        self.assertEqual(r.status, 400)
+        self.assertIn("CSeq", r.reason)
+        self.assertTrue(r.get("cseq").startswith("x"), r.get("cseq"))
         self.assertEqual(c.request("OPTIONS", "sip:%s" % DOMAIN).status, 200)
 
     def test_request_to_unknown_and_unregistered_users(self):

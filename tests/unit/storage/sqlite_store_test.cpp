@@ -195,6 +195,19 @@ TEST_F(SqliteStoreTest, UsersCrud) {
   EXPECT_EQ(store.listUsers().size(), 2u);
 }
 
+TEST_F(SqliteStoreTest, AddUsersInOneTransaction) {
+  SqliteStore store(db());
+  ASSERT_TRUE(store.addUser(makeUser("u0", "example.com")));
+  std::vector<UserRecord> batch;
+  for (int i = 0; i < 1000; ++i) batch.push_back(makeUser("u" + std::to_string(i), "example.com"));
+  batch[0].realm = "changed";  // exists already: left as it is
+  EXPECT_EQ(store.addUsers(batch), 999u);
+  EXPECT_EQ(store.listUsers().size(), 1000u);
+  EXPECT_EQ(store.findUser("u0", "example.com")->realm, "example.com");
+  EXPECT_EQ(*store.findUser("u999", "example.com"), batch[999]);
+  EXPECT_EQ(store.addUsers({}), 0u);
+}
+
 TEST_F(SqliteStoreTest, AddUserFillsTimestamps) {
   SqliteStore store(db());
   UserRecord u = makeUser("carol", "example.com");
