@@ -17,7 +17,7 @@ PACKAGES=(
   libboost1.81-dev libssl-dev libsqlite3-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev
   nlohmann-json3-dev sqlite3
   # integration tests and benchmarks: SIPp, real user agents, the peer server
-  sip-tester sipsak baresip-core kamailio procps iproute2
+  sip-tester sipsak baresip-core kamailio kamailio-tls-modules kamailio-websocket-modules procps iproute2
 )
 
 missing=()

@@ -11,14 +11,25 @@ namespace sipwarden::auth {
 
 namespace {
 
+// OpenSSL 3 looks an algorithm up (a locked property query) on every EVP_Digest() given a
+// legacy EVP_md5()-style pointer. Fetch each once; the fetched objects live for the process.
 const EVP_MD* evpFor(DigestAlgorithm algorithm) {
+  static EVP_MD* const md5 = EVP_MD_fetch(nullptr, "MD5", nullptr);
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
+  static EVP_MD* const sha512_256 = EVP_MD_fetch(nullptr, "SHA2-512/256", nullptr);
   switch (algorithm) {
-    case DigestAlgorithm::Md5: return EVP_md5();
-    case DigestAlgorithm::Sha256: return EVP_sha256();
-    case DigestAlgorithm::Sha512_256: return EVP_sha512_256();
+    case DigestAlgorithm::Md5: return md5;
+    case DigestAlgorithm::Sha256: return sha256;
+    case DigestAlgorithm::Sha512_256: return sha512_256;
   }
   return nullptr;
 }
+
+/// One digest context per thread, reused (freed when the thread ends).
+struct ThreadDigestContext {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ~ThreadDigestContext() { EVP_MD_CTX_free(ctx); }
+};
 
 std::string toHex(const unsigned char* bytes, std::size_t n) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -65,9 +76,14 @@ std::string_view algorithmName(DigestAlgorithm algorithm) {
 std::string digestHex(DigestAlgorithm algorithm, std::string_view data) {
   const EVP_MD* md = evpFor(algorithm);
   if (md == nullptr) return {};
+  thread_local ThreadDigestContext context;
+  EVP_MD_CTX* ctx = context.ctx;
   std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
   unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), out.data(), &len, md, nullptr) != 1) return {};
+  if (ctx == nullptr || EVP_DigestInit_ex2(ctx, md, nullptr) != 1 || EVP_DigestUpdate(ctx, data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx, out.data(), &len) != 1) {
+    return {};
+  }
   return toHex(out.data(), len);
 }
 

@@ -2,7 +2,9 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -72,12 +74,28 @@ bool base64UrlDecode(std::string_view text, Raw& out) {
   return n == kRawBytes && (acc & ((1u << bits) - 1)) == 0;
 }
 
+/// One HMAC context per thread, reused: the one-shot HMAC() of OpenSSL 3 fetches the algorithm
+/// and allocates a context on every call.
+struct ThreadHmacContext {
+  EVP_MAC_CTX* ctx = nullptr;
+  ThreadHmacContext() {
+    static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    if (mac != nullptr) ctx = EVP_MAC_CTX_new(mac);
+  }
+  ~ThreadHmacContext() { EVP_MAC_CTX_free(ctx); }
+};
+
 /// False when OpenSSL fails; callers then fail closed (inspect() answers Invalid).
 bool hmacSha256(std::span<const std::uint8_t> key, const void* data, std::size_t size, Mac& mac) {
-  unsigned int len = 0;
-  return HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), static_cast<const unsigned char*>(data), size,
-              mac.data(), &len) != nullptr &&
-         len == mac.size();
+  thread_local ThreadHmacContext context;
+  if (context.ctx == nullptr) return false;
+  static char digest[] = "SHA2-256";
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                               OSSL_PARAM_construct_end()};
+  std::size_t len = 0;
+  return EVP_MAC_init(context.ctx, key.data(), key.size(), params) == 1 &&
+         EVP_MAC_update(context.ctx, static_cast<const unsigned char*>(data), size) == 1 &&
+         EVP_MAC_final(context.ctx, mac.data(), &len, mac.size()) == 1 && len == mac.size();
 }
 
 std::int64_t unixSeconds(WallClock::time_point t) {

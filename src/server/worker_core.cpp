@@ -108,7 +108,6 @@ Peer WorkerCore::fixVia(sip::Message& msg, const Peer& from) {
     // §18.2.2: responses go back on the connection; received is still recorded (§18.2.1).
   }
   const sip::Via& via = msg.topVia();
-  const std::string source = from.address.toString();
   transport::IpAddress sentBy;
   bool sameAddress = transport::IpAddress::parse(via.host, sentBy) && sentBy == from.address;
   bool rport = via.rport.has_value();
@@ -140,7 +139,7 @@ Peer WorkerCore::fixVia(sip::Message& msg, const Peer& from) {
       }
     }
   }
-  text.append(";received=").append(source);
+  text.append(";received=").append(from.address.toString());
   msg.popVia();
   if (msg.pushVia(text) != nullptr) {
     // Cannot happen for a Via that parsed; keep going with the source address.
