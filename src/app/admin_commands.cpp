@@ -1,11 +1,10 @@
 // `sipwarden user ...`, `sipwarden registrations` and `sipwarden check-config`: they open the
 // same SQLite file as the server (WAL lets both work at once); a running server notices user
 // changes within a second.
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "app/commands.hpp"
 #include "auth/digest.hpp"
@@ -229,8 +228,7 @@ int cmdUserList(const AdminContext& ctx, bool json) {
     return 0;
   }
   if (users.empty()) {
-    std::cout << "no users; add one with: sipwarden user add alice@" << c.domains.front().name
-              << " --password-stdin\n";
+    std::cout << "no users; add one with: sipwarden user add alice@" << c.domains.front().name << " --password-stdin\n";
     return 0;
   }
   for (const auto& u : users) std::cout << u.user << "@" << u.domain << "  realm \"" << u.realm << "\"\n";

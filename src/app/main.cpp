@@ -1,7 +1,6 @@
 // The sipwarden command line (CLI11): serve, check-config, user, registrations, parse, version.
 // Errors name what is wrong and how to fix it, and exit non-zero (2 for usage and configuration).
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "app/commands.hpp"

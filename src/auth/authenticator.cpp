@@ -160,8 +160,8 @@ AuthResult Authenticator::verify(const sip::Message& request, sip::HeaderId head
   const std::string& ha1 = ha1s->forAlgorithm(algorithm);
   if (ha1.empty()) return result(AuthOutcome::Rejected, user, "no credentials for this algorithm");
   std::string cnonceStorage;
-  std::string expected = computeResponse(algorithm, toLowerCopy(ha1), request.methodText(), digestUri, a.nonce,
-                                         a.nc, unquote(a.cnonce, cnonceStorage), a.qop);
+  std::string expected = computeResponse(algorithm, toLowerCopy(ha1), request.methodText(), digestUri, a.nonce, a.nc,
+                                         unquote(a.cnonce, cnonceStorage), a.qop);
   if (expected.empty() || !equalsConstantTime(expected, toLowerCopy(a.response))) {
     return result(AuthOutcome::Rejected, user, "wrong response");
   }
@@ -177,7 +177,8 @@ AuthResult Authenticator::verify(const sip::Message& request, sip::HeaderId head
   return result(AuthOutcome::Authenticated, user, {});
 }
 
-std::vector<std::string> Authenticator::challenges(std::string_view realm, bool stale, WallClock::time_point now) const {
+std::vector<std::string> Authenticator::challenges(std::string_view realm, bool stale,
+                                                   WallClock::time_point now) const {
   const std::string nonce = nonces_.issue(now);
   const std::string opaque = nonces_.opaque();
   std::vector<std::string> out;

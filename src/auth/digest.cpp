@@ -80,8 +80,8 @@ std::string digestHex(DigestAlgorithm algorithm, std::string_view data) {
   EVP_MD_CTX* ctx = context.ctx;
   std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
   unsigned int len = 0;
-  if (ctx == nullptr || EVP_DigestInit_ex2(ctx, md, nullptr) != 1 || EVP_DigestUpdate(ctx, data.data(), data.size()) != 1 ||
-      EVP_DigestFinal_ex(ctx, out.data(), &len) != 1) {
+  if (ctx == nullptr || EVP_DigestInit_ex2(ctx, md, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx, data.data(), data.size()) != 1 || EVP_DigestFinal_ex(ctx, out.data(), &len) != 1) {
     return {};
   }
   return toHex(out.data(), len);

@@ -1,5 +1,6 @@
 #include "config/config.hpp"
 
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -7,7 +8,6 @@
 #include <set>
 #include <sstream>
 #include <thread>
-#include <toml++/toml.h>
 
 #include "sip/text.hpp"
 #include "sip/uri.hpp"
@@ -84,7 +84,8 @@ class Reader {
     std::string k = key(prefix, name);
     std::string list;
     for (std::string_view c : choices) list += (list.empty() ? "" : ", ") + std::string(c);
-    if (!n->is_string()) fail(k + " = " + describe(*n), choices.size() ? "expected one of " + list : "expected a string");
+    if (!n->is_string())
+      fail(k + " = " + describe(*n), choices.size() ? "expected one of " + list : "expected a string");
     std::string v = n->as_string()->get();
     if (choices.size() && std::find(choices.begin(), choices.end(), v) == choices.end()) {
       fail(k + " = \"" + v + "\"", "expected one of " + list);
@@ -131,7 +132,8 @@ std::string ListenerConfig::toString() const {
 
 std::vector<ListenerConfig> parseListen(std::string_view text, std::string_view where) {
   const std::string bad = std::string(where) + " = \"" + std::string(text) + "\"";
-  const std::string expected = "expected TRANSPORT:ADDRESS:PORT or TRANSPORT:PORT, e.g. udp:0.0.0.0:5060, tcp:[::1]:5060, udp:5060";
+  const std::string expected =
+      "expected TRANSPORT:ADDRESS:PORT or TRANSPORT:PORT, e.g. udp:0.0.0.0:5060, tcp:[::1]:5060, udp:5060";
   std::size_t colon = text.find(':');
   if (colon == std::string_view::npos) throw ConfigError(bad + ": " + expected);
   ListenerConfig l;
@@ -206,9 +208,9 @@ Config loadConfigFile(const std::filesystem::path& file) {
   }
   Reader r(name);
   Config c;
-  r.checkKeys(root, "",
-              {"data_dir", "workers", "listen", "domain", "log", "registrar", "auth", "transport", "timers",
-               "shutdown_grace"});
+  r.checkKeys(
+      root, "",
+      {"data_dir", "workers", "listen", "domain", "log", "registrar", "auth", "transport", "timers", "shutdown_grace"});
   if (const toml::node* n = root.get("data_dir")) {
     if (!n->is_string() || n->as_string()->get().empty()) {
       fail(r.key("", "data_dir") + " = " + describe(*n), "expected a directory path string");
@@ -236,7 +238,8 @@ Config loadConfigFile(const std::filesystem::path& file) {
       DomainConfig d;
       r.string(*t, prefix, "name", d.name);
       if (d.name.empty()) fail(r.key(prefix, "name"), "missing; every [[domain]] needs name = \"example.com\"");
-      if (!validDomainName(d.name)) fail(r.key(prefix, "name") + " = \"" + d.name + "\"", "expected a host name or IP address");
+      if (!validDomainName(d.name))
+        fail(r.key(prefix, "name") + " = \"" + d.name + "\"", "expected a host name or IP address");
       d.name = lower(d.name);
       r.string(*t, prefix, "realm", d.realm);
       if (d.realm.empty()) d.realm = d.name;
@@ -268,7 +271,8 @@ Config loadConfigFile(const std::filesystem::path& file) {
     c.auth.nonceLifetime = std::chrono::seconds(life);
     if (t->get("algorithms") != nullptr) {
       c.auth.algorithms = r.strings(*t, "auth", "algorithms");
-      if (c.auth.algorithms.empty()) fail(r.key("auth", "algorithms") + " = []", "expected at least one of \"SHA-256\", \"SHA-512-256\", \"MD5\"");
+      if (c.auth.algorithms.empty())
+        fail(r.key("auth", "algorithms") + " = []", "expected at least one of \"SHA-256\", \"SHA-512-256\", \"MD5\"");
       for (std::size_t i = 0; i < c.auth.algorithms.size(); ++i) {
         const std::string& a = c.auth.algorithms[i];
         if (a != "SHA-256" && a != "SHA-512-256" && a != "MD5") {
@@ -324,7 +328,8 @@ void applyDefaults(Config& c) {
   }
   std::set<std::string> seen;
   for (const DomainConfig& d : c.domains) {
-    if (!seen.insert(d.name).second) throw ConfigError("domain \"" + d.name + "\" is listed twice; list each domain once");
+    if (!seen.insert(d.name).second)
+      throw ConfigError("domain \"" + d.name + "\" is listed twice; list each domain once");
   }
   std::set<std::string> listen;
   for (const ListenerConfig& l : c.listeners) {

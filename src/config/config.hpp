@@ -45,7 +45,7 @@ struct Config {
   unsigned workers = 0;  ///< 0 = number of cores
   std::vector<ListenerConfig> listeners;
   std::vector<DomainConfig> domains;
-  std::string logLevel = "info";  ///< trace, debug, info, warn, error, critical, off
+  std::string logLevel = "info";   ///< trace, debug, info, warn, error, critical, off
   std::string logFormat = "text";  ///< text or json
 
   struct Registrar {

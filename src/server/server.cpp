@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <boost/asio.hpp>
 #include <algorithm>
+#include <boost/asio.hpp>
 #include <fstream>
 #include <iostream>
 #include <set>
@@ -55,8 +55,8 @@ std::string demoPassword(const std::vector<std::uint8_t>& secret) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   static constexpr std::string_view kLabel = "sipwarden demo user";
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(kLabel.data()),
-       kLabel.size(), mac, &len);
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(kLabel.data()), kLabel.size(), mac, &len);
   static constexpr char kAlphabet[] = "abcdefghijkmnpqrstuvwxyz23456789";  // no look-alikes
   std::string pw;
   for (unsigned i = 0; i < 14; ++i) pw += kAlphabet[mac[i] % 32];
@@ -92,8 +92,9 @@ std::vector<std::string> localAliases(const config::Config& c) {
         auto family = i->ifa_addr->sa_family;
         if (family != AF_INET && family != AF_INET6) continue;
         char buf[INET6_ADDRSTRLEN] = {};
-        const void* src = family == AF_INET ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr)
-                                            : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr);
+        const void* src = family == AF_INET
+                              ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr)
+                              : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr);
         if (inet_ntop(family, src, buf, sizeof buf) != nullptr) names.insert(buf);
       }
       freeifaddrs(list);

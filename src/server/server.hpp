@@ -15,7 +15,7 @@ namespace sipwarden::server {
 struct ServeOptions {
   config::Config config;
   std::optional<std::filesystem::path> configFile;  ///< re-read on SIGHUP
-  bool demoUser = false;  ///< create (first run) and print a demo user
+  bool demoUser = false;                            ///< create (first run) and print a demo user
 };
 
 /// Runs until SIGTERM/SIGINT. Returns the process exit code. Throws on start-up failures

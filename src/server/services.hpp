@@ -15,13 +15,13 @@
 namespace sipwarden::server {
 
 struct Domain {
-  std::string name;   ///< lower-case
+  std::string name;  ///< lower-case
   std::string realm;
 };
 
 struct CoreSettings {
-  std::vector<Domain> domains;             ///< the first is the default
-  std::vector<std::string> localAliases;   ///< our host names and addresses: they mean the default domain
+  std::vector<Domain> domains;            ///< the first is the default
+  std::vector<std::string> localAliases;  ///< our host names and addresses: they mean the default domain
   std::string serverHeader = "sipwarden";
 };
 
@@ -33,7 +33,7 @@ struct Services {
   storage::SqliteStore& store;
   UserDirectory& users;
   Stats& stats;
-  std::atomic<bool> draining{false};          ///< shutting down: new requests get 503
+  std::atomic<bool> draining{false};           ///< shutting down: new requests get 503
   std::atomic<std::int64_t> pendingWrites{0};  ///< REGISTERs waiting for their store commit
 
   /// The configured domain `host` names (or the default domain for a local alias); nullptr when

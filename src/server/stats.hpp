@@ -13,9 +13,9 @@ struct Stats {
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> responsesIn{0};
   std::atomic<std::uint64_t> invalidMessages{0};
-  std::atomic<std::uint64_t> registrations{0};     ///< REGISTERs answered 200
-  std::atomic<std::uint64_t> authChallenges{0};    ///< 401/407 sent
-  std::atomic<std::uint64_t> authFailures{0};      ///< wrong password, replay, forged nonce...
+  std::atomic<std::uint64_t> registrations{0};   ///< REGISTERs answered 200
+  std::atomic<std::uint64_t> authChallenges{0};  ///< 401/407 sent
+  std::atomic<std::uint64_t> authFailures{0};    ///< wrong password, replay, forged nonce...
   std::atomic<std::uint64_t> storeFailures{0};
   /// Final and provisional responses sent by the server, by status code (100..699).
   std::array<std::atomic<std::uint64_t>, 700> responsesSent{};

@@ -352,7 +352,9 @@ void WorkerCore::handleRegister(TransactionId id, sip::Message& req) {
       services_.stats.authFailures++;
       reply(id, req, 403, auth.reason.empty() ? "Forbidden" : auth.reason);
       return;
-    case auth::AuthOutcome::Malformed: reply(id, req, 400, auth.reason.empty() ? "Bad Authorization" : auth.reason); return;
+    case auth::AuthOutcome::Malformed:
+      reply(id, req, 400, auth.reason.empty() ? "Bad Authorization" : auth.reason);
+      return;
   }
 
   const std::string aor = user + "@" + domainName;

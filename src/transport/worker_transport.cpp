@@ -171,8 +171,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
         case sip::StreamFramer::Status::KeepAlive:
           write("\r\n");  // RFC 5626 §4.4.1 pong
           continue;
-        case sip::StreamFramer::Status::NeedMore:
-          break;
+        case sip::StreamFramer::Status::NeedMore: break;
         case sip::StreamFramer::Status::Fatal:
           // The stream cannot be framed any more (RFC 3261 §18.3): close it, once the answers to
           // the messages framed before the bad bytes have been written.
@@ -304,20 +303,19 @@ std::uint16_t WorkerTransport::localPort(std::size_t listener) const {
 }
 
 void WorkerTransport::receiveUdp(UdpListener& l) {
-  l.socket.async_receive_from(asio::buffer(l.buffer.get(), 65536), l.sender,
-                              [this, &l](const boost::system::error_code& ec, std::size_t n) {
-                                if (ec == asio::error::operation_aborted || !l.socket.is_open()) return;
-                                if (!ec) onDatagram(l, n);
-                                // Drain what is already queued without going back to the reactor.
-                                for (int i = 0; i < 64 && l.socket.is_open(); ++i) {
-                                  boost::system::error_code rec;
-                                  std::size_t m =
-                                      l.socket.receive_from(asio::buffer(l.buffer.get(), 65536), l.sender, 0, rec);
-                                  if (rec) break;
-                                  onDatagram(l, m);
-                                }
-                                if (l.socket.is_open()) receiveUdp(l);
-                              });
+  l.socket.async_receive_from(
+      asio::buffer(l.buffer.get(), 65536), l.sender, [this, &l](const boost::system::error_code& ec, std::size_t n) {
+        if (ec == asio::error::operation_aborted || !l.socket.is_open()) return;
+        if (!ec) onDatagram(l, n);
+        // Drain what is already queued without going back to the reactor.
+        for (int i = 0; i < 64 && l.socket.is_open(); ++i) {
+          boost::system::error_code rec;
+          std::size_t m = l.socket.receive_from(asio::buffer(l.buffer.get(), 65536), l.sender, 0, rec);
+          if (rec) break;
+          onDatagram(l, m);
+        }
+        if (l.socket.is_open()) receiveUdp(l);
+      });
 }
 
 void WorkerTransport::onDatagram(UdpListener& l, std::size_t size) {

@@ -48,10 +48,11 @@ std::string quote(std::string_view s) {
 }
 
 std::string authorizationValue(const Creds& c) {
-  DigestAlgorithm algorithm = c.algorithm ? parseAlgorithm(*c.algorithm).value_or(DigestAlgorithm::Md5)
-                                          : DigestAlgorithm::Md5;
-  std::string response = c.response.value_or(computeResponse(
-      algorithm, computeHa1(algorithm, c.username, c.realm, c.password), c.method, c.uri, c.nonce, c.nc, c.cnonce, c.qop));
+  DigestAlgorithm algorithm =
+      c.algorithm ? parseAlgorithm(*c.algorithm).value_or(DigestAlgorithm::Md5) : DigestAlgorithm::Md5;
+  std::string response =
+      c.response.value_or(computeResponse(algorithm, computeHa1(algorithm, c.username, c.realm, c.password), c.method,
+                                          c.uri, c.nonce, c.nc, c.cnonce, c.qop));
   std::string v = c.scheme + " username=" + quote(c.username) + ", realm=" + quote(c.realm);
   if (!c.omitNonce) v += ", nonce=" + quote(c.nonce);
   v += ", uri=" + quote(c.uri) + ", response=" + quote(response);
@@ -175,8 +176,9 @@ TEST_F(AuthenticatorTest, WrongAlgorithmForTheResponseIsRejected) {
   c.algorithm = "SHA-256";
   Creds labelled = c;
   labelled.algorithm = "MD5";
-  labelled.response = computeResponse(DigestAlgorithm::Sha256, computeHa1(DigestAlgorithm::Sha256, "alice", kRealm, "secret"),
-                                      "REGISTER", c.uri, c.nonce, c.nc, c.cnonce, c.qop);
+  labelled.response =
+      computeResponse(DigestAlgorithm::Sha256, computeHa1(DigestAlgorithm::Sha256, "alice", kRealm, "secret"),
+                      "REGISTER", c.uri, c.nonce, c.nc, c.cnonce, c.qop);
   EXPECT_EQ(verifyCreds(labelled, kT0 + 1s).outcome, AuthOutcome::Rejected);
 }
 
@@ -267,21 +269,29 @@ TEST_F(AuthenticatorTest, MissingNonceIsMalformed) {
 TEST_F(AuthenticatorTest, MissingFieldsAreMalformed) {
   std::string nonce = auth_.nonces().issue(kT0);
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"Digest realm=\"example.com\", nonce=\"" + nonce + "\", uri=\"sip:example.com\", response=\"0\", qop=auth, nc=00000001, cnonce=\"x\"",
+      {"Digest realm=\"example.com\", nonce=\"" + nonce +
+           "\", uri=\"sip:example.com\", response=\"0\", qop=auth, nc=00000001, cnonce=\"x\"",
        "Bad Authorization: missing username"},
-      {"Digest username=\"alice\", realm=\"example.com\", nonce=\"" + nonce + "\", response=\"0\", qop=auth, nc=00000001, cnonce=\"x\"",
+      {"Digest username=\"alice\", realm=\"example.com\", nonce=\"" + nonce +
+           "\", response=\"0\", qop=auth, nc=00000001, cnonce=\"x\"",
        "Bad Authorization: missing uri"},
-      {"Digest username=\"alice\", realm=\"example.com\", nonce=\"" + nonce + "\", uri=\"sip:example.com\", qop=auth, nc=00000001, cnonce=\"x\"",
+      {"Digest username=\"alice\", realm=\"example.com\", nonce=\"" + nonce +
+           "\", uri=\"sip:example.com\", qop=auth, nc=00000001, cnonce=\"x\"",
        "Bad Authorization: missing response"},
-      {"Digest username=\"alice\", realm=\"example.com\", nonce=\"" + nonce + "\", uri=\"sip:example.com\", response=\"0\", qop=auth, cnonce=\"x\"",
+      {"Digest username=\"alice\", realm=\"example.com\", nonce=\"" + nonce +
+           "\", uri=\"sip:example.com\", response=\"0\", qop=auth, cnonce=\"x\"",
        "Bad Authorization: qop without nc"},
-      {"Digest username=\"alice\", realm=\"example.com\", nonce=\"" + nonce + "\", uri=\"sip:example.com\", response=\"0\", qop=auth, nc=00000001",
+      {"Digest username=\"alice\", realm=\"example.com\", nonce=\"" + nonce +
+           "\", uri=\"sip:example.com\", response=\"0\", qop=auth, nc=00000001",
        "Bad Authorization: qop without cnonce"},
-      {"Digest username=\"alice\", realm=\"example.com\", nonce=\"" + nonce + "\", uri=\"sip:example.com\", response=\"0\", qop=auth, nc=1, cnonce=\"x\"",
+      {"Digest username=\"alice\", realm=\"example.com\", nonce=\"" + nonce +
+           "\", uri=\"sip:example.com\", response=\"0\", qop=auth, nc=1, cnonce=\"x\"",
        "Bad Authorization: nc is not 8 hex digits"},
-      {"Digest username=\"alice\", realm=\"example.com\", nonce=\"" + nonce + "\", uri=\"sip:example.com\", response=\"0\", qop=auth, nc=0000000g, cnonce=\"x\"",
+      {"Digest username=\"alice\", realm=\"example.com\", nonce=\"" + nonce +
+           "\", uri=\"sip:example.com\", response=\"0\", qop=auth, nc=0000000g, cnonce=\"x\"",
        "Bad Authorization: nc is not 8 hex digits"},
-      {"Digest username=\"alice\", realm=\"example.com\", nonce=\"" + nonce + "\", uri=\"sip:example.com\", response=\"0\", qop=auth, nc=000000001, cnonce=\"x\"",
+      {"Digest username=\"alice\", realm=\"example.com\", nonce=\"" + nonce +
+           "\", uri=\"sip:example.com\", response=\"0\", qop=auth, nc=000000001, cnonce=\"x\"",
        "Bad Authorization: nc is not 8 hex digits"},
   };
   for (const auto& [value, reason] : cases) {
@@ -293,9 +303,9 @@ TEST_F(AuthenticatorTest, MissingFieldsAreMalformed) {
 
 TEST_F(AuthenticatorTest, BadSyntaxIsMalformed) {
   std::string nonce = auth_.nonces().issue(kT0);
-  AuthResult r = verifyText(
-      registerText({"Authorization: Digest username=\"alice\", realm=\"example.com\", nonce=\"" + nonce + "\", uri=\"sip:exa"}),
-      kT0 + 1s);
+  AuthResult r = verifyText(registerText({"Authorization: Digest username=\"alice\", realm=\"example.com\", nonce=\"" +
+                                          nonce + "\", uri=\"sip:exa"}),
+                            kT0 + 1s);
   EXPECT_EQ(r.outcome, AuthOutcome::Malformed);
   EXPECT_EQ(r.reason.rfind("Bad Authorization: ", 0), 0u) << r.reason;
   r = verifyText(registerText({"Authorization: Digest username=\"alice\", nonce=\"" + nonce + "\""}), kT0 + 1s);
@@ -386,8 +396,9 @@ TEST_F(AuthenticatorTest, MissingHa1ForTheAlgorithmIsRejected) {
 
 TEST_F(AuthenticatorTest, UpperCaseHexIsAccepted) {
   Creds c = fresh();
-  std::string response = computeResponse(DigestAlgorithm::Md5, computeHa1(DigestAlgorithm::Md5, "alice", kRealm, "secret"),
-                                         "REGISTER", c.uri, c.nonce, c.nc, c.cnonce, c.qop);
+  std::string response =
+      computeResponse(DigestAlgorithm::Md5, computeHa1(DigestAlgorithm::Md5, "alice", kRealm, "secret"), "REGISTER",
+                      c.uri, c.nonce, c.nc, c.cnonce, c.qop);
   for (char& ch : response) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   c.response = response;
   EXPECT_EQ(verifyCreds(c, kT0 + 1s).outcome, AuthOutcome::Authenticated);
@@ -422,10 +433,11 @@ TEST_F(AuthenticatorTest, NoAuthorizationHeaderMeansNoCredentials) {
 TEST_F(AuthenticatorTest, NonDigestOrOtherRealmMeansNoCredentials) {
   Creds other = fresh();
   other.realm = "other.example.net";
-  AuthResult r = verifyText(registerText({"Authorization: Basic YWxpY2U6c2VjcmV0",
-                                          "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.ZRrHA1JJJW8opsbCGfG_HACGpVUMN_a9IV7pAx_Zmeo",
-                                          "Authorization: " + authorizationValue(other)}),
-                            kT0 + 1s);
+  AuthResult r = verifyText(
+      registerText({"Authorization: Basic YWxpY2U6c2VjcmV0",
+                    "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.ZRrHA1JJJW8opsbCGfG_HACGpVUMN_a9IV7pAx_Zmeo",
+                    "Authorization: " + authorizationValue(other)}),
+      kT0 + 1s);
   EXPECT_EQ(r.outcome, AuthOutcome::NoCredentials);
 }
 
@@ -434,10 +446,10 @@ TEST_F(AuthenticatorTest, RealmSelectsAmongSeveralHeaders) {
   other.realm = "proxy.example.net";
   other.password = "irrelevant";
   Creds ours = fresh();
-  AuthResult r = verifyText(registerText({"Authorization: Basic YWxpY2U6c2VjcmV0",
-                                          "Authorization: " + authorizationValue(other),
-                                          "Authorization: " + authorizationValue(ours)}),
-                            kT0 + 1s);
+  AuthResult r =
+      verifyText(registerText({"Authorization: Basic YWxpY2U6c2VjcmV0", "Authorization: " + authorizationValue(other),
+                               "Authorization: " + authorizationValue(ours)}),
+                 kT0 + 1s);
   EXPECT_EQ(r.outcome, AuthOutcome::Authenticated) << r.reason;
 }
 
@@ -471,8 +483,8 @@ TEST_F(AuthenticatorTest, ChallengesListOfferedAlgorithmsWithOneNonce) {
     if (i == 0) nonce = std::string(v.nonce);
     EXPECT_EQ(v.nonce, nonce);
   }
-  EXPECT_EQ(challenges[0], "Digest realm=\"example.com\", nonce=\"" + nonce + "\", opaque=\"" + auth_.nonces().opaque() +
-                               "\", algorithm=SHA-256, qop=\"auth\"");
+  EXPECT_EQ(challenges[0], "Digest realm=\"example.com\", nonce=\"" + nonce + "\", opaque=\"" +
+                               auth_.nonces().opaque() + "\", algorithm=SHA-256, qop=\"auth\"");
 }
 
 TEST_F(AuthenticatorTest, DefaultChallengesAreSha256ThenMd5AndCarryStale) {
