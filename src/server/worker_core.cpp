@@ -104,9 +104,7 @@ void WorkerCore::logRateLimited(const std::string& line) {
 // ---- transport -> transactions ---------------------------------------------------------------
 
 Peer WorkerCore::fixVia(sip::Message& msg, const Peer& from) {
-  if (transport::isReliable(from.transport)) {
-    // §18.2.2: responses go back on the connection; received is still recorded (§18.2.1).
-  }
+  // Over TCP the responses go back on the connection (§18.2.2); received is recorded all the same.
   const sip::Via& via = msg.topVia();
   transport::IpAddress sentBy;
   bool sameAddress = transport::IpAddress::parse(via.host, sentBy) && sentBy == from.address;
