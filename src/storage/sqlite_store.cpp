@@ -223,27 +223,7 @@ void SqliteStore::noteOthersBeforeOwnWrite() {
   if (usersGeneration() != lastGeneration_) othersChanged_ = true;
 }
 
-bool SqliteStore::addUser(const UserRecord& u) {
-  std::lock_guard lock(syncMutex_);
-  WriteTransaction tx(syncSql_->begin, syncSql_->commit, syncSql_->rollback);
-  noteOthersBeforeOwnWrite();
-  std::int64_t created = nowOr(u.createdAt);
-  Query(syncSql_->insertUser)
-      .bind(1, u.user)
-      .bind(2, u.domain)
-      .bind(3, u.realm)
-      .bind(4, u.ha1Md5)
-      .bind(5, u.ha1Sha256)
-      .bind(6, u.ha1Sha512_256)
-      .bind(7, created)
-      .bind(8, u.updatedAt != 0 ? u.updatedAt : created)
-      .run();
-  bool added = sync_->changes() == 1;
-  std::int64_t generation = usersGeneration();
-  tx.commit();
-  lastGeneration_ = generation;
-  return added;
-}
+bool SqliteStore::addUser(const UserRecord& u) { return addUsers({u}) == 1; }
 
 std::size_t SqliteStore::addUsers(const std::vector<UserRecord>& users) {
   std::lock_guard lock(syncMutex_);
