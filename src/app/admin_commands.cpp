@@ -8,6 +8,7 @@
 
 #include "app/commands.hpp"
 #include "auth/digest.hpp"
+#include "server/wall_clock.hpp"
 #include "sip/text.hpp"
 #include "sip/uri.hpp"
 #include "storage/sqlite_store.hpp"
@@ -16,23 +17,13 @@ namespace sipwarden::app {
 
 namespace {
 
-std::int64_t wallSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = sip::chars::toLower(c);
-  return out;
-}
-
 /// Splits "alice@example.com" (an optional "sip:" in front is accepted).
 bool splitAddress(std::string_view text, std::string& user, std::string& domain) {
   if (text.substr(0, 4) == "sip:") text.remove_prefix(4);
   std::size_t at = text.rfind('@');
   if (at == std::string_view::npos || at == 0 || at + 1 == text.size()) return false;
   user = std::string(text.substr(0, at));
-  domain = lower(text.substr(at + 1));
+  domain = config::lowerCase(text.substr(at + 1));
   sip::HostKind kind;
   if (sip::parseHost(domain, kind) != nullptr) return false;
   for (char c : user) {
@@ -92,7 +83,7 @@ config::Config AdminContext::load() const {
   if (dataDir) c.dataDir = *dataDir;
   if (!domains.empty()) {
     c.domains.clear();
-    for (const std::string& d : domains) c.domains.push_back({lower(d), lower(d)});
+    for (const std::string& d : domains) c.domains.push_back({config::lowerCase(d), config::lowerCase(d)});
   }
   config::applyDefaults(c);
   return c;
@@ -113,7 +104,7 @@ int cmdUserAdd(const AdminContext& ctx, const UserOptions& o) {
   u.ha1Md5 = h.md5;
   u.ha1Sha256 = h.sha256;
   u.ha1Sha512_256 = h.sha512_256;
-  u.createdAt = u.updatedAt = wallSeconds();
+  u.createdAt = u.updatedAt = server::unixSeconds();
   auto store = openStore(c);
   if (!store->addUser(u)) {
     std::cerr << "sipwarden user add: " << u.user << "@" << u.domain
@@ -139,7 +130,7 @@ int cmdUserImport(const AdminContext& ctx, const std::string& file) {
   std::vector<storage::UserRecord> users;
   std::string line;
   std::size_t lineNo = 0;
-  std::int64_t now = wallSeconds();
+  std::int64_t now = server::unixSeconds();
   while (std::getline(*src, line)) {
     ++lineNo;
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -189,7 +180,7 @@ int cmdUserPasswd(const AdminContext& ctx, const UserOptions& o) {
   u->ha1Md5 = h.md5;
   u->ha1Sha256 = h.sha256;
   u->ha1Sha512_256 = h.sha512_256;
-  u->updatedAt = wallSeconds();
+  u->updatedAt = server::unixSeconds();
   store->updateUser(*u);
   std::cout << "password changed for " << user << "@" << domain << "\n";
   return 0;
@@ -238,12 +229,12 @@ int cmdUserList(const AdminContext& ctx, bool json) {
 int cmdRegistrations(const AdminContext& ctx, bool json, const std::optional<std::string>& aor) {
   config::Config c = ctx.load();
   auto store = openStore(c);
-  std::int64_t now = wallSeconds();
+  std::int64_t now = server::unixSeconds();
   auto bindings = store->loadBindings(now);
   if (aor) {
-    std::string want = lower(*aor);
+    std::string want = config::lowerCase(*aor);
     if (want.substr(0, 4) == "sip:") want = want.substr(4);
-    std::erase_if(bindings, [&](const registrar::Binding& b) { return lower(b.aor) != want; });
+    std::erase_if(bindings, [&](const registrar::Binding& b) { return config::lowerCase(b.aor) != want; });
   }
   if (json) {
     nlohmann::json arr = nlohmann::json::array();

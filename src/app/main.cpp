@@ -10,15 +10,6 @@
 
 using namespace sipwarden;
 
-namespace {
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   CLI::App app{"sipwarden " SIPWARDEN_VERSION " — a secure SIP registrar and proxy", "sipwarden"};
   app.require_subcommand(1);
@@ -149,7 +140,7 @@ int main(int argc, char** argv) {
       }
       if (!domains.empty()) {
         o.config.domains.clear();
-        for (const std::string& d : domains) o.config.domains.push_back({lower(d), lower(d)});
+        for (const std::string& d : domains) o.config.domains.push_back({config::lowerCase(d), config::lowerCase(d)});
       }
       o.demoUser = demoUser;
       return server::runServer(std::move(o));

@@ -13,13 +13,13 @@
 #include "sip/uri.hpp"
 
 namespace sipwarden::config {
-namespace {
-
-std::string lower(std::string_view s) {
+std::string lowerCase(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = sip::chars::toLower(c);
   return out;
 }
+
+namespace {
 
 [[noreturn]] void fail(const std::string& where, const std::string& what) { throw ConfigError(where + ": " + what); }
 
@@ -122,7 +122,7 @@ bool validDomainName(std::string_view d) {
 }  // namespace
 
 std::string ListenerConfig::toString() const {
-  std::string s = lower(transport::transportName(transport));
+  std::string s = lowerCase(transport::transportName(transport));
   s += ':';
   s += v6 ? "[" + address + "]" : address;
   s += ':';
@@ -141,7 +141,7 @@ std::vector<ListenerConfig> parseListen(std::string_view text, std::string_view 
     throw ConfigError(bad + ": unknown transport \"" + std::string(text.substr(0, colon)) + "\"; " + expected);
   }
   if (l.transport != transport::TransportKind::Udp && l.transport != transport::TransportKind::Tcp) {
-    throw ConfigError(bad + ": transport " + lower(transport::transportName(l.transport)) +
+    throw ConfigError(bad + ": transport " + lowerCase(transport::transportName(l.transport)) +
                       " is not available yet; use udp or tcp");
   }
   std::string_view rest = text.substr(colon + 1);
@@ -240,7 +240,7 @@ Config loadConfigFile(const std::filesystem::path& file) {
       if (d.name.empty()) fail(r.key(prefix, "name"), "missing; every [[domain]] needs name = \"example.com\"");
       if (!validDomainName(d.name))
         fail(r.key(prefix, "name") + " = \"" + d.name + "\"", "expected a host name or IP address");
-      d.name = lower(d.name);
+      d.name = lowerCase(d.name);
       r.string(*t, prefix, "realm", d.realm);
       if (d.realm.empty()) d.realm = d.name;
       c.domains.push_back(d);
@@ -310,7 +310,7 @@ Config loadConfigFile(const std::filesystem::path& file) {
 std::string hostName() {
   char buf[256] = {};
   if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
-  return lower(buf);
+  return lowerCase(buf);
 }
 
 void applyDefaults(Config& c) {

@@ -85,6 +85,9 @@ Config loadConfigFile(const std::filesystem::path& file);
 /// a domain named after the host, workers = cores. Validates cross-field rules.
 void applyDefaults(Config& c);
 
+/// ASCII lower case (domain names, transport names).
+std::string lowerCase(std::string_view s);
+
 /// The host name, lower-case ("localhost" when it cannot be read).
 std::string hostName();
 

@@ -25,6 +25,7 @@
 #include "registrar/registrar.hpp"
 #include "server/logging.hpp"
 #include "server/services.hpp"
+#include "server/wall_clock.hpp"
 #include "server/worker_core.hpp"
 #include "storage/sqlite_store.hpp"
 
@@ -111,10 +112,6 @@ void ensureDataDir(const fs::path& dir) {
   ::chmod(dir.c_str(), 0700);
 }
 
-std::int64_t wallSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 struct Worker {
   asio::io_context io{1};
   std::unique_ptr<WorkerCore> core;
@@ -158,7 +155,7 @@ int runServer(ServeOptions options) {
     u.ha1Md5 = h.md5;
     u.ha1Sha256 = h.sha256;
     u.ha1Sha512_256 = h.sha512_256;
-    u.createdAt = u.updatedAt = wallSeconds();
+    u.createdAt = u.updatedAt = unixSeconds();
     bool created = store.addUser(u);
     if (!created) {
       // Keep the demo password working even if the realm changed since the first run.
@@ -173,7 +170,7 @@ int runServer(ServeOptions options) {
 
   std::size_t userCount = users.reload();
   registrar::LocationService location;
-  std::vector<registrar::Binding> restored = store.loadBindings(wallSeconds());
+  std::vector<registrar::Binding> restored = store.loadBindings(unixSeconds());
   std::size_t restoredCount = restored.size();
   location.load(std::move(restored));
 
@@ -267,7 +264,7 @@ int runServer(ServeOptions options) {
       if (ec || stopping) return;
       if (store.changedByOthers()) spdlog::info("users reloaded: {} user(s)", users.reload());
       if (++tickCount % 10 == 0) {
-        std::int64_t now = wallSeconds();
+        std::int64_t now = unixSeconds();
         for (auto& [aor, remaining] : location.purgeExpired(now)) {
           store.replaceBindings(aor, remaining, [](bool) {});
         }

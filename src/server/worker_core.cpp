@@ -6,6 +6,7 @@
 #include <random>
 
 #include "registrar/registrar.hpp"
+#include "server/wall_clock.hpp"
 #include "sip/serializer.hpp"
 
 namespace sipwarden::server {
@@ -20,10 +21,6 @@ namespace {
 constexpr std::string_view kAllow = "REGISTER, OPTIONS";
 constexpr std::string_view kSupported = "path";
 constexpr std::chrono::milliseconds kTick{10};
-
-std::int64_t wallSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 /// A To tag (RFC 3261 §19.3: at least 32 bits of randomness).
 std::string newTag() {
@@ -298,7 +295,7 @@ void WorkerCore::handleOther(TransactionId id, sip::Message& req) {
     reply(id, req, 404, "Not Found");
     return;
   }
-  if (services_.location.lookup(user + "@" + domain->name, wallSeconds()).empty()) {
+  if (services_.location.lookup(user + "@" + domain->name, unixSeconds()).empty()) {
     reply(id, req, 480, "Temporarily Unavailable");
     return;
   }
@@ -356,7 +353,7 @@ void WorkerCore::handleRegister(TransactionId id, sip::Message& req) {
   }
 
   const std::string aor = user + "@" + domainName;
-  const std::int64_t now = wallSeconds();
+  const std::int64_t now = unixSeconds();
   struct Pending {
     TransactionId id = 0;
     sip::Message response;
