@@ -100,6 +100,13 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
 
   void write(std::string bytes) {
     if (closed_) return;
+    // A peer that sends but never reads must not make the queue grow without bound.
+    if (queuedBytes_ + bytes.size() > kMaxQueuedBytes) {
+      owner_.counters_.sendFailures++;
+      close();
+      return;
+    }
+    queuedBytes_ += bytes.size();
     queue_.push_back(std::move(bytes));
     if (queue_.size() == 1) writeNext();
   }
@@ -193,6 +200,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
                           self->close();
                           return;
                         }
+                        self->queuedBytes_ -= self->queue_.front().size();
                         self->queue_.pop_front();
                         if (!self->queue_.empty() && !self->closed_) {
                           self->writeNext();
@@ -208,7 +216,9 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
   sip::StreamFramer framer_;
   std::uint64_t id_;
   Peer peer_;
+  static constexpr std::size_t kMaxQueuedBytes = 4 * 1024 * 1024;
   std::deque<std::string> queue_;
+  std::size_t queuedBytes_ = 0;
   std::chrono::steady_clock::time_point lastActivity_;
   bool closed_ = false;
   bool closing_ = false;  ///< closes once the queued writes are out
