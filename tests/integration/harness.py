@@ -133,6 +133,28 @@ class Server:
             self.cleanup()
 
 
+class ServerPerClass:
+    """unittest.TestCase mixin: one server for the whole class, built from `server_config` and
+    `server_users` (the harness's alice and bob when None); stopping it must give exit code 0
+    (a sanitizer report makes it non-zero)."""
+    server_config = ""
+    server_users = None
+
+    @classmethod
+    def setUpClass(cls):
+        kwargs = {} if cls.server_users is None else {"users": cls.server_users}
+        cls.server = Server(cls.server_config, **kwargs)
+        cls.server.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.server.stop()
+        log = cls.server.read_log()
+        cls.server.cleanup()
+        if rc != 0:
+            raise AssertionError("server exited with %d:\n%s" % (rc, log))
+
+
 class Response:
     def __init__(self, raw):
         self.raw = raw

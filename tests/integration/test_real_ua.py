@@ -27,7 +27,7 @@ import tempfile
 import time
 import unittest
 
-from harness import DOMAIN, Server
+from harness import DOMAIN, Server, ServerPerClass
 
 USERS = (("alice", "secret-a"), ("bob", "secret-b"), ("carol", "secret-c"), ("dave", "secret-d"),
          ("erin", "secret-e"), ("frank", "secret-f"), ("grace", "secret-g"), ("heidi", "secret-h"))
@@ -64,21 +64,9 @@ def stop_server(test, server):
     test.assertEqual(rc, 0, "server exited with %s:\n%s" % (rc, server.read_log()))
 
 
-class ServerPerClass(unittest.TestCase):
-    config = MD5_ONLY
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = Server(cls.config, users=USERS)
-        cls.server.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.server.stop()
-        log = cls.server.read_log()
-        cls.server.cleanup()
-        if rc != 0:
-            raise AssertionError("server exited with %d:\n%s" % (rc, log))
+class MD5ServerPerClass(ServerPerClass, unittest.TestCase):
+    server_config = MD5_ONLY
+    server_users = USERS
 
 
 # ---------------------------------------------------------------------------------------------- sipsak
@@ -122,7 +110,7 @@ def sipsak_has_sha256():
 
 
 @unittest.skipUnless(sipsak_available(), "sipsak (Debian package sipsak) is not installed")
-class SipsakTest(ServerPerClass):
+class SipsakTest(MD5ServerPerClass):
     """sipsak against a server offering MD5 only (sipsak cannot answer the default SHA-256 challenge)."""
 
     def check_register(self, user, password, transport):
@@ -231,7 +219,7 @@ class Baresip:
 
 
 @unittest.skipUnless(baresip_available(), "baresip (Debian package baresip-core) is not installed")
-class BaresipTest(ServerPerClass):
+class BaresipTest(MD5ServerPerClass):
     """baresip against a server offering MD5 only (libre 1.1.0 cannot answer SHA-256)."""
 
     def check_register_and_unregister(self, user, password, transport):

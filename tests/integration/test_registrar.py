@@ -5,7 +5,7 @@ import socket
 import time
 import unittest
 
-from harness import DOMAIN, Registration, Server, SipClient, parse_challenge
+from harness import DOMAIN, Registration, ServerPerClass, SipClient, parse_challenge
 
 CONFIG = """
 [registrar]
@@ -17,21 +17,10 @@ nonce_lifetime = 2
 """
 
 
-class RegistrarTests:
+class RegistrarTests(ServerPerClass):
     transport = None
 
-    @classmethod
-    def setUpClass(cls):
-        cls.server = Server(CONFIG)
-        cls.server.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.server.stop()
-        log = cls.server.read_log()
-        cls.server.cleanup()
-        if rc != 0:
-            raise AssertionError("server exited with %d:\n%s" % (rc, log))
+    server_config = CONFIG
 
     def client(self):
         c = SipClient(self.transport, self.server.port)

@@ -7,7 +7,7 @@ import threading
 import time
 import unittest
 
-from harness import DOMAIN, Server, run_sipp, sipp_available
+from harness import DOMAIN, ServerPerClass, run_sipp, sipp_available
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCENARIOS = os.path.join(HERE, "sipp")
@@ -15,23 +15,13 @@ USERS = [("u%d" % i, "pw-%d" % i) for i in range(1000, 1050)]
 
 
 @unittest.skipUnless(sipp_available(), "sipp (Debian package sip-tester) is not installed")
-class SippTests:
+class SippTests(ServerPerClass):
     transport = None  # SIPp -t value
 
-    @classmethod
-    def setUpClass(cls):
-        # SIPp answers a challenge with MD5 only: offer MD5 (the RFC 8760 order, SHA-256 first, is
-        # tested with the Python driver).
-        cls.server = Server('[auth]\nalgorithms = ["MD5"]\n', users=USERS)
-        cls.server.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.server.stop()
-        log = cls.server.read_log()
-        cls.server.cleanup()
-        if rc != 0:
-            raise AssertionError("server exited with %d:\n%s" % (rc, log))
+    # SIPp answers a challenge with MD5 only: offer MD5 (the RFC 8760 order, SHA-256 first, is
+    # tested with the Python driver).
+    server_config = '[auth]\nalgorithms = ["MD5"]\n'
+    server_users = USERS
 
     def inject(self, users, hold_ms=0):
         lines = ["SEQUENTIAL"] + ["%s;%s;%s;%d" % (u, p, DOMAIN, hold_ms) for u, p in users]

@@ -4,7 +4,7 @@ import socket
 import time
 import unittest
 
-from harness import DOMAIN, Server, SipClient
+from harness import DOMAIN, ServerPerClass, SipClient
 
 CONFIG = "[transport]\ntcp_idle_timeout = 1\nmax_connections_per_address = 3\n"
 
@@ -19,19 +19,9 @@ def closed_by_peer(sock, timeout):
         return False
 
 
-class TransportLimitsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = Server(CONFIG, users=())
-        cls.server.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        rc = cls.server.stop()
-        log = cls.server.read_log()
-        cls.server.cleanup()
-        if rc != 0:
-            raise AssertionError("server exited with %d:\n%s" % (rc, log))
+class TransportLimitsTest(ServerPerClass, unittest.TestCase):
+    server_config = CONFIG
+    server_users = ()
 
     def test_idle_connection_is_closed(self):
         c = SipClient("tcp", self.server.port)
