@@ -15,7 +15,9 @@ PACKAGES=(
   libosip2-dev libsofia-sip-ua-dev
   # server: Asio, OpenSSL (digest hashes, HMAC nonces, later TLS), SQLite, logging, config, CLI, JSON
   libboost1.81-dev libssl-dev libsqlite3-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev
-  nlohmann-json3-dev sqlite3
+  nlohmann-json3-dev sqlite3 openssl
+  # the integration tests are Python (standard library only)
+  python3
   # integration tests and benchmarks: SIPp, real user agents, the peer server
   sip-tester sipsak baresip-core kamailio kamailio-tls-modules kamailio-websocket-modules procps iproute2
 )
