@@ -61,6 +61,25 @@ CREATE TRIGGER users_deleted AFTER DELETE ON users BEGIN
   UPDATE meta SET value = value + 1 WHERE name = 'users_generation';
 END;
 )sql",
+    // 1 -> 2: offline messages (RFC 3428 store-and-forward). AUTOINCREMENT so that an id is never
+    // reused: a late 2xx for a message that was purged meanwhile must not delete a newer one.
+    // (aor, id) serves pendingMessages in arrival order and the per-recipient count.
+    R"sql(
+CREATE TABLE messages(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  aor TEXT NOT NULL,
+  sender TEXT NOT NULL,
+  from_uri TEXT NOT NULL,
+  to_header TEXT NOT NULL,
+  call_id TEXT NOT NULL,
+  content_type TEXT NOT NULL,
+  body BLOB NOT NULL,
+  received_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX messages_aor_id ON messages(aor, id);
+CREATE INDEX messages_expires_at ON messages(expires_at);
+)sql",
 };
 constexpr std::int64_t kSchemaVersion = std::size(kMigrations);
 
@@ -69,6 +88,9 @@ constexpr std::string_view kUserColumns =
 constexpr std::string_view kBindingColumns =
     "aor, contact, call_id, cseq, expires_at, q, path, instance, reg_id, user_agent, transport, address, port, "
     "listener, updated_at";
+
+constexpr std::string_view kMessageColumns =
+    "id, aor, sender, from_uri, to_header, call_id, content_type, body, received_at, expires_at";
 
 std::string concat(std::initializer_list<std::string_view> parts) {
   std::string s;
@@ -112,6 +134,38 @@ registrar::Binding readBinding(const Query& q) {
   return b;
 }
 
+// Query binds and reads text only; a message body is bytes (RFC 3428 allows any MIME type), so
+// it is bound and read as a BLOB here. Like Query::bind, the bytes are not copied: they must
+// outlive the Query, which clears the binding when it ends.
+void bindBlob(Statement& s, int index, std::string_view bytes) {
+  // A non-null pointer even for no bytes: a null one would store NULL, not an empty BLOB.
+  static constexpr char kEmpty[] = "";
+  int rc = sqlite3_bind_blob64(s.handle(), index, bytes.empty() ? kEmpty : bytes.data(), bytes.size(), SQLITE_STATIC);
+  if (rc != SQLITE_OK) s.connection().fail("bind", rc);
+}
+
+std::string columnBlob(Statement& s, int index) {
+  // sqlite3_column_blob before sqlite3_column_bytes (the order SQLite documents); NULL for "".
+  const void* data = sqlite3_column_blob(s.handle(), index);
+  if (data == nullptr) return {};
+  return std::string(static_cast<const char*>(data), static_cast<std::size_t>(sqlite3_column_bytes(s.handle(), index)));
+}
+
+StoredMessage readMessage(Statement& s, const Query& q) {
+  StoredMessage m;
+  m.id = q.columnInt(0);
+  m.aor = q.columnText(1);
+  m.sender = q.columnText(2);
+  m.fromUri = q.columnText(3);
+  m.toHeader = q.columnText(4);
+  m.callId = q.columnText(5);
+  m.contentType = q.columnText(6);
+  m.body = columnBlob(s, 7);
+  m.receivedAt = q.columnInt(8);
+  m.expiresAt = q.columnInt(9);
+  return m;
+}
+
 /// The AOR key of a user's bindings, as registrar::Registrar::canonicalAor builds it.
 std::string aorOf(std::string_view user, std::string_view domain) {
   std::string aor;
@@ -139,15 +193,27 @@ struct SqliteStore::SyncStatements {
             "WHERE user = ?1 AND domain = ?2")),
         deleteUser(c.prepare("DELETE FROM users WHERE user = ?1 AND domain = ?2")),
         deleteAor(c.prepare("DELETE FROM bindings WHERE aor = ?1")),
+        deleteAorMessages(c.prepare("DELETE FROM messages WHERE aor = ?1")),
         findUser(c.prepare(concat({"SELECT ", kUserColumns, " FROM users WHERE user = ?1 AND domain = ?2"}))),
         listUsers(c.prepare(concat({"SELECT ", kUserColumns, " FROM users ORDER BY domain, user"}))),
         loadBindings(c.prepare(
             concat({"SELECT ", kBindingColumns, " FROM bindings WHERE expires_at > ?1 ORDER BY aor, updated_at"}))),
-        purgeExpired(c.prepare("DELETE FROM bindings WHERE expires_at <= ?1")) {}
+        purgeExpired(c.prepare("DELETE FROM bindings WHERE expires_at <= ?1")),
+        insertMessage(c.prepare(
+            "INSERT INTO messages(aor, sender, from_uri, to_header, call_id, content_type, body, received_at, "
+            "expires_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")),
+        pendingMessages(c.prepare(
+            concat({"SELECT ", kMessageColumns, " FROM messages WHERE aor = ?1 AND expires_at > ?2 ORDER BY id"}))),
+        deleteMessage(c.prepare("DELETE FROM messages WHERE id = ?1")),
+        purgeExpiredMessages(c.prepare("DELETE FROM messages WHERE expires_at <= ?1")),
+        countAorMessages(c.prepare("SELECT count(*) FROM messages WHERE aor = ?1 AND expires_at > ?2")),
+        countAllMessages(c.prepare("SELECT count(*) FROM messages WHERE expires_at > ?1")) {}
 
   Statement &begin, &commit, &rollback, &dataVersion, &generation;
-  Statement &insertUser, &updateUser, &deleteUser, &deleteAor, &findUser, &listUsers;
+  Statement &insertUser, &updateUser, &deleteUser, &deleteAor, &deleteAorMessages, &findUser, &listUsers;
   Statement &loadBindings, &purgeExpired;
+  Statement &insertMessage, &pendingMessages, &deleteMessage, &purgeExpiredMessages, &countAorMessages,
+      &countAllMessages;
 };
 
 struct SqliteStore::WriterStatements {
@@ -278,6 +344,7 @@ bool SqliteStore::removeUser(std::string_view user, std::string_view domain) {
   Query(syncSql_->deleteUser).bind(1, user).bind(2, domain).run();
   bool removed = sync_->changes() == 1;
   Query(syncSql_->deleteAor).bind(1, aor).run();
+  Query(syncSql_->deleteAorMessages).bind(1, aor).run();
   std::int64_t generation = usersGeneration();
   tx.commit();
   lastGeneration_ = generation;
@@ -333,6 +400,75 @@ std::size_t SqliteStore::purgeExpired(std::int64_t nowUnix) {
   std::lock_guard lock(syncMutex_);
   Query(syncSql_->purgeExpired).bind(1, nowUnix).run();
   return static_cast<std::size_t>(sync_->changes());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Offline messages (RFC 3428 store-and-forward)
+
+StoreMessageResult SqliteStore::storeMessage(const StoredMessage& m, std::size_t maxPerUser) {
+  std::int64_t receivedAt = nowOr(m.receivedAt);
+  std::lock_guard lock(syncMutex_);
+  // BEGIN IMMEDIATE takes the write lock before counting: no other connection can insert between
+  // the count and the insert.
+  WriteTransaction tx(syncSql_->begin, syncSql_->commit, syncSql_->rollback);
+  std::int64_t pending = 0;
+  {
+    Query q(syncSql_->countAorMessages);
+    q.bind(1, m.aor).bind(2, receivedAt);
+    pending = q.step() ? q.columnInt(0) : 0;
+  }
+  if (static_cast<std::uint64_t>(pending) >= maxPerUser) return {StoreMessageResult::Status::Full, 0};  // rolls back
+  {
+    Query q(syncSql_->insertMessage);
+    q.bind(1, m.aor)
+        .bind(2, m.sender)
+        .bind(3, m.fromUri)
+        .bind(4, m.toHeader)
+        .bind(5, m.callId)
+        .bind(6, m.contentType)
+        .bind(8, receivedAt)
+        .bind(9, m.expiresAt);
+    bindBlob(syncSql_->insertMessage, 7, m.body);
+    q.run();
+  }
+  std::int64_t id = sqlite3_last_insert_rowid(sync_->handle());
+  tx.commit();
+  return {StoreMessageResult::Status::Stored, id};
+}
+
+std::vector<StoredMessage> SqliteStore::pendingMessages(std::string_view aor, std::int64_t nowUnix) {
+  std::lock_guard lock(syncMutex_);
+  std::vector<StoredMessage> out;
+  Query q(syncSql_->pendingMessages);
+  q.bind(1, aor).bind(2, nowUnix);
+  while (q.step()) out.push_back(readMessage(syncSql_->pendingMessages, q));
+  return out;
+}
+
+bool SqliteStore::deleteMessage(std::int64_t id) {
+  std::lock_guard lock(syncMutex_);
+  Query(syncSql_->deleteMessage).bind(1, id).run();
+  return sync_->changes() == 1;
+}
+
+std::size_t SqliteStore::purgeExpiredMessages(std::int64_t nowUnix) {
+  std::lock_guard lock(syncMutex_);
+  Query(syncSql_->purgeExpiredMessages).bind(1, nowUnix).run();
+  return static_cast<std::size_t>(sync_->changes());
+}
+
+std::size_t SqliteStore::messageCount(std::string_view aor, std::int64_t nowUnix) {
+  std::lock_guard lock(syncMutex_);
+  Query q(syncSql_->countAorMessages);
+  q.bind(1, aor).bind(2, nowUnix);
+  return static_cast<std::size_t>(q.step() ? q.columnInt(0) : 0);
+}
+
+std::size_t SqliteStore::totalMessageCount(std::int64_t nowUnix) {
+  std::lock_guard lock(syncMutex_);
+  Query q(syncSql_->countAllMessages);
+  q.bind(1, nowUnix);
+  return static_cast<std::size_t>(q.step() ? q.columnInt(0) : 0);
 }
 
 // ---------------------------------------------------------------------------------------------

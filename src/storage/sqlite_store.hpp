@@ -1,11 +1,13 @@
 // The embedded store (ARCHITECTURE.md "Storage and scale-out"): one SQLite file in WAL mode with
-// the users and their HA1 hashes, and the persisted bindings of the location service.
+// the users and their HA1 hashes, the persisted bindings of the location service, and the
+// offline messages kept for users who are not registered (RFC 3428 store-and-forward).
 //
-// Two connections: a synchronous one for users, start-up loads and purges (under a mutex), and
-// the writer thread's, which applies binding changes by group commit: everything queued while
-// the previous transaction was syncing is committed in the next one, so one fsync acknowledges
-// many REGISTERs. A change's callback runs only after its COMMIT returned: acknowledged data
-// survives a crash (synchronous=FULL) and a restart restores the bindings that have not expired.
+// Two connections: a synchronous one for users, offline messages, start-up loads and purges (under
+// a mutex), and the writer thread's, which applies binding changes by group commit: everything
+// queued while the previous transaction was syncing is committed in the next one, so one fsync
+// acknowledges many REGISTERs. A change's callback runs only after its COMMIT returned:
+// acknowledged data survives a crash (synchronous=FULL) and a restart restores the bindings that
+// have not expired.
 #pragma once
 
 #include <atomic>
@@ -41,6 +43,35 @@ struct UserRecord {
   friend bool operator==(const UserRecord&, const UserRecord&) = default;
 };
 
+/// A MESSAGE (RFC 3428) kept for a recipient that had no binding when it arrived, until it is
+/// delivered (deleteMessage after the recipient's 2xx) or it expires. A plain value.
+struct StoredMessage {
+  std::int64_t id = 0;          ///< assigned by storeMessage; ascending in arrival order, never reused
+  std::string aor;              ///< the recipient, canonical "user@domain" (domain lower-cased); stored as given
+  std::string sender;           ///< the From header field value as received (with its tag)
+  std::string fromUri;          ///< the URI of the From header
+  std::string toHeader;         ///< the To header field value as received
+  std::string callId;           ///< the Call-ID of the original request
+  std::string contentType;      ///< "" when the request had no Content-Type
+  std::string body;             ///< the bytes of the body; may contain NUL (stored as a BLOB)
+  std::int64_t receivedAt = 0;  ///< Unix seconds; 0 on store = "now"
+  std::int64_t expiresAt = 0;   ///< Unix seconds; hidden and purged once expiresAt <= now
+
+  friend bool operator==(const StoredMessage&, const StoredMessage&) = default;
+};
+
+/// What storeMessage did.
+struct StoreMessageResult {
+  enum class Status {
+    Stored,  ///< committed (durable); `id` is the new message's
+    Full,    ///< the recipient already had maxPerUser unexpired messages: nothing was written
+  };
+  Status status = Status::Stored;
+  std::int64_t id = 0;  ///< 0 when Full
+
+  friend bool operator==(const StoreMessageResult&, const StoreMessageResult&) = default;
+};
+
 struct StoreSettings {
   /// More changes than this waiting for the writer: replaceBindings fails at once.
   std::size_t maxQueued = 100000;
@@ -73,8 +104,8 @@ class SqliteStore {
   /// left as they are. Returns how many were added.
   std::size_t addUsers(const std::vector<UserRecord>& users);
   bool updateUser(const UserRecord& u);
-  /// Removes the user and the stored bindings of its AOR "user@domain" (domain lower-cased).
-  /// False when the user did not exist.
+  /// Removes the user and the stored bindings and offline messages of its AOR "user@domain"
+  /// (domain lower-cased). False when the user did not exist.
   bool removeUser(std::string_view user, std::string_view domain);
   std::optional<UserRecord> findUser(std::string_view user, std::string_view domain);
   /// Every user, by domain then user.
@@ -102,6 +133,28 @@ class SqliteStore {
   /// Blocks until every change queued before the call has been committed (or has failed) and its
   /// callback has run. Not from a done callback.
   void flush();
+
+  // ---- offline messages (RFC 3428 store-and-forward): synchronous, on the same connection and
+  // mutex as the users, so thread-safe; throw StoreError on database errors. Every write commits
+  // (and, with synchronous=FULL, syncs) before returning, so it blocks for an fsync: keep it off
+  // the network threads. AORs are compared exactly: pass canonical ones.
+  /// Stores `m` (its id is ignored; receivedAt 0 = now) unless its recipient already has
+  /// `maxPerUser` unexpired messages (expiresAt > m.receivedAt), in which case nothing is written
+  /// and the result is Full. The count and the insert are one write transaction (BEGIN IMMEDIATE),
+  /// so concurrent callers, even in other processes, cannot exceed the cap. The message is durable
+  /// when this returns Stored: only then may the sender get its 202 Accepted.
+  StoreMessageResult storeMessage(const StoredMessage& m, std::size_t maxPerUser);
+  /// The unexpired messages (expiresAt > nowUnix) of `aor`, oldest first (by id).
+  std::vector<StoredMessage> pendingMessages(std::string_view aor, std::int64_t nowUnix);
+  /// Deletes one message (after its delivery was answered with a 2xx). False when it was not there
+  /// (delivered, purged or removed already): deleting twice is harmless.
+  bool deleteMessage(std::int64_t id);
+  /// Deletes the messages with expiresAt <= nowUnix; returns how many.
+  std::size_t purgeExpiredMessages(std::int64_t nowUnix);
+  /// How many unexpired messages `aor` has.
+  std::size_t messageCount(std::string_view aor, std::int64_t nowUnix);
+  /// How many unexpired messages all recipients have together (stats, admin).
+  std::size_t totalMessageCount(std::int64_t nowUnix);
 
   struct Stats {
     std::uint64_t commits = 0;   ///< transactions committed by the writer

@@ -1,6 +1,7 @@
 // The embedded store against a real SQLite file in a fresh temporary directory per test: schema
-// and WAL, users, binding persistence through the group-commit writer, durability across reopen
-// and across kill -9, and change detection between two connections.
+// and WAL, migration from an older schema, users, binding persistence through the group-commit
+// writer, durability across reopen and across kill -9, change detection between two connections,
+// and the offline messages (RFC 3428 store-and-forward).
 #include "storage/sqlite_store.hpp"
 
 #include <gtest/gtest.h>
@@ -118,13 +119,121 @@ TEST_F(SqliteStoreTest, CreatesSchemaInWalMode) {
   { SqliteStore store(db()); }
   EXPECT_TRUE(fs::exists(db()));
   EXPECT_EQ(rawQuery("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(rawQuery("PRAGMA user_version"), "1");
-  EXPECT_EQ(rawQuery("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('users', 'bindings')"), "2");
+  EXPECT_EQ(rawQuery("PRAGMA user_version"), "2");
+  EXPECT_EQ(rawQuery("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('users', 'bindings', "
+                     "'messages')"),
+            "3");
   EXPECT_EQ(rawQuery("SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND name = 'bindings_expires_at'"),
             "bindings");
+  EXPECT_EQ(rawQuery("SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND name = 'messages_aor_id'"),
+            "messages");
   // Reopening an up-to-date database keeps it as it is.
   { SqliteStore store(db()); }
-  EXPECT_EQ(rawQuery("PRAGMA user_version"), "1");
+  EXPECT_EQ(rawQuery("PRAGMA user_version"), "2");
+}
+
+// Schema version 1 exactly as its migration created it (kMigrations[0]; a released step never
+// changes), to check that a database written by an older build is carried forward.
+constexpr const char* kVersion1Schema = R"sql(
+CREATE TABLE users(
+  user TEXT NOT NULL,
+  domain TEXT NOT NULL COLLATE NOCASE,
+  realm TEXT NOT NULL,
+  ha1_md5 TEXT NOT NULL DEFAULT '',
+  ha1_sha256 TEXT NOT NULL DEFAULT '',
+  ha1_sha512_256 TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY(user, domain)
+) WITHOUT ROWID;
+CREATE TABLE bindings(
+  aor TEXT NOT NULL,
+  contact TEXT NOT NULL,
+  call_id TEXT NOT NULL,
+  cseq INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  q INTEGER NOT NULL,
+  path TEXT NOT NULL,
+  instance TEXT NOT NULL,
+  reg_id INTEGER NOT NULL,
+  user_agent TEXT NOT NULL,
+  transport TEXT NOT NULL,
+  address TEXT NOT NULL,
+  port INTEGER NOT NULL,
+  listener INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY(aor, contact)
+) WITHOUT ROWID;
+CREATE INDEX bindings_expires_at ON bindings(expires_at);
+CREATE TABLE meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO meta(name, value) VALUES('users_generation', 0);
+CREATE TRIGGER users_inserted AFTER INSERT ON users BEGIN
+  UPDATE meta SET value = value + 1 WHERE name = 'users_generation';
+END;
+CREATE TRIGGER users_updated AFTER UPDATE ON users BEGIN
+  UPDATE meta SET value = value + 1 WHERE name = 'users_generation';
+END;
+CREATE TRIGGER users_deleted AFTER DELETE ON users BEGIN
+  UPDATE meta SET value = value + 1 WHERE name = 'users_generation';
+END;
+)sql";
+
+TEST_F(SqliteStoreTest, MigratesAVersion1Database) {
+  {
+    sqlite3* handle = nullptr;
+    ASSERT_EQ(sqlite3_open(db().c_str(), &handle), SQLITE_OK);
+    auto exec = [&](const char* sql) {
+      char* err = nullptr;
+      int rc = sqlite3_exec(handle, sql, nullptr, nullptr, &err);
+      EXPECT_EQ(rc, SQLITE_OK) << (err != nullptr ? err : "") << " in " << sql;
+      sqlite3_free(err);
+    };
+    exec("PRAGMA journal_mode = WAL");
+    exec("BEGIN");
+    exec(kVersion1Schema);
+    exec("PRAGMA user_version = 1");
+    exec("COMMIT");
+    exec(
+        "INSERT INTO users(user, domain, realm, ha1_md5, ha1_sha256, ha1_sha512_256, created_at, updated_at) "
+        "VALUES('alice', 'example.com', 'example.com', 'md5-alice', 'sha256-alice', 'sha512-alice', 100, 200)");
+    exec(
+        "INSERT INTO bindings(aor, contact, call_id, cseq, expires_at, q, path, instance, reg_id, user_agent, "
+        "transport, address, port, listener, updated_at) VALUES('alice@example.com', 'sip:alice@192.0.2.1', "
+        "'call-1', 7, 1700003600, 1000, '', '', 0, 'phone', 'udp', '192.0.2.10', 5060, 0, 1700000000)");
+    sqlite3_close(handle);
+  }
+  ASSERT_EQ(rawQuery("PRAGMA user_version"), "1");
+  ASSERT_EQ(rawQuery("SELECT count(*) FROM sqlite_master WHERE name = 'messages'"), "0");
+
+  {
+    SqliteStore store(db());
+    EXPECT_EQ(rawQuery("PRAGMA user_version"), "2");
+    EXPECT_EQ(store.findUser("alice", "example.com"), makeUser("alice", "example.com"));
+    std::vector<Binding> bindings = store.loadBindings(kNow);
+    ASSERT_EQ(bindings.size(), 1u);
+    EXPECT_EQ(bindings[0].aor, "alice@example.com");
+    EXPECT_EQ(bindings[0].contact, "sip:alice@192.0.2.1");
+    EXPECT_EQ(bindings[0].userAgent, "phone");
+    EXPECT_EQ(bindings[0].received.port, 5060);
+
+    // The new table is there and usable; the old triggers still count user changes.
+    EXPECT_EQ(rawQuery("SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND name = 'messages_aor_id'"),
+              "messages");
+    StoreMessageResult r =
+        store.storeMessage(StoredMessage{0, "alice@example.com", "<sip:bob@example.com>;tag=1", "sip:bob@example.com",
+                                         "<sip:alice@example.com>", "m-1", "text/plain", "hi", kNow, kNow + 60},
+                           10);
+    EXPECT_EQ(r.status, StoreMessageResult::Status::Stored);
+    EXPECT_EQ(store.messageCount("alice@example.com", kNow), 1u);
+    std::string generation = rawQuery("SELECT value FROM meta WHERE name = 'users_generation'");
+    ASSERT_TRUE(store.addUser(makeUser("bob", "example.com")));
+    EXPECT_NE(rawQuery("SELECT value FROM meta WHERE name = 'users_generation'"), generation);
+  }
+  // Reopening the migrated database does not migrate it again.
+  SqliteStore store(db());
+  EXPECT_EQ(rawQuery("PRAGMA user_version"), "2");
+  EXPECT_EQ(store.messageCount("alice@example.com", kNow), 1u);
+  EXPECT_EQ(store.listUsers().size(), 2u);
 }
 
 TEST_F(SqliteStoreTest, RefusesNewerSchema) {
@@ -512,6 +621,247 @@ TEST_F(SqliteStoreTest, AcknowledgedWriteSurvivesKill9) {
   ASSERT_NE(it, loaded.end());
   EXPECT_EQ(*it, acknowledged);
   EXPECT_EQ(rawQuery("PRAGMA integrity_check"), "ok");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Offline messages
+
+StoredMessage makeMessage(const std::string& aor, const std::string& body, std::int64_t receivedAt = kNow,
+                          std::int64_t expiresAt = kNow + 3600) {
+  StoredMessage m;
+  m.aor = aor;
+  m.sender = "\"Bob\" <sip:bob@example.org>;tag=" + body;
+  m.fromUri = "sip:bob@example.org";
+  m.toHeader = "<sip:" + aor + ">";
+  m.callId = "call-" + body + "@192.0.2.7";
+  m.contentType = "text/plain;charset=UTF-8";
+  m.body = body;
+  m.receivedAt = receivedAt;
+  m.expiresAt = expiresAt;
+  return m;
+}
+
+constexpr std::size_t kCap = 100;
+
+std::int64_t storedId(const StoreMessageResult& r) {
+  EXPECT_EQ(r.status, StoreMessageResult::Status::Stored);
+  return r.id;
+}
+
+TEST_F(SqliteStoreTest, MessagesAreListedPerRecipientInArrivalOrder) {
+  SqliteStore store(db());
+  const std::string alice = "alice@example.com";
+  const std::string bob = "bob@example.com";
+  EXPECT_TRUE(store.pendingMessages(alice, kNow).empty());
+
+  std::vector<StoredMessage> sent = {makeMessage(alice, "one"), makeMessage(alice, "two"), makeMessage(alice, "three")};
+  // Arrival order is the order of the calls, not of receivedAt.
+  sent[1].receivedAt = kNow - 10;
+  sent[2].contentType = "";
+  sent[0].id = 12345;  // ignored: the store assigns the id
+  std::vector<std::int64_t> ids;
+  ids.push_back(storedId(store.storeMessage(sent[0], kCap)));
+  std::int64_t bobsId = storedId(store.storeMessage(makeMessage(bob, "for bob"), kCap));
+  ids.push_back(storedId(store.storeMessage(sent[1], kCap)));
+  ids.push_back(storedId(store.storeMessage(sent[2], kCap)));
+  EXPECT_LT(ids[0], bobsId);
+  EXPECT_LT(bobsId, ids[1]);
+  EXPECT_LT(ids[1], ids[2]);
+
+  std::vector<StoredMessage> pending = store.pendingMessages(alice, kNow);
+  ASSERT_EQ(pending.size(), 3u);
+  for (std::size_t i = 0; i < pending.size(); ++i) {
+    StoredMessage expected = sent[i];
+    expected.id = ids[i];
+    EXPECT_EQ(pending[i], expected) << i;
+  }
+  ASSERT_EQ(store.pendingMessages(bob, kNow).size(), 1u);
+  EXPECT_EQ(store.pendingMessages(bob, kNow)[0].body, "for bob");
+  EXPECT_TRUE(store.pendingMessages("carol@example.com", kNow).empty());
+  EXPECT_TRUE(store.pendingMessages("Alice@example.com", kNow).empty());  // AORs are compared as given
+
+  EXPECT_EQ(store.messageCount(alice, kNow), 3u);
+  EXPECT_EQ(store.messageCount(bob, kNow), 1u);
+  EXPECT_EQ(store.messageCount("carol@example.com", kNow), 0u);
+  EXPECT_EQ(store.totalMessageCount(kNow), 4u);
+}
+
+TEST_F(SqliteStoreTest, ReceivedAtZeroMeansNow) {
+  SqliteStore store(db());
+  std::int64_t before = std::time(nullptr);
+  StoredMessage m = makeMessage("alice@example.com", "x", 0, before + 3600);
+  storedId(store.storeMessage(m, kCap));
+  std::vector<StoredMessage> pending = store.pendingMessages("alice@example.com", before);
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_GE(pending[0].receivedAt, before);
+  EXPECT_LE(pending[0].receivedAt, static_cast<std::int64_t>(std::time(nullptr)));
+}
+
+TEST_F(SqliteStoreTest, FullRecipientGetsNothingWritten) {
+  SqliteStore store(db());
+  const std::string alice = "alice@example.com";
+  for (int i = 0; i < 3; ++i) storedId(store.storeMessage(makeMessage(alice, "m" + std::to_string(i)), 3));
+  std::string before = rawQuery("SELECT count(*) || '/' || max(id) FROM messages");
+
+  StoreMessageResult full = store.storeMessage(makeMessage(alice, "one too many"), 3);
+  EXPECT_EQ(full.status, StoreMessageResult::Status::Full);
+  EXPECT_EQ(full.id, 0);
+  EXPECT_EQ(rawQuery("SELECT count(*) || '/' || max(id) FROM messages"), before);
+  EXPECT_EQ(store.messageCount(alice, kNow), 3u);
+  ASSERT_EQ(store.pendingMessages(alice, kNow).size(), 3u);
+  EXPECT_EQ(store.pendingMessages(alice, kNow).back().body, "m2");
+
+  // The cap is per recipient; a larger cap, or a delivered message, makes room again.
+  storedId(store.storeMessage(makeMessage("bob@example.com", "b"), 3));
+  storedId(store.storeMessage(makeMessage(alice, "m3"), 4));
+  EXPECT_EQ(store.storeMessage(makeMessage(alice, "m4"), 4).status, StoreMessageResult::Status::Full);
+  ASSERT_TRUE(store.deleteMessage(store.pendingMessages(alice, kNow).front().id));
+  storedId(store.storeMessage(makeMessage(alice, "m4"), 4));
+  // A cap of 0 stores nothing.
+  EXPECT_EQ(store.storeMessage(makeMessage("carol@example.com", "c"), 0).status, StoreMessageResult::Status::Full);
+  EXPECT_EQ(store.messageCount("carol@example.com", kNow), 0u);
+}
+
+TEST_F(SqliteStoreTest, ExpiredMessagesAreHiddenDoNotCountAndArePurged) {
+  SqliteStore store(db());
+  const std::string alice = "alice@example.com";
+  storedId(store.storeMessage(makeMessage(alice, "short", kNow, kNow + 10), 2));
+  storedId(store.storeMessage(makeMessage(alice, "long", kNow, kNow + 100), 2));
+  storedId(store.storeMessage(makeMessage("bob@example.com", "bob", kNow, kNow + 10), 2));
+
+  EXPECT_EQ(store.pendingMessages(alice, kNow + 9).size(), 2u);
+  std::vector<StoredMessage> later = store.pendingMessages(alice, kNow + 10);  // expiresAt <= now: expired
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_EQ(later[0].body, "long");
+  EXPECT_EQ(store.messageCount(alice, kNow + 10), 1u);
+  EXPECT_EQ(store.totalMessageCount(kNow + 9), 3u);
+  EXPECT_EQ(store.totalMessageCount(kNow + 10), 1u);
+
+  // An expired message does not count against the cap (measured at the new one's receivedAt).
+  EXPECT_EQ(store.storeMessage(makeMessage(alice, "no room", kNow + 9, kNow + 100), 2).status,
+            StoreMessageResult::Status::Full);
+  storedId(store.storeMessage(makeMessage(alice, "room", kNow + 10, kNow + 100), 2));
+
+  EXPECT_EQ(rawQuery("SELECT count(*) FROM messages"), "4");
+  EXPECT_EQ(store.purgeExpiredMessages(kNow + 9), 0u);
+  EXPECT_EQ(store.purgeExpiredMessages(kNow + 10), 2u);
+  EXPECT_EQ(rawQuery("SELECT count(*) FROM messages"), "2");
+  EXPECT_EQ(store.purgeExpiredMessages(kNow + 10), 0u);
+  EXPECT_EQ(store.pendingMessages(alice, kNow).size(), 2u);
+  EXPECT_TRUE(store.pendingMessages("bob@example.com", kNow).empty());
+}
+
+TEST_F(SqliteStoreTest, DeleteMessageOnceThenFalseAndIdsAreNeverReused) {
+  SqliteStore store(db());
+  const std::string alice = "alice@example.com";
+  std::int64_t first = storedId(store.storeMessage(makeMessage(alice, "1"), kCap));
+  std::int64_t second = storedId(store.storeMessage(makeMessage(alice, "2"), kCap));
+  EXPECT_TRUE(store.deleteMessage(first));
+  EXPECT_FALSE(store.deleteMessage(first));
+  EXPECT_FALSE(store.deleteMessage(999999));
+  std::vector<StoredMessage> pending = store.pendingMessages(alice, kNow);
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].id, second);
+
+  // The newest message delivered, then a new one: a late second 2xx for the delivered one must not
+  // delete the new one, so its id is not given out again.
+  EXPECT_TRUE(store.deleteMessage(second));
+  std::int64_t third = storedId(store.storeMessage(makeMessage(alice, "3"), kCap));
+  EXPECT_GT(third, second);
+  EXPECT_FALSE(store.deleteMessage(second));
+  EXPECT_EQ(store.messageCount(alice, kNow), 1u);
+}
+
+TEST_F(SqliteStoreTest, StoredMessagesSurviveARestart) {
+  const std::string alice = "alice@example.com";
+  std::vector<std::int64_t> ids;
+  {
+    SqliteStore store(db());
+    for (int i = 0; i < 5; ++i)
+      ids.push_back(storedId(store.storeMessage(makeMessage(alice, std::to_string(i)), kCap)));
+    ASSERT_TRUE(store.deleteMessage(ids[2]));
+  }
+  {
+    SqliteStore store(db());
+    std::vector<StoredMessage> pending = store.pendingMessages(alice, kNow);
+    ASSERT_EQ(pending.size(), 4u);
+    std::vector<std::string> bodies;
+    for (const StoredMessage& m : pending) bodies.push_back(m.body);
+    EXPECT_EQ(bodies, (std::vector<std::string>{"0", "1", "3", "4"}));
+    StoredMessage expected = makeMessage(alice, "4");
+    expected.id = ids[4];
+    EXPECT_EQ(pending.back(), expected);
+    EXPECT_GT(storedId(store.storeMessage(makeMessage(alice, "5"), kCap)), ids[4]);
+  }
+  EXPECT_EQ(rawQuery("PRAGMA integrity_check"), "ok");
+}
+
+TEST_F(SqliteStoreTest, BinaryBodyWithNulBytesRoundTrips) {
+  SqliteStore store(db());
+  const std::string alice = "alice@example.com";
+  std::string binary;
+  for (int i = 0; i < 256; ++i) binary += static_cast<char>(i);
+  binary += std::string("\0\0tail\0", 7);
+  StoredMessage m = makeMessage(alice, "");
+  m.contentType = "application/octet-stream";
+  m.body = binary;
+  storedId(store.storeMessage(m, kCap));
+  storedId(store.storeMessage(makeMessage(alice, ""), kCap));  // no body at all
+
+  std::vector<StoredMessage> pending = store.pendingMessages(alice, kNow);
+  ASSERT_EQ(pending.size(), 2u);
+  EXPECT_EQ(pending[0].body.size(), 256u + 7u);
+  EXPECT_EQ(pending[0].body, binary);
+  EXPECT_EQ(pending[1].body, "");
+  EXPECT_EQ(rawQuery("SELECT group_concat(typeof(body)) FROM messages"), "blob,blob");
+  EXPECT_EQ(rawQuery("SELECT length(body) FROM messages ORDER BY id LIMIT 1"), "263");
+}
+
+TEST_F(SqliteStoreTest, RemoveUserRemovesItsMessages) {
+  SqliteStore store(db());
+  ASSERT_TRUE(store.addUser(makeUser("alice", "Example.com")));
+  storedId(store.storeMessage(makeMessage("alice@example.com", "1"), kCap));
+  storedId(store.storeMessage(makeMessage("alice@example.com", "2"), kCap));
+  storedId(store.storeMessage(makeMessage("bob@example.com", "3"), kCap));
+  EXPECT_TRUE(store.removeUser("alice", "Example.com"));
+  EXPECT_EQ(store.messageCount("alice@example.com", kNow), 0u);
+  EXPECT_EQ(store.messageCount("bob@example.com", kNow), 1u);
+  EXPECT_EQ(rawQuery("SELECT count(*) FROM messages"), "1");
+}
+
+TEST_F(SqliteStoreTest, ConcurrentStoresNeverExceedTheCap) {
+  // Four threads on one store, and two more stores (own connections, as another process would
+  // have) on the same file: exactly `cap` messages are stored.
+  constexpr std::size_t kCapOf10 = 10;
+  constexpr int kPerThread = 25;
+  const std::string alice = "alice@example.com";
+  SqliteStore store(db());
+  SqliteStore other1(db());
+  SqliteStore other2(db());
+  std::atomic<int> stored{0}, full{0}, failed{0};
+  auto attempt = [&](SqliteStore& s, int thread) {
+    for (int i = 0; i < kPerThread; ++i) {
+      try {
+        StoreMessageResult r =
+            s.storeMessage(makeMessage(alice, std::to_string(thread) + "-" + std::to_string(i)), kCapOf10);
+        (r.status == StoreMessageResult::Status::Stored ? stored : full).fetch_add(1);
+      } catch (const StoreError&) {
+        failed.fetch_add(1);
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back(attempt, std::ref(store), t);
+  threads.emplace_back(attempt, std::ref(other1), 4);
+  threads.emplace_back(attempt, std::ref(other2), 5);
+  for (std::thread& t : threads) t.join();
+
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(stored.load(), 10);
+  EXPECT_EQ(full.load(), 6 * kPerThread - 10);
+  EXPECT_EQ(store.messageCount(alice, kNow), kCapOf10);
+  EXPECT_EQ(store.pendingMessages(alice, kNow).size(), kCapOf10);
+  EXPECT_EQ(rawQuery("SELECT count(*) FROM messages"), "10");
 }
 
 }  // namespace
