@@ -1,5 +1,7 @@
 #include "auth/nonce.hpp"
 
+#include "auth/hmac.hpp"
+
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -24,7 +26,7 @@ constexpr std::size_t kRawBytes = kSignedBytes + kMacBytes;
 constexpr std::size_t kMinSecretBytes = 16;
 
 using Raw = std::array<std::uint8_t, kRawBytes>;
-using Mac = std::array<std::uint8_t, 32>;
+using Mac = Sha256Mac;
 
 constexpr char kBase64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -72,30 +74,6 @@ bool base64UrlDecode(std::string_view text, Raw& out) {
     }
   }
   return n == kRawBytes && (acc & ((1u << bits) - 1)) == 0;
-}
-
-/// One HMAC context per thread, reused: the one-shot HMAC() of OpenSSL 3 fetches the algorithm
-/// and allocates a context on every call.
-struct ThreadHmacContext {
-  EVP_MAC_CTX* ctx = nullptr;
-  ThreadHmacContext() {
-    static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-    if (mac != nullptr) ctx = EVP_MAC_CTX_new(mac);
-  }
-  ~ThreadHmacContext() { EVP_MAC_CTX_free(ctx); }
-};
-
-/// False when OpenSSL fails; callers then fail closed (inspect() answers Invalid).
-bool hmacSha256(std::span<const std::uint8_t> key, const void* data, std::size_t size, Mac& mac) {
-  thread_local ThreadHmacContext context;
-  if (context.ctx == nullptr) return false;
-  static char digest[] = "SHA2-256";
-  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                               OSSL_PARAM_construct_end()};
-  std::size_t len = 0;
-  return EVP_MAC_init(context.ctx, key.data(), key.size(), params) == 1 &&
-         EVP_MAC_update(context.ctx, static_cast<const unsigned char*>(data), size) == 1 &&
-         EVP_MAC_final(context.ctx, mac.data(), &len, mac.size()) == 1 && len == mac.size();
 }
 
 std::int64_t unixSeconds(WallClock::time_point t) {

@@ -210,7 +210,7 @@ Config loadConfigFile(const std::filesystem::path& file) {
   Config c;
   r.checkKeys(
       root, "",
-      {"data_dir", "workers", "listen", "domain", "log", "registrar", "auth", "transport", "timers", "shutdown_grace"});
+      {"data_dir", "workers", "listen", "domain", "log", "registrar", "auth", "transport", "timers", "proxy", "shutdown_grace"});
   if (const toml::node* n = root.get("data_dir")) {
     if (!n->is_string() || n->as_string()->get().empty()) {
       fail(r.key("", "data_dir") + " = " + describe(*n), "expected a directory path string");
@@ -291,6 +291,18 @@ Config loadConfigFile(const std::filesystem::path& file) {
     c.transport.tcpIdleTimeout = std::chrono::seconds(idle);
     r.integer(*t, "transport", "max_connections_per_address", c.transport.maxConnectionsPerAddress, 1, 1000000);
     r.integer(*t, "transport", "max_message_size", c.transport.maxMessageSize, 1024, 65535);
+  }
+  if (const toml::node* n = root.get("proxy")) {
+    const toml::table* t = n->as_table();
+    if (t == nullptr) fail(r.key("", "proxy"), "expected a table [proxy]");
+    r.checkKeys(*t, "proxy", {"ring_timeout", "relay"});
+    std::int64_t ring = c.proxy.ringTimeout.count();
+    r.integer(*t, "proxy", "ring_timeout", ring, 5, 3600);
+    c.proxy.ringTimeout = std::chrono::seconds(ring);
+    if (const toml::node* relay = t->get("relay")) {
+      if (!relay->is_boolean()) fail(r.key("proxy", "relay") + " = " + describe(*relay), "expected true or false");
+      c.proxy.relay = relay->as_boolean()->get();
+    }
   }
   if (const toml::node* n = root.get("timers")) {
     const toml::table* t = n->as_table();

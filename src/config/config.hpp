@@ -72,6 +72,13 @@ struct Config {
     std::chrono::milliseconds t4{5000};
   } timers;
 
+  struct Proxy {
+    /// An INVITE nobody answers within this time is cancelled and answered 480 (Timer C).
+    std::chrono::seconds ringTimeout{120};
+    /// Forward requests for domains this server does not serve (else 403 Relaying Denied).
+    bool relay = false;
+  } proxy;
+
   std::chrono::seconds shutdownGrace{5};
 
   /// Domains served: the realm of `domain` (lower-case), or nullptr.

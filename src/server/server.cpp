@@ -204,7 +204,10 @@ int runServer(ServeOptions options) {
   for (const config::DomainConfig& d : cfg.domains) coreSettings.domains.push_back({d.name, d.realm});
   coreSettings.localAliases = localAliases(cfg);
   coreSettings.serverHeader = "sipwarden/" SIPWARDEN_VERSION_STRING;
-  Services services{coreSettings, authenticator, location, registrar, store, users, stats};
+  coreSettings.ringTimeout = cfg.proxy.ringTimeout;
+  coreSettings.relay = cfg.proxy.relay;
+  proxy::FlowTokens flowTokens(secret);
+  Services services{coreSettings, authenticator, location, registrar, store, users, stats, flowTokens};
 
   transport::TransportSettings ts;
   for (const config::ListenerConfig& l : cfg.listeners) {
@@ -233,6 +236,12 @@ int runServer(ServeOptions options) {
       for (std::size_t l = 0; l < ts.listeners.size(); ++l) ts.listeners[l].port = w->core->transport().localPort(l);
     }
     workers.push_back(std::move(w));
+  }
+
+  {
+    std::vector<WorkerCore*> all;
+    for (auto& w : workers) all.push_back(w->core.get());
+    for (unsigned i = 0; i < all.size(); ++i) all[i]->setSiblings(all, i);
   }
 
   spdlog::info("sipwarden {} starting: {} worker(s), data dir {}", SIPWARDEN_VERSION_STRING, cfg.workers,

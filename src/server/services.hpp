@@ -2,10 +2,12 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <vector>
 
 #include "auth/authenticator.hpp"
+#include "proxy/flow_token.hpp"
 #include "registrar/location_service.hpp"
 #include "registrar/registrar.hpp"
 #include "server/stats.hpp"
@@ -23,6 +25,8 @@ struct CoreSettings {
   std::vector<Domain> domains;            ///< the first is the default
   std::vector<std::string> localAliases;  ///< our host names and addresses: they mean the default domain
   std::string serverHeader = "sipwarden";
+  std::chrono::milliseconds ringTimeout{std::chrono::seconds(120)};
+  bool relay = false;  ///< forward requests for other domains
 };
 
 struct Services {
@@ -33,6 +37,7 @@ struct Services {
   storage::SqliteStore& store;
   UserDirectory& users;
   Stats& stats;
+  const proxy::FlowTokens& flowTokens;
   std::atomic<bool> draining{false};           ///< shutting down: new requests get 503
   std::atomic<std::int64_t> pendingWrites{0};  ///< REGISTERs waiting for their store commit
 

@@ -7,6 +7,7 @@
 
 #include "registrar/registrar.hpp"
 #include "server/wall_clock.hpp"
+#include "sip/parser.hpp"
 #include "sip/serializer.hpp"
 
 namespace sipwarden::server {
@@ -15,25 +16,13 @@ namespace asio = boost::asio;
 using transaction::TransactionId;
 using transport::Peer;
 using transport::TransportKind;
+using proxy::newTag;
 
 namespace {
 
-constexpr std::string_view kAllow = "REGISTER, OPTIONS";
+constexpr std::string_view kAllow = "REGISTER, OPTIONS, INVITE, ACK, CANCEL, BYE, MESSAGE";
 constexpr std::string_view kSupported = "path";
 constexpr std::chrono::milliseconds kTick{10};
-
-/// A To tag (RFC 3261 §19.3: at least 32 bits of randomness).
-std::string newTag() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::uint64_t v = rng();
-  std::string t(16, '0');
-  for (int i = 15; i >= 0; --i) {
-    t[static_cast<std::size_t>(i)] = kHex[v & 15];
-    v >>= 4;
-  }
-  return t;
-}
 
 /// SIP-date (RFC 3261 §20.17), e.g. "Sun, 22 Nov 2026 10:00:00 GMT".
 std::string sipDate() {
@@ -46,6 +35,16 @@ std::string sipDate() {
 }
 
 bool supportedOption(std::string_view tag) { return sip::iequals(tag, "path"); }
+
+/// RFC 1918, RFC 6598 (carrier-grade NAT), link-local, and IPv6 unique-local / link-local.
+bool isPrivateAddress(const transport::IpAddress& a) {
+  const auto& b = a.bytes;
+  if (!a.v6) {
+    return b[0] == 10 || (b[0] == 172 && (b[1] & 0xf0) == 16) || (b[0] == 192 && b[1] == 168) ||
+           (b[0] == 100 && (b[1] & 0xc0) == 64) || (b[0] == 169 && b[1] == 254);
+  }
+  return (b[0] & 0xfe) == 0xfc || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80);
+}
 
 }  // namespace
 
@@ -66,7 +65,18 @@ WorkerCore::WorkerCore(asio::io_context& io, Services& services, const transport
       services_(services),
       transport_(io, transportSettings, registry, services.stats.transport, *this),
       txn_(*this, *this, timers),
+      proxy_(txn_, *this, services.flowTokens,
+             proxy::ProxySettings{.ringTimeout = services.settings.ringTimeout,
+                                  .cancelWait = 64 * timers.t1,
+                                  .lingerAfterInvite = 64 * timers.t1,
+                                  .recordRoute = true,
+                                  .serverHeader = services.settings.serverHeader}),
       ticker_(io) {}
+
+void WorkerCore::setSiblings(std::vector<WorkerCore*> all, unsigned index) {
+  siblings_ = std::move(all);
+  index_ = index;
+}
 
 WorkerCore::~WorkerCore() { *alive_ = false; }
 
@@ -76,7 +86,9 @@ void WorkerCore::start() {
 }
 
 void WorkerCore::tick() {
-  txn_.advance(transaction::Clock::now());
+  auto now = transaction::Clock::now();
+  txn_.advance(now);
+  proxy_.advance(now);
   ticker_.expires_after(kTick);
   ticker_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) tick();
@@ -145,6 +157,11 @@ Peer WorkerCore::fixVia(sip::Message& msg, const Peer& from) {
 
 void WorkerCore::onMessage(sip::Message& msg, const Peer& from) {
   currentSource_ = from;
+  if (spdlog::should_log(spdlog::level::trace)) {
+    std::string text;
+    sip::serialize(msg, text);
+    spdlog::trace("worker {} received from {}:\n{}", index_, from.toString(), text);
+  }
   auto now = transaction::Clock::now();
   if (msg.isRequest()) {
     services_.stats.requests++;
@@ -156,8 +173,27 @@ void WorkerCore::onMessage(sip::Message& msg, const Peer& from) {
     txn_.receive(msg, replyTo, now);
   } else {
     services_.stats.responsesIn++;
+    // A response to a branch another worker created (it came on a connection or a socket of
+    // this worker) goes to that worker, which holds the client transaction.
+    if (msg.hasVia() && msg.topVia().branch) {
+      int owner = proxy::workerOfBranch(*msg.topVia().branch);
+      if (owner >= 0 && static_cast<unsigned>(owner) != index_ && static_cast<std::size_t>(owner) < siblings_.size()) {
+        std::string bytes;
+        sip::serialize(msg, bytes);
+        WorkerCore* target = siblings_[static_cast<std::size_t>(owner)];
+        asio::post(target->io_, [target, bytes = std::move(bytes), from] { target->receiveDispatched(bytes, from); });
+        return;
+      }
+    }
     txn_.receive(msg, from, now);
   }
+}
+
+void WorkerCore::receiveDispatched(const std::string& bytes, const Peer& from) {
+  sip::Message msg;
+  if (sip::parseMessage(bytes, msg, sip::Limits{.maxMessageSize = bytes.size() + 1})) return;
+  currentSource_ = from;
+  txn_.receive(msg, from, transaction::Clock::now());
 }
 
 void WorkerCore::onInvalid(sip::Message& partial, const sip::ParseError& error, const Peer& from) {
@@ -177,7 +213,10 @@ void WorkerCore::onInvalid(sip::Message& partial, const sip::ParseError& error, 
   if (transport_.send(replyTo, bytes)) services_.stats.responsesSent[static_cast<std::size_t>(error.status())]++;
 }
 
-bool WorkerCore::send(const Peer& to, std::string_view bytes) { return transport_.send(to, bytes); }
+bool WorkerCore::send(const Peer& to, std::string_view bytes) {
+  if (spdlog::should_log(spdlog::level::trace)) spdlog::trace("worker {} sends to {}:\n{}", index_, to.toString(), bytes);
+  return transport_.send(to, bytes);
+}
 
 // ---- responses ---------------------------------------------------------------------------------
 
@@ -216,15 +255,52 @@ bool WorkerCore::requestIsForUs(const sip::Message& req) const {
   return u.isSip() && u.user.empty() && services_.domainFor(u.hostBare()) != nullptr;
 }
 
+bool WorkerCore::isLocalUri(const sip::Uri& uri) {
+  if (!uri.isSip() || services_.domainFor(uri.hostBare()) == nullptr) return false;
+  // One of our domains, on any port; one of our host names or addresses only on one of our ports
+  // (a phone on this host listens on another port of the same address).
+  if (!uri.hasPort) return true;
+  for (const Domain& d : services_.settings.domains) {
+    if (sip::iequals(d.name, uri.hostBare())) return true;
+  }
+  for (std::size_t l = 0; l < transport_.listeners().size(); ++l) {
+    if (transport_.localPort(l) == uri.port) return true;
+  }
+  return false;
+}
+
+bool WorkerCore::resolve(const sip::Uri& uri, Peer& out) {
+  if (!uri.isSip()) return false;
+  TransportKind kind = uri.scheme == sip::UriScheme::Sips ? TransportKind::Tls : TransportKind::Udp;
+  if (auto t = uri.param("transport")) {
+    if (!transport::parseTransportName(*t, kind)) return false;
+  }
+  transport::IpAddress address;
+  // RFC 3263 by DNS (NAPTR/SRV/A) is not done yet: a numeric host, or one of our own names.
+  if (!transport::IpAddress::parse(uri.hostBare(), address)) return false;
+  auto listener = transport_.listenerFor(kind, address.v6);
+  if (!listener) return false;
+  out = Peer{};
+  out.transport = kind;
+  out.address = address;
+  out.port = uri.hasPort ? uri.port : (kind == TransportKind::Tls || kind == TransportKind::Wss ? 5061 : 5060);
+  out.listener = *listener;
+  return true;
+}
+
 void WorkerCore::onRequest(TransactionId id, sip::Message& req, const Peer& from) {
-  (void)from;
   if (services_.draining.load(std::memory_order_relaxed)) {
     sip::Message resp = makeResponse(req, 503, "Shutting Down");
     resp.addHeader("Retry-After", "5");
     respond(id, resp);
     return;
   }
-  const bool forUs = req.method() == sip::Method::Register || requestIsForUs(req);
+  // §16.4: our own Route entries off (and a strict router's rewrite undone) before anything looks
+  // at the Request-URI. REGISTER is the registrar's whatever its Route says.
+  proxy::RouteInfo routes;
+  if (req.method() != sip::Method::Register) routes = proxy_.preprocessRoutes(req);
+  const bool forUs = req.method() == sip::Method::Register ||
+                     (requestIsForUs(req) && req.count(sip::HeaderId::Route) == 0 && !routes.flow);
   // RFC 3261 §16.3 step 3: a request that would be forwarded with Max-Forwards 0 is answered 483.
   if (!forUs && req.maxForwards() && *req.maxForwards() == 0) {
     reply(id, req, 483, "Too Many Hops");
@@ -248,18 +324,17 @@ void WorkerCore::onRequest(TransactionId id, sip::Message& req, const Peer& from
     respond(id, resp);
     return;
   }
-  switch (req.method()) {
-    case sip::Method::Register: handleRegister(id, req); return;
-    case sip::Method::Options: handleOptions(id, req); return;
-    default: handleOther(id, req); return;
+  if (forUs) {
+    switch (req.method()) {
+      case sip::Method::Register: handleRegister(id, req); return;
+      case sip::Method::Options: handleOptions(id, req); return;
+      default: handleOther(id, req); return;
+    }
   }
+  routeRequest(id, req, from, routes);
 }
 
 void WorkerCore::handleOptions(TransactionId id, sip::Message& req) {
-  if (!requestIsForUs(req)) {
-    handleOther(id, req);
-    return;
-  }
   // RFC 3261 §11.2: what the server can do. Phones send this as a keep-alive.
   sip::Message resp = makeResponse(req, 200);
   resp.addHeader("Allow", kAllow);
@@ -269,38 +344,180 @@ void WorkerCore::handleOptions(TransactionId id, sip::Message& req) {
 }
 
 void WorkerCore::handleOther(TransactionId id, sip::Message& req) {
-  // §8.2.1: an unknown method addressed to the server itself. Addressed to a user, the server
-  // acts as a proxy, which forwards methods it does not know (§16.1; RFC 4475 §3.1.1.2).
-  if (req.method() == sip::Method::Extension && requestIsForUs(req)) {
+  // §8.2.1: addressed to the server itself (no user part): an unknown method is 501, a known one
+  // this server does not serve as a UAS is 405.
+  if (req.method() == sip::Method::Extension) {
     reply(id, req, 501, "Not Implemented");
+    return;
+  }
+  reply(id, req, 405, "Method Not Allowed");
+}
+
+bool WorkerCore::authorizeSender(TransactionId id, sip::Message& req) {
+  const sip::Uri& fromUri = req.from().uri;
+  const Domain* domain = fromUri.isSip() ? services_.domainFor(fromUri.hostBare()) : nullptr;
+  if (domain == nullptr) return true;  // not one of our users: nothing to prove here
+  // A spiral: the request comes back from this server (its Via on top, sent from one of our
+  // addresses), which checked the credentials and consumed them on the way out.
+  if (req.topVia().branch && proxy::workerOfBranch(*req.topVia().branch) >= 0 &&
+      services_.domainFor(currentSource_.address.toString()) != nullptr) {
+    return true;
+  }
+  const std::string user = fromUri.userUnescaped();
+  const std::string& domainName = domain->name;
+  auto lookup = [this, &domainName](std::string_view u, std::string_view realm) {
+    return services_.users.find(u, domainName, realm);
+  };
+  // The authenticated user must be the one in From: nobody sends as somebody else.
+  auth::AuthResult auth = services_.authenticator.verify(req, sip::HeaderId::ProxyAuthorization, domain->realm, user,
+                                                         lookup, std::chrono::system_clock::now());
+  auto challenge407 = [&](bool stale) {
+    sip::Message resp = makeResponse(req, 407);
+    for (const std::string& c : services_.authenticator.challenges(domain->realm, stale, std::chrono::system_clock::now())) {
+      resp.addHeader("Proxy-Authenticate", c);
+    }
+    services_.stats.authChallenges++;
+    respond(id, resp);
+  };
+  switch (auth.outcome) {
+    case auth::AuthOutcome::Authenticated:
+      // §22.3: these credentials were for us; the next hop has no use for them.
+      req.removeHeader(sip::HeaderId::ProxyAuthorization);
+      return true;
+    case auth::AuthOutcome::NoCredentials: challenge407(false); return false;
+    case auth::AuthOutcome::Stale: challenge407(true); return false;
+    case auth::AuthOutcome::Rejected:
+      services_.stats.authFailures++;
+      logRateLimited("authentication failed for " + user + "@" + domainName + " (" + std::string(req.methodText()) +
+                     ") from " + currentSource_.toString() + ": " + auth.reason);
+      challenge407(false);
+      return false;
+    case auth::AuthOutcome::Forbidden:
+      services_.stats.authFailures++;
+      reply(id, req, 403, "Forbidden: the From user is not the authenticated user");
+      return false;
+    case auth::AuthOutcome::Malformed:
+      reply(id, req, 400, auth.reason.empty() ? "Bad Proxy-Authorization" : auth.reason);
+      return false;
+  }
+  return false;
+}
+
+bool WorkerCore::targetForUri(const sip::Uri& uri, proxy::Target& out) {
+  out = proxy::Target{};
+  return resolve(uri, out.peer);
+}
+
+void WorkerCore::routeRequest(TransactionId id, sip::Message& req, const Peer& from, const proxy::RouteInfo& routes) {
+  const auto now = transaction::Clock::now();
+  if (proxy_.isLoop(req)) {
+    reply(id, req, 482, "Loop Detected");
+    return;
+  }
+  const bool inDialog = req.to().tag().has_value();
+  // A Route left after ours: the request goes there (loose routing; a strict next hop gets the
+  // Request-URI rewritten, §16.6 step 7 compatibility).
+  if (req.count(sip::HeaderId::Route) > 0) {
+    if (!inDialog && !routes.poppedOwn && !services_.settings.relay) {
+      reply(id, req, 403, "Relaying Denied");
+      return;
+    }
+    if (!inDialog && !authorizeSender(id, req)) return;
+    std::vector<sip::NameAddr> set = req.routeSet(sip::HeaderId::Route);
+    proxy::Target t;
+    if (set.empty() || !targetForUri(set.front().uri, t)) {
+      reply(id, req, 404, "Cannot Resolve The Next Hop");
+      return;
+    }
+    if (!set.front().uri.param("lr")) {
+      // The next hop is a strict router: it wants its URI as the Request-URI, ours goes last.
+      std::string next(set.front().uri.raw);
+      std::string oldUri(req.requestUriText());
+      req.popRoute();
+      req.addHeader("Route", "<" + oldUri + ">");
+      t.uri = next;
+    }
+    proxy_.forward(id, req, from, {std::move(t)}, now);
+    return;
+  }
+  // The flow token of our Record-Route: back over the connection (or address) it names.
+  if (routes.flow) {
+    proxy::Target t;
+    t.peer = *routes.flow;
+    t.flow = transport::isReliable(t.peer.transport);
+    proxy_.forward(id, req, from, {std::move(t)}, now);
     return;
   }
   const sip::Uri& ruri = req.requestUri();
   if (!ruri.isSip()) {
-    sip::Message resp = makeResponse(req, 416, "Unsupported URI Scheme");
-    respond(id, resp);
+    reply(id, req, 416, "Unsupported URI Scheme");
     return;
   }
-  const Domain* domain = services_.domainFor(ruri.hostBare());
-  if (domain == nullptr) {
+  if (isLocalUri(ruri)) {
+    const Domain* domain = services_.domainFor(ruri.hostBare());
+    if (domain == nullptr || ruri.user.empty()) {
+      reply(id, req, 404, "Not Found");
+      return;
+    }
+    routeToUser(id, req, from, *domain);
+    return;
+  }
+  // Another domain, or a device's own address (an in-dialog request after our Route).
+  if (!(inDialog && routes.poppedOwn) && !services_.settings.relay) {
     reply(id, req, 403, "Relaying Denied");
     return;
   }
-  std::string user = ruri.userUnescaped();
-  if (user.empty()) {
-    reply(id, req, 405, "Method Not Allowed");  // addressed to the server itself
+  if (!inDialog && !authorizeSender(id, req)) return;
+  proxy::Target t;
+  if (!targetForUri(ruri, t)) {
+    reply(id, req, 404, "Cannot Resolve The Request-URI");
     return;
   }
-  if (!services_.users.exists(user, domain->name)) {
+  proxy_.forward(id, req, from, {std::move(t)}, now);
+}
+
+void WorkerCore::routeToUser(TransactionId id, sip::Message& req, const Peer& from, const Domain& domain) {
+  const bool inDialog = req.to().tag().has_value();
+  if (!inDialog && !authorizeSender(id, req)) return;
+  const std::string user = req.requestUri().userUnescaped();
+  if (!services_.users.exists(user, domain.name)) {
     reply(id, req, 404, "Not Found");
     return;
   }
-  if (services_.location.lookup(user + "@" + domain->name, unixSeconds()).empty()) {
+  std::vector<registrar::Binding> bindings = services_.location.lookup(user + "@" + domain.name, unixSeconds());
+  if (bindings.empty()) {
     reply(id, req, 480, "Temporarily Unavailable");
     return;
   }
-  // The user is registered: forwarding belongs to the proxy, which is not built yet.
-  reply(id, req, 501, "Proxying Not Implemented Yet");
+  std::vector<proxy::Target> targets;
+  targets.reserve(bindings.size());
+  for (registrar::Binding& b : bindings) {
+    proxy::Target t;
+    t.uri = std::move(b.contact);
+    t.peer = b.received;
+    t.q = b.q;
+    t.flow = transport::isReliable(b.received.transport);
+    if (!t.flow) {
+      // Over UDP the contact is the address (RFC 3261 §16.5), unless it is a private address the
+      // REGISTER did not come from: a phone behind NAT, reached where its REGISTER came from.
+      sip::Uri contact;
+      Peer direct;
+      if (!sip::parseUri(t.uri, contact) && resolve(contact, direct) &&
+          !(isPrivateAddress(direct.address) && !(direct.address == b.received.address))) {
+        direct.listener = direct.transport == b.received.transport ? b.received.listener : direct.listener;
+        t.peer = direct;
+      }
+    }
+    if (!b.path.empty()) {
+      // RFC 3327 §5.3: the stored Path becomes the Route set towards the contact.
+      sip::ListSplitter split(b.path);
+      std::string_view v;
+      bool unbalanced = false;
+      while (split.next(v, unbalanced)) t.routes.emplace_back(sip::trimLws(v));
+    }
+    targets.push_back(std::move(t));
+  }
+  proxy_.forward(id, req, from, std::move(targets), transaction::Clock::now());
 }
 
 void WorkerCore::handleRegister(TransactionId id, sip::Message& req) {
@@ -416,8 +633,9 @@ void WorkerCore::handleRegister(TransactionId id, sip::Message& req) {
 }
 
 void WorkerCore::onCancel(TransactionId cancelId, TransactionId inviteId, sip::Message& cancel, const Peer&) {
-  // §9.2: no matching INVITE transaction -> 481. Every INVITE is answered at once today, so a
-  // matching one has its final response already: the CANCEL gets 200 and changes nothing.
+  if (proxy_.onCancel(cancelId, inviteId, cancel, transaction::Clock::now())) return;
+  // §9.2: no matching INVITE transaction -> 481. One the proxy does not hold was answered by the
+  // server itself already: the CANCEL gets 200 and changes nothing.
   if (inviteId == 0) {
     reply(cancelId, cancel, 481, "Call/Transaction Does Not Exist");
   } else {
@@ -425,17 +643,38 @@ void WorkerCore::onCancel(TransactionId cancelId, TransactionId inviteId, sip::M
   }
 }
 
-void WorkerCore::onAck(sip::Message&, const Peer&) {}
+void WorkerCore::onAck(sip::Message& ack, const Peer&) {
+  // An ACK for a 2xx (or a stray one): forwarded without a transaction, where the INVITE's
+  // Record-Route leads (§16.11; RFC 6026 §7.1). Never answered.
+  proxy::RouteInfo routes = proxy_.preprocessRoutes(ack);
+  proxy::Target t;
+  if (ack.count(sip::HeaderId::Route) > 0) {
+    std::vector<sip::NameAddr> set = ack.routeSet(sip::HeaderId::Route);
+    if (set.empty() || !targetForUri(set.front().uri, t)) return;
+  } else if (routes.flow) {
+    t.peer = *routes.flow;
+  } else if (!routes.poppedOwn) {
+    return;  // not routed through us: not ours to forward
+  } else if (!targetForUri(ack.requestUri(), t)) {
+    return;
+  }
+  if (ack.maxForwards() && *ack.maxForwards() == 0) return;
+  proxy_.forwardStateless(ack, t);
+}
 
-void WorkerCore::onResponse(TransactionId, sip::Message&) {}
+void WorkerCore::onResponse(TransactionId id, sip::Message& response) {
+  proxy_.onResponse(id, response, transaction::Clock::now());
+}
 
-void WorkerCore::onStrayResponse(sip::Message&, const Peer&) {}
+void WorkerCore::onStrayResponse(sip::Message& response, const Peer&) { proxy_.onStrayResponse(response); }
 
 void WorkerCore::onClientFailure(TransactionId id, bool timeout) {
+  if (proxy_.onClientFailure(id, timeout, transaction::Clock::now())) return;
   spdlog::debug("client transaction {} failed ({})", id, timeout ? "timeout" : "transport");
 }
 
 void WorkerCore::onServerFailure(TransactionId id, bool timeout) {
+  if (proxy_.onServerFailure(id)) return;
   spdlog::debug("server transaction {} failed ({})", id, timeout ? "no ACK" : "transport");
 }
 

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "proxy/proxy.hpp"
 #include "server/services.hpp"
 #include "transaction/transaction_layer.hpp"
 #include "transport/worker_transport.hpp"
@@ -19,17 +20,28 @@ namespace sipwarden::server {
 
 class WorkerCore final : public transport::MessageHandler,
                          public transaction::TransactionUser,
-                         public transaction::Sender {
+                         public transaction::Sender,
+                         public proxy::Network {
  public:
   WorkerCore(boost::asio::io_context& io, Services& services, const transport::TransportSettings& transportSettings,
              transport::ConnectionRegistry& registry, transaction::TimerSettings timers);
   ~WorkerCore() override;
 
+  /// Every worker of the server (this one at `index`): responses to a branch another worker
+  /// created are posted there. Call before start().
+  void setSiblings(std::vector<WorkerCore*> all, unsigned index);
   void start();
   void stopAccepting() { transport_.stopAccepting(); }
   void closeAll() { transport_.closeAll(); }
   transport::WorkerTransport& transport() { return transport_; }
   std::size_t transactionCount() const { return txn_.serverCount() + txn_.clientCount(); }
+  const proxy::ProxyStats& proxyStats() const { return proxy_.stats(); }
+
+  // proxy::Network
+  std::string localHostPort(const transport::Peer& peer) override { return transport_.localHostPort(peer); }
+  bool resolve(const sip::Uri& uri, transport::Peer& out) override;
+  bool isLocalUri(const sip::Uri& uri) override;
+  unsigned workerIndex() const override { return index_; }
 
   // transport::MessageHandler
   void onMessage(sip::Message& msg, const transport::Peer& from) override;
@@ -53,6 +65,19 @@ class WorkerCore final : public transport::MessageHandler,
   void handleRegister(transaction::TransactionId id, sip::Message& req);
   void handleOptions(transaction::TransactionId id, sip::Message& req);
   void handleOther(transaction::TransactionId id, sip::Message& req);
+  /// A request not addressed to the server itself: Route processing, policy, and forwarding.
+  void routeRequest(transaction::TransactionId id, sip::Message& req, const transport::Peer& from,
+                    const proxy::RouteInfo& routes);
+  /// To a user of ours: the bindings become the targets.
+  void routeToUser(transaction::TransactionId id, sip::Message& req, const transport::Peer& from, const Domain& domain);
+  /// RFC 3261 §22.3 for a request from a user of ours (From in one of our domains): true when it
+  /// may go on (the credentials checked and consumed); otherwise it has been answered (407, 403).
+  bool authorizeSender(transaction::TransactionId id, sip::Message& req);
+  /// The next hop for a URI (a Route or a foreign Request-URI) as a one-target list; empty (and
+  /// answered) when it cannot be resolved.
+  bool targetForUri(const sip::Uri& uri, proxy::Target& out);
+  /// A response posted from another worker (the branch is ours).
+  void receiveDispatched(const std::string& bytes, const transport::Peer& from);
   /// A response to `req` with a To tag, Server and any extra headers added by the caller.
   sip::Message makeResponse(const sip::Message& req, int status, std::string_view reason = {});
   void respond(transaction::TransactionId id, const sip::Message& response);
@@ -68,6 +93,9 @@ class WorkerCore final : public transport::MessageHandler,
   Services& services_;
   transport::WorkerTransport transport_;
   transaction::TransactionLayer txn_;
+  proxy::Proxy proxy_;
+  std::vector<WorkerCore*> siblings_;
+  unsigned index_ = 0;
   boost::asio::steady_timer ticker_;
   transport::Peer currentSource_;  ///< the real source of the message being handled
   std::chrono::steady_clock::time_point logWindow_{};

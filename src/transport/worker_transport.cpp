@@ -98,6 +98,23 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
     read();
   }
 
+  /// An outbound connection: queued writes wait until it is connected.
+  void connect(const tcp::endpoint& remote) {
+    connecting_ = true;
+    socket_.async_connect(remote, [self = shared_from_this()](const boost::system::error_code& ec) {
+      self->connecting_ = false;
+      if (ec || self->closed_) {
+        self->owner_.counters_.sendFailures++;
+        self->close();
+        return;
+      }
+      boost::system::error_code rec;
+      self->socket_.set_option(tcp::no_delay(true), rec);
+      self->start();
+      if (!self->queue_.empty()) self->writeNext();
+    });
+  }
+
   void write(std::string bytes) {
     if (closed_) return;
     // A peer that sends but never reads must not make the queue grow without bound.
@@ -108,7 +125,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
     }
     queuedBytes_ += bytes.size();
     queue_.push_back(std::move(bytes));
-    if (queue_.size() == 1) writeNext();
+    if (queue_.size() == 1 && !connecting_) writeNext();
   }
 
   void close() {
@@ -222,6 +239,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
   std::chrono::steady_clock::time_point lastActivity_;
   bool closed_ = false;
   bool closing_ = false;  ///< closes once the queued writes are out
+  bool connecting_ = false;
   char buf_[16384];
 };
 
@@ -398,7 +416,7 @@ bool WorkerTransport::send(const Peer& to, std::string_view bytes) {
     counters_.bytesOut += bytes.size();
     return true;
   }
-  if (to.connectionId == 0) return false;  // opening outbound connections: the proxy's job
+  if (to.connectionId == 0) return connectAndSend(to, bytes);
   WorkerTransport* owner = registry_.owner(to.connectionId);
   if (owner == nullptr) {
     counters_.sendFailures++;
@@ -418,6 +436,88 @@ bool WorkerTransport::sendLocal(std::uint64_t connectionId, std::string_view byt
   }
   it->second->write(std::string(bytes));
   return true;
+}
+
+bool WorkerTransport::connectAndSend(const Peer& to, std::string_view bytes) {
+  if (to.transport != TransportKind::Tcp || to.port == 0) {
+    counters_.sendFailures++;
+    return false;
+  }
+  // One outbound connection per destination and worker, reused while it lives.
+  std::string key = to.hostPort();
+  if (auto it = outbound_.find(key); it != outbound_.end()) {
+    if (connections_.count(it->second) > 0) return sendLocal(it->second, bytes);
+    outbound_.erase(it);
+  }
+  if (!accepting_ || registry_.countFor(to.address) >= settings_.maxConnectionsPerAddress) {
+    counters_.sendFailures++;
+    return false;
+  }
+  tcp::endpoint remote(toAsio(to.address), to.port);
+  tcp::socket socket(io_);
+  boost::system::error_code ec;
+  socket.open(remote.protocol(), ec);
+  if (ec) {
+    counters_.sendFailures++;
+    return false;
+  }
+  socket.non_blocking(true, ec);
+  Peer peer = to;
+  peer.connectionId = registry_.add(this, to.address);
+  auto conn = std::make_shared<TcpConnection>(*this, std::move(socket), peer.connectionId, peer);
+  connections_.emplace(peer.connectionId, conn);
+  outbound_[key] = peer.connectionId;
+  counters_.connectionsOpened++;
+  conn->write(std::string(bytes));
+  conn->connect(remote);
+  counters_.bytesOut += bytes.size();
+  return true;
+}
+
+std::optional<std::uint32_t> WorkerTransport::listenerFor(TransportKind kind, bool v6) const {
+  for (std::uint32_t i = 0; i < settings_.listeners.size(); ++i) {
+    const ListenerSpec& l = settings_.listeners[i];
+    if (l.transport == kind && l.address.v6 == v6) return i;
+  }
+  return std::nullopt;
+}
+
+std::string WorkerTransport::localHostPort(const Peer& peer) {
+  std::uint32_t listener = peer.listener;
+  if (listener >= settings_.listeners.size() || settings_.listeners[listener].transport != peer.transport ||
+      settings_.listeners[listener].address.v6 != peer.address.v6) {
+    auto l = listenerFor(peer.transport, peer.address.v6);
+    if (!l) l = listenerFor(peer.transport == TransportKind::Udp ? TransportKind::Tcp : TransportKind::Udp, peer.address.v6);
+    listener = l.value_or(0);
+  }
+  IpAddress local;
+  std::uint16_t port = 5060;
+  if (listener < settings_.listeners.size()) {
+    local = settings_.listeners[listener].address;
+    port = ports_[listener];
+  }
+  if (local.bytes == std::array<std::uint8_t, 16>{}) {
+    // A wildcard listener: the address the kernel would send from to reach the peer (a connected
+    // UDP socket sends nothing), cached per destination.
+    auto it = sourceCache_.find(peer.address);
+    if (it != sourceCache_.end()) {
+      local = it->second;
+    } else {
+      boost::system::error_code ec;
+      udp::socket probe(io_);
+      udp::endpoint ep(toAsio(peer.address), 9);
+      probe.open(ep.protocol(), ec);
+      if (!ec) probe.connect(ep, ec);
+      if (!ec) {
+        udp::endpoint me = probe.local_endpoint(ec);
+        if (!ec) local = toIpAddress(me.address());
+      }
+      if (sourceCache_.size() > 4096) sourceCache_.clear();
+      sourceCache_.emplace(peer.address, local);
+    }
+  }
+  std::string s = local.v6 ? "[" + local.toString() + "]" : local.toString();
+  return s + ":" + std::to_string(port);
 }
 
 void WorkerTransport::connectionClosed(std::uint64_t id, const IpAddress& remote) {

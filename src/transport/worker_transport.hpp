@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -52,7 +53,7 @@ class MessageHandler {
 struct TransportCounters {
   std::atomic<std::uint64_t> datagramsIn{0}, datagramsOut{0}, streamMessagesIn{0}, bytesOut{0};
   std::atomic<std::uint64_t> invalid{0}, framingErrors{0}, connectionsAccepted{0}, connectionsRejected{0},
-      connectionsIdleClosed{0}, sendFailures{0};
+      connectionsIdleClosed{0}, sendFailures{0}, connectionsOpened{0};
 };
 
 class WorkerTransport;
@@ -68,10 +69,11 @@ class ConnectionRegistry {
   std::uint32_t countFor(const IpAddress& remote) const;
   std::size_t size() const;
 
- private:
   struct AddressHash {
     std::size_t operator()(const IpAddress& a) const noexcept;
   };
+
+ private:
   mutable std::mutex mutex_;
   std::uint64_t nextId_ = 1;
   std::unordered_map<std::uint64_t, WorkerTransport*> owners_;
@@ -102,6 +104,13 @@ class WorkerTransport {
   /// false when it cannot be sent (no such listener, connection gone, socket error).
   bool send(const Peer& to, std::string_view bytes);
 
+  /// Our address as `peer` reaches it ("192.0.2.1:5060", "[2001:db8::1]:5060"): the listener's
+  /// address, or for a wildcard listener the source address the kernel picks for the peer.
+  std::string localHostPort(const Peer& peer);
+  /// The first listener of `kind` for the address family; nullopt when there is none.
+  std::optional<std::uint32_t> listenerFor(TransportKind kind, bool v6) const;
+  const std::vector<ListenerSpec>& listeners() const { return settings_.listeners; }
+
   /// The local port of a listener (useful with port 0 in tests).
   std::uint16_t localPort(std::size_t listener) const;
   boost::asio::io_context& io() { return io_; }
@@ -124,6 +133,9 @@ class WorkerTransport {
   void onDatagram(UdpListener& l, std::size_t size);
   void accept(TcpListener& l);
   bool sendLocal(std::uint64_t connectionId, std::string_view bytes);
+  /// TCP to a destination without a connection: reuses this worker's outbound connection to it,
+  /// or opens one (the bytes wait until it is connected).
+  bool connectAndSend(const Peer& to, std::string_view bytes);
   void connectionClosed(std::uint64_t id, const IpAddress& remote);
 
   boost::asio::io_context& io_;
@@ -136,6 +148,8 @@ class WorkerTransport {
   std::vector<UdpListener*> udpByIndex_;
   std::vector<std::uint16_t> ports_;
   std::unordered_map<std::uint64_t, std::shared_ptr<TcpConnection>> connections_;
+  std::unordered_map<std::string, std::uint64_t> outbound_;  ///< "host:port" -> connection we opened
+  std::unordered_map<IpAddress, IpAddress, ConnectionRegistry::AddressHash> sourceCache_;
   sip::Message scratch_;
   bool accepting_ = true;
 };

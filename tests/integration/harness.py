@@ -56,6 +56,8 @@ class Server:
             f.write('[[domain]]\nname = "%s"\n' % DOMAIN)
             f.write(config)
         self.extra_args = list(extra_args)
+        if os.environ.get("SIPWARDEN_TEST_LOG_LEVEL"):  # e.g. debug, when chasing a failure by hand
+            self.extra_args += ["--log-level", os.environ["SIPWARDEN_TEST_LOG_LEVEL"]]
         self.proc = None
         self.log_path = os.path.join(self.tmp, "server.log")
         for user, password in users:
@@ -160,11 +162,18 @@ class Response:
         self.raw = raw
         head, _, self.body = raw.partition("\r\n\r\n")
         lines = head.split("\r\n")
+        self.method = self.uri = None
         m = re.match(r"SIP/2\.0 (\d{3}) ?(.*)", lines[0])
-        if not m:
-            raise AssertionError("not a response: %r" % raw[:200])
-        self.status = int(m.group(1))
-        self.reason = m.group(2)
+        if m:
+            self.status = int(m.group(1))
+            self.reason = m.group(2)
+        else:
+            # A request (a proxy delivers them to the test's user agents): status 0.
+            r = re.match(r"([A-Za-z]+) (\S+) SIP/2\.0$", lines[0])
+            if not r:
+                raise AssertionError("not a SIP message: %r" % raw[:200])
+            self.method, self.uri = r.group(1), r.group(2)
+            self.status, self.reason = 0, ""
         self.headers = []
         for line in lines[1:]:
             if line[:1] in (" ", "\t") and self.headers:
@@ -182,6 +191,8 @@ class Response:
         return v[0] if v else None
 
     def __repr__(self):
+        if self.method:
+            return "<%s %s>" % (self.method, self.uri)
         return "<%d %s>" % (self.status, self.reason)
 
 

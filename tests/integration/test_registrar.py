@@ -198,8 +198,12 @@ class RegistrarTests(ServerPerClass):
 
     def test_request_to_unknown_and_unregistered_users(self):
         c = self.client()
-        self.assertEqual(c.request("MESSAGE", "sip:nobody@%s" % DOMAIN).status, 404)
-        self.assertEqual(c.request("MESSAGE", "sip:nobody@elsewhere.example").status, 403)
+        # From another domain: nothing to authenticate, the location service answers.
+        outsider = "<sip:someone@elsewhere.example>"
+        self.assertEqual(c.request("MESSAGE", "sip:nobody@%s" % DOMAIN, from_=outsider).status, 404)
+        self.assertEqual(c.request("MESSAGE", "sip:nobody@elsewhere.example", from_=outsider).status, 403)
+        # From a user of ours: the proxy wants credentials first (test_proxy goes on from there).
+        self.assertEqual(c.request("MESSAGE", "sip:nobody@%s" % DOMAIN).status, 407)
         self.assertEqual(c.request("FOO", "sip:%s" % DOMAIN).status, 501)
 
 class UdpRegistrarTest(RegistrarTests, unittest.TestCase):

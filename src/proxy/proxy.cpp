@@ -1,0 +1,580 @@
+#include "proxy/proxy.hpp"
+
+#include <algorithm>
+#include <random>
+
+#include "sip/parser.hpp"
+#include "sip/serializer.hpp"
+
+namespace sipwarden::proxy {
+
+using transport::Peer;
+
+namespace {
+
+constexpr std::string_view kOurBranchPrefix = "z9hG4bKsw";
+constexpr char kHex[] = "0123456789abcdef";
+
+std::uint64_t random64() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng();
+}
+
+void appendHex(std::string& out, std::uint64_t v, int digits) {
+  for (int i = digits - 1; i >= 0; --i) out += kHex[(v >> (4 * i)) & 15];
+}
+
+/// FNV-1a, 64 bits: the loop hash needs to be stable, not secret.
+std::uint64_t fnv(std::uint64_t h, std::string_view s) {
+  for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+  return (h ^ 0xff) * 0x100000001b3ull;  // separator, so that ("ab","c") != ("a","bc")
+}
+
+std::string lowerTransport(transport::TransportKind k) {
+  std::string s(transport::transportName(k));
+  for (char& c : s) c = static_cast<char>(c | 0x20);
+  return s;
+}
+
+/// Response classes for §16.7 step 6: 6xx first, then the lowest class (3xx, 4xx, 5xx).
+int rank(int status) {
+  if (status >= 600) return 0;
+  return status / 100;
+}
+
+/// Copies `bytes` into `msg` and parses the copy; false when it does not parse (cannot happen for
+/// bytes we serialized from a parsed message).
+bool parseOwned(std::string_view bytes, sip::Message& msg) {
+  msg.clear();
+  std::string_view copy = msg.adoptCopy(bytes);
+  return !sip::parseMessage(copy, msg, sip::Limits{.maxMessageSize = 1u << 20, .maxHeaders = 512, .maxLineLength = 1u << 16});
+}
+
+}  // namespace
+
+std::string newProxyBranch(unsigned worker, std::string_view loopHash) {
+  std::string b(kOurBranchPrefix);
+  appendHex(b, worker & 0xff, 2);
+  b.append(loopHash);
+  b += '.';
+  appendHex(b, random64(), 16);
+  appendHex(b, random64(), 16);
+  return b;
+}
+
+int workerOfBranch(std::string_view branch) {
+  if (branch.size() < kOurBranchPrefix.size() + 2 || branch.substr(0, kOurBranchPrefix.size()) != kOurBranchPrefix) {
+    return -1;
+  }
+  int v = 0;
+  for (std::size_t i = kOurBranchPrefix.size(); i < kOurBranchPrefix.size() + 2; ++i) {
+    char c = branch[i];
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+std::string newTag() {
+  std::string t;
+  t.reserve(16);
+  appendHex(t, random64(), 16);
+  return t;
+}
+
+bool Proxy::anyPending(const Context& ctx) {
+  return std::any_of(ctx.branches.begin(), ctx.branches.end(),
+                     [](const Branch& b) { return b.status == 0 && !b.abandoned; });
+}
+
+Proxy::Proxy(transaction::TransactionLayer& txn, Network& net, const FlowTokens& tokens, ProxySettings settings)
+    : txn_(txn), net_(net), tokens_(tokens), settings_(std::move(settings)) {}
+
+// ---- routing ----------------------------------------------------------------------------------
+
+RouteInfo Proxy::preprocessRoutes(sip::Message& req) {
+  RouteInfo info;
+  // §16.4: a strict router before us put our Record-Route URI in the Request-URI and the real
+  // target in the last Route.
+  const sip::Uri& ruri = req.requestUri();
+  if (req.count(sip::HeaderId::Route) > 0 && ruri.isSip() && ruri.param("lr") && net_.isLocalUri(ruri)) {
+    std::vector<sip::NameAddr> routes = req.routeSet(sip::HeaderId::Route);
+    if (!routes.empty()) {
+      if (auto flow = tokens_.decode(ruri.user)) info.flow = flow;
+      std::string last(routes.back().uri.raw);
+      std::vector<std::string> keep;
+      for (std::size_t i = 0; i + 1 < routes.size(); ++i) keep.emplace_back(routes[i].raw);
+      req.removeHeader(sip::HeaderId::Route);
+      for (const std::string& r : keep) req.addHeader("Route", r);
+      req.setRequestUri(last);
+      info.strictRouted = true;
+      info.poppedOwn = true;
+    }
+  }
+  // Then every Route on top that names us (two of them after our double Record-Route).
+  while (req.count(sip::HeaderId::Route) > 0) {
+    std::vector<sip::NameAddr> routes = req.routeSet(sip::HeaderId::Route);
+    if (routes.empty() || !routes.front().uri.isSip() || !net_.isLocalUri(routes.front().uri)) break;
+    info.flow = tokens_.decode(routes.front().uri.user);
+    info.poppedOwn = true;
+    req.popRoute();
+  }
+  return info;
+}
+
+std::string Proxy::loopHash(const sip::Message& req) const {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  h = fnv(h, req.requestUriText());
+  h = fnv(h, req.from().tag().value_or(""));
+  h = fnv(h, req.to().tag().value_or(""));
+  h = fnv(h, req.callId());
+  h = fnv(h, std::to_string(req.cseq().number));
+  req.forEachValue(sip::HeaderId::ProxyRequire, [&](std::string_view v) {
+    h = fnv(h, v);
+    return true;
+  });
+  std::string s;
+  appendHex(s, h, 16);
+  return s;
+}
+
+bool Proxy::isLoop(const sip::Message& req) {
+  if (req.viaCount() < 2) return false;
+  const std::string hash = loopHash(req);
+  for (const sip::Via& v : req.vias()) {
+    if (!v.branch || workerOfBranch(*v.branch) < 0) continue;
+    std::string_view rest = v.branch->substr(kOurBranchPrefix.size() + 2);
+    if (rest.size() > hash.size() && rest.substr(0, hash.size()) == hash && rest[hash.size()] == '.') {
+      ++stats_.loops;
+      return true;
+    }
+  }
+  return false;
+}
+
+// ---- stateful forwarding ------------------------------------------------------------------------
+
+void Proxy::forward(TransactionId id, sip::Message& req, const Peer& from, std::vector<Target> targets, TimePoint now) {
+  ++stats_.forwarded;
+  auto [it, inserted] = contexts_.try_emplace(id);
+  if (!inserted) return;  // cannot happen: one forward per server transaction
+  Context& ctx = it->second;
+  ctx.server = id;
+  ctx.from = from;
+  ctx.invite = req.method() == sip::Method::Invite;
+  // §16.6 step 3 on the common part; the Via, Record-Route and Request-URI are per branch.
+  req.decrementMaxForwards();
+  sip::serialize(req, ctx.common);
+  if (!parseOwned(ctx.common, ctx.request)) {
+    contexts_.erase(it);
+    sip::Message resp = sip::Message::responseTo(req, 500, "Cannot Forward", newTag());
+    txn_.respond(id, resp, now);
+    return;
+  }
+  if (ctx.invite) {
+    // §16.2: a stateful proxy sends 100 Trying for INVITE at once, rather than after 200 ms.
+    sip::Message trying = sip::Message::responseTo(ctx.request, 100, "Trying");
+    txn_.respond(id, trying, now);
+    ringDue_.push_back({now + settings_.ringTimeout, id});
+  }
+  // §16.6: the sequential groups, highest q first (a contact without q counts as 1.0).
+  std::stable_sort(targets.begin(), targets.end(), [](const Target& a, const Target& b) {
+    return (a.q < 0 ? 1000 : a.q) > (b.q < 0 ? 1000 : b.q);
+  });
+  for (Target& t : targets) {
+    int q = t.q < 0 ? 1000 : t.q;
+    if (ctx.groups.empty() || (ctx.groups.back().front().q < 0 ? 1000 : ctx.groups.back().front().q) != q) {
+      ctx.groups.emplace_back();
+    }
+    ctx.groups.back().push_back(std::move(t));
+  }
+  if (ctx.groups.empty()) {
+    respondLocal(ctx, 480, "Temporarily Unavailable");
+    destroyIfDone(id, now);
+    return;
+  }
+  startGroup(ctx, now);
+  maybeFinish(ctx, now);  // every branch may have failed at once
+  destroyIfDone(id, now);
+}
+
+void Proxy::startGroup(Context& ctx, TimePoint now) {
+  while (ctx.nextGroup < ctx.groups.size()) {
+    std::vector<Target> group = std::move(ctx.groups[ctx.nextGroup++]);
+    for (const Target& t : group) startBranch(ctx, t, now);
+    // A group whose branches all failed at once: go on with the next one.
+    bool pending = anyPending(ctx);
+    if (pending) return;
+    bool stop = ctx.bestStatus >= 200 && ctx.bestStatus < 300;
+    if (stop || ctx.bestStatus >= 600) return;
+  }
+}
+
+void Proxy::startBranch(Context& ctx, const Target& target, TimePoint now) {
+  ctx.branches.emplace_back();
+  const std::size_t index = ctx.branches.size() - 1;
+  Branch& br = ctx.branches.back();
+  br.peer = target.peer;
+  sip::Message& m = br.request;
+  if (!parseOwned(ctx.common, m)) {
+    br.status = 500;
+    return;
+  }
+  if (!target.uri.empty()) m.setRequestUri(target.uri);
+  for (const std::string& r : target.routes) m.addHeader("Route", r);
+  if (settings_.recordRoute && ctx.request.method() != sip::Method::Register) {
+    // RFC 5658 double record-routing: the URI facing the caller carries the caller's flow, the one
+    // facing the callee (on top) the callee's; an in-dialog request that pops both goes to the
+    // flow named by the second.
+    auto rr = [&](const Peer& leg) {
+      std::string v = "<sip:" + tokens_.encode(leg) + "@" + net_.localHostPort(leg);
+      if (leg.transport != transport::TransportKind::Udp) v += ";transport=" + lowerTransport(leg.transport);
+      v += ";lr>";
+      return v;
+    };
+    m.addRecordRoute(rr(ctx.from));
+    m.addRecordRoute(rr(target.peer));
+  }
+  std::string via = "SIP/2.0/" + std::string(transport::transportName(target.peer.transport)) + " " +
+                    net_.localHostPort(target.peer) + ";branch=" + newProxyBranch(net_.workerIndex(), loopHash(ctx.request));
+  m.pushVia(via);
+  TransactionId client = txn_.sendRequest(m, target.peer, now);
+  if (client == 0) {
+    // The connection of a registered flow is gone (RFC 5626 §5.3: 430), or the send failed.
+    if (target.flow) ++stats_.flowFailures;
+    br.status = target.flow ? 430 : 503;
+    if (br.status > 0 && (ctx.bestStatus == 0 || rank(br.status) < rank(ctx.bestStatus))) {
+      ctx.bestStatus = br.status;
+      ctx.bestResponse.clear();  // made up when sent
+    }
+    return;
+  }
+  ++stats_.branches;
+  br.client = client;
+  branches_[client] = BranchRef{ctx.server, static_cast<std::uint32_t>(index)};
+}
+
+bool Proxy::forwardStateless(sip::Message& req, const Target& target) {
+  if (!target.uri.empty()) req.setRequestUri(target.uri);
+  req.decrementMaxForwards();
+  std::string via = "SIP/2.0/" + std::string(transport::transportName(target.peer.transport)) + " " +
+                    net_.localHostPort(target.peer) + ";branch=" + newProxyBranch(net_.workerIndex(), loopHash(req));
+  req.pushVia(via);
+  if (!txn_.sendStateless(req, target.peer)) return false;
+  ++stats_.statelessForwarded;
+  return true;
+}
+
+// ---- responses ------------------------------------------------------------------------------------
+
+bool Proxy::onResponse(TransactionId client, sip::Message& response, TimePoint now) {
+  if (auto c = cancels_.find(client); c != cancels_.end()) {
+    if (response.statusCode() >= 200) cancels_.erase(c);
+    return true;  // the answer to our CANCEL: nothing to pass on
+  }
+  auto ref = branches_.find(client);
+  if (ref == branches_.end()) {
+    auto l = lingering_.find(client);
+    if (l == lingering_.end()) return false;
+    // RFC 6026: another 2xx (a retransmission or another fork's) after the INVITE finished.
+    if (response.statusCode() >= 200 && response.statusCode() < 300 && response.popVia() && response.hasVia()) {
+      txn_.respond(l->second, response, now);
+    }
+    return true;
+  }
+  auto cit = contexts_.find(ref->second.server);
+  if (cit == contexts_.end()) {
+    branches_.erase(ref);
+    return true;
+  }
+  Context& ctx = cit->second;
+  const std::size_t b = ref->second.index;
+  Branch& br = ctx.branches[b];
+  const int status = response.statusCode();
+  // §16.7 step 3: our Via off; a response with no Via left was for us and goes nowhere.
+  if (!response.popVia() || !response.hasVia()) return true;
+  if (status < 200) {
+    if (!br.provisional) {
+      br.provisional = true;
+      if (br.cancelWanted) cancelBranch(ctx, br, now);
+    }
+    // §16.7 step 5: provisional responses other than 100 go on at once.
+    if (status > 100 && !ctx.finalSent) txn_.respond(ctx.server, response, now);
+    return true;
+  }
+  if (status < 300) {
+    // §16.7 step 5: every 2xx goes on at once, even after another 2xx (forked INVITE).
+    br.status = status;
+    txn_.respond(ctx.server, response, now);
+    if (ctx.invite && !ctx.finalSent) {
+      ctx.finalSent = true;
+      cancelPending(ctx, now);  // §16.7 step 10
+    }
+    ctx.finalSent = true;
+    branches_.erase(ref);
+    if (ctx.invite) {
+      lingering_[client] = ctx.server;
+      lingerDue_.push_back({now + settings_.lingerAfterInvite, client});
+    }
+    maybeFinish(ctx, now);
+    destroyIfDone(ctx.server, now);
+    return true;
+  }
+  branches_.erase(ref);
+  branchFinal(ctx, b, status, &response, now);
+  destroyIfDone(ctx.server, now);
+  return true;
+}
+
+void Proxy::branchFinal(Context& ctx, std::size_t b, int status, const sip::Message* response, TimePoint now) {
+  ctx.branches[b].status = status;
+  if (response != nullptr && (status == 401 || status == 407)) {
+    // §16.7 step 7: the challenges of every branch go back together.
+    response->forEachValue(sip::HeaderId::WwwAuthenticate, [&](std::string_view v) {
+      ctx.authHeaders.push_back("WWW-Authenticate\n" + std::string(v));
+      return true;
+    });
+    response->forEachValue(sip::HeaderId::ProxyAuthenticate, [&](std::string_view v) {
+      ctx.authHeaders.push_back("Proxy-Authenticate\n" + std::string(v));
+      return true;
+    });
+  }
+  if (!ctx.finalSent && (ctx.bestStatus == 0 || rank(status) < rank(ctx.bestStatus))) {
+    ctx.bestStatus = status;
+    ctx.bestResponse.clear();
+    if (response != nullptr) sip::serialize(*response, ctx.bestResponse);
+  }
+  if (status >= 600 && !ctx.finalSent) {
+    // §16.7 step 6 / 10: a 6xx ends the search: the other branches are cancelled and no group
+    // starts.
+    ctx.nextGroup = ctx.groups.size();
+    cancelPending(ctx, now);
+  }
+  maybeFinish(ctx, now);
+}
+
+void Proxy::maybeFinish(Context& ctx, TimePoint now) {
+  bool pending = anyPending(ctx);
+  if (pending) return;
+  if (!ctx.finalSent && !ctx.cancelled && ctx.bestStatus < 600 && ctx.nextGroup < ctx.groups.size()) {
+    startGroup(ctx, now);
+    pending = anyPending(ctx);
+    if (pending) return;
+  }
+  if (!ctx.finalSent) sendBest(ctx);
+}
+
+void Proxy::sendBest(Context& ctx) {
+  ctx.finalSent = true;
+  auto now = transaction::Clock::now();
+  if (ctx.cancelled && (ctx.bestStatus == 0 || ctx.bestStatus == 408 || ctx.bestStatus == 430 || ctx.bestStatus == 503)) {
+    respondLocal(ctx, 487, "Request Terminated");
+    return;
+  }
+  if (ctx.bestResponse.empty()) {
+    switch (ctx.bestStatus) {
+      case 0:
+      case 408: respondLocal(ctx, 408, "Request Timeout"); return;
+      case 430: respondLocal(ctx, 430, "Flow Failed"); return;
+      default: respondLocal(ctx, 500, "Cannot Reach The User"); return;  // §16.7 step 6: never 503
+    }
+  }
+  sip::Message best;
+  if (!parseOwned(ctx.bestResponse, best)) {
+    respondLocal(ctx, 500, "Server Internal Error");
+    return;
+  }
+  if (ctx.bestStatus == 503) best.setStatus(500, "Service Unavailable Downstream");
+  if ((ctx.bestStatus == 401 || ctx.bestStatus == 407) && !ctx.authHeaders.empty()) {
+    best.removeHeader(sip::HeaderId::WwwAuthenticate);
+    best.removeHeader(sip::HeaderId::ProxyAuthenticate);
+    for (const std::string& h : ctx.authHeaders) {
+      auto nl = h.find('\n');
+      best.addHeader(std::string_view(h).substr(0, nl), std::string_view(h).substr(nl + 1));
+    }
+  }
+  txn_.respond(ctx.server, best, now);
+}
+
+void Proxy::respondLocal(Context& ctx, int status, std::string_view reason) {
+  ctx.finalSent = true;
+  sip::Message resp = sip::Message::responseTo(ctx.request, status, reason, newTag());
+  resp.addHeader("Server", settings_.serverHeader);
+  txn_.respond(ctx.server, resp, transaction::Clock::now());
+}
+
+// ---- CANCEL, failures, timers -------------------------------------------------------------------
+
+void Proxy::cancelBranch(Context& ctx, Branch& br, TimePoint now) {
+  (void)ctx;
+  if (br.cancelSent || br.status != 0 || br.client == 0) return;
+  if (!br.provisional) {
+    br.cancelWanted = true;  // §9.1: not before a provisional response
+    br.abandoned = true;
+    return;
+  }
+  // §9.1: Request-URI, Call-ID, To, From, CSeq number and the single Via of the request; Route too.
+  const sip::Message& inv = br.request;
+  sip::Message cancel = sip::Message::request("CANCEL", inv.requestUriText());
+  for (const sip::HeaderField& h : inv.headers()) {
+    switch (h.id) {
+      case sip::HeaderId::From:
+      case sip::HeaderId::To:
+      case sip::HeaderId::CallId:
+      case sip::HeaderId::Route: cancel.addHeader(h.name, h.value); break;
+      default: break;
+    }
+  }
+  cancel.pushVia(inv.topVia().raw);
+  cancel.addHeader("CSeq", std::to_string(inv.cseq().number) + " CANCEL");
+  cancel.addHeader("Max-Forwards", "70");
+  cancel.addHeader("Content-Length", "0");
+  br.cancelSent = true;
+  ++stats_.cancelled;
+  TransactionId id = txn_.sendRequest(cancel, br.peer, now);
+  if (id != 0) cancels_[id] = ctx.server;
+  cancelDue_.push_back({now + settings_.cancelWait, br.client});
+}
+
+void Proxy::cancelPending(Context& ctx, TimePoint now) {
+  if (!ctx.invite) return;
+  for (Branch& br : ctx.branches) cancelBranch(ctx, br, now);
+}
+
+bool Proxy::onCancel(TransactionId cancelId, TransactionId inviteId, sip::Message& cancel, TimePoint now) {
+  auto it = contexts_.find(inviteId);
+  if (inviteId == 0 || it == contexts_.end()) return false;
+  // §16.10: a CANCEL that matches a transaction is answered 200 at once, then forwarded to every
+  // pending branch; the callees' 487 becomes the INVITE's answer.
+  sip::Message ok = sip::Message::responseTo(cancel, 200, "OK", newTag());
+  txn_.respond(cancelId, ok, now);
+  Context& ctx = it->second;
+  if (ctx.finalSent) return true;
+  ctx.cancelled = true;
+  ctx.nextGroup = ctx.groups.size();
+  cancelPending(ctx, now);
+  maybeFinish(ctx, now);
+  destroyIfDone(inviteId, now);
+  return true;
+}
+
+bool Proxy::onClientFailure(TransactionId client, bool timeout, TimePoint now) {
+  if (cancels_.erase(client) > 0) return true;
+  if (lingering_.erase(client) > 0) return true;
+  auto ref = branches_.find(client);
+  if (ref == branches_.end()) return false;
+  BranchRef r = ref->second;
+  branches_.erase(ref);
+  auto cit = contexts_.find(r.server);
+  if (cit == contexts_.end()) return true;
+  // §16.7 step 2 / §8.1.3.1: a timeout counts as 408; a transport error (§17.1.4) as 503, or 430
+  // when the branch was a registered flow.
+  branchFinal(cit->second, r.index, timeout ? 408 : 503, nullptr, now);
+  destroyIfDone(r.server, now);
+  return true;
+}
+
+bool Proxy::onServerFailure(TransactionId server) {
+  auto it = contexts_.find(server);
+  if (it == contexts_.end()) return false;
+  // The caller cannot be reached: stop ringing the callees.
+  Context& ctx = it->second;
+  ctx.finalSent = true;
+  auto now = transaction::Clock::now();
+  cancelPending(ctx, now);
+  destroyIfDone(server, now);
+  return true;
+}
+
+void Proxy::destroyIfDone(TransactionId server, TimePoint now) {
+  (void)now;
+  auto it = contexts_.find(server);
+  if (it == contexts_.end()) return;
+  Context& ctx = it->second;
+  if (!ctx.finalSent) return;
+  for (const Branch& b : ctx.branches) {
+    if (b.status == 0 && b.client != 0 && branches_.count(b.client) > 0) {
+      // Still waiting for this branch's final (e.g. 487 after CANCEL, or more 2xx from a fork).
+      // Non-INVITE branches are not worth keeping once our answer has gone.
+      if (ctx.invite) return;
+    }
+  }
+  for (const Branch& b : ctx.branches) {
+    if (b.client != 0) branches_.erase(b.client);
+  }
+  contexts_.erase(it);
+}
+
+void Proxy::advance(TimePoint now) {
+  while (!ringDue_.empty() && ringDue_.front().when <= now) {
+    TransactionId server = ringDue_.front().id;
+    ringDue_.pop_front();
+    auto it = contexts_.find(server);
+    if (it == contexts_.end() || it->second.finalSent) continue;
+    // Timer C (§16.8): nobody answered. CANCEL the ringing branches and tell the caller.
+    ++stats_.ringTimeouts;
+    Context& ctx = it->second;
+    ctx.nextGroup = ctx.groups.size();
+    cancelPending(ctx, now);
+    respondLocal(ctx, 480, "No Answer");
+    destroyIfDone(server, now);
+  }
+  while (!cancelDue_.empty() && cancelDue_.front().when <= now) {
+    TransactionId client = cancelDue_.front().id;
+    cancelDue_.pop_front();
+    auto ref = branches_.find(client);
+    if (ref == branches_.end()) continue;
+    // §9.1: no final response 64*T1 after the CANCEL: give the branch up.
+    txn_.terminate(client);
+    BranchRef r = ref->second;
+    branches_.erase(ref);
+    if (auto cit = contexts_.find(r.server); cit != contexts_.end()) {
+      branchFinal(cit->second, r.index, 408, nullptr, now);
+      destroyIfDone(r.server, now);
+    }
+  }
+  while (!lingerDue_.empty() && lingerDue_.front().when <= now) {
+    lingering_.erase(lingerDue_.front().id);
+    lingerDue_.pop_front();
+  }
+}
+
+// ---- stray responses ----------------------------------------------------------------------------
+
+void Proxy::onStrayResponse(sip::Message& response) {
+  const int status = response.statusCode();
+  if (status < 200 || status >= 300 || response.cseq().method != sip::Method::Invite) return;
+  if (!response.hasVia() || workerOfBranch(response.topVia().branch.value_or("")) < 0) return;
+  if (!response.popVia() || !response.hasVia()) return;
+  if (sendResponseStateless(response)) ++stats_.statelessForwarded;
+}
+
+bool Proxy::sendResponseStateless(sip::Message& response) {
+  // §18.2.2 for the next Via: received (else sent-by) and rport (else the sent-by port). Only over
+  // UDP: a connection is known only to the transaction that is gone.
+  const sip::Via& via = response.topVia();
+  transport::TransportKind kind;
+  if (!transport::parseTransportName(via.transport, kind) || kind != transport::TransportKind::Udp) return false;
+  sip::Uri uri;
+  std::string_view host = via.received ? *via.received : via.host;
+  std::string text = "sip:";
+  if (host.find(':') != std::string_view::npos && host.front() != '[') {
+    text.append("[").append(host).append("]");
+  } else {
+    text.append(host);
+  }
+  std::uint16_t port = via.hasPort ? via.port : 5060;
+  if (via.rport && !via.rport->empty()) {
+    unsigned p = 0;
+    for (char c : *via.rport) p = p * 10 + static_cast<unsigned>(c - '0');
+    if (p > 0 && p < 65536) port = static_cast<std::uint16_t>(p);
+  }
+  text += ":" + std::to_string(port);
+  if (sip::parseUri(text, uri)) return false;
+  Peer to;
+  if (!net_.resolve(uri, to)) return false;
+  return txn_.sendStateless(response, to);
+}
+
+}  // namespace sipwarden::proxy

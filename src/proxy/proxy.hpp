@@ -1,0 +1,209 @@
+// The stateful proxy core of one worker (RFC 3261 §16): forwarding a request to one or more
+// targets (parallel forking within a q-value group, the groups one after the other), Via and
+// Record-Route (double record-routing with flow tokens, RFC 5658 / RFC 5626 §5.3), loose and strict
+// routing (§16.4, §16.6 step 7), best-response selection (§16.7), CANCEL (§16.10), the ring
+// timeout (Timer C, §16.8), and stateless forwarding of ACK for a 2xx and of stray 2xx responses.
+//
+// Policy is not here: which requests are authenticated and where a user is reached is the
+// caller's (server/worker_core.cpp) business; it hands the proxy the targets.
+//
+// Thread-safety: none. One Proxy per worker, next to that worker's TransactionLayer; every call on
+// the worker's thread. Responses for a branch must reach the worker that created it: branches carry
+// the worker index (workerOfBranch) so that the transport side can post them there.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "proxy/flow_token.hpp"
+#include "sip/message.hpp"
+#include "transaction/transaction_layer.hpp"
+#include "transport/peer.hpp"
+
+namespace sipwarden::proxy {
+
+using transaction::TimePoint;
+using transaction::TransactionId;
+
+/// What the proxy needs from the worker around it.
+class Network {
+ public:
+  virtual ~Network() = default;
+  /// Our address as `peer` reaches it, "192.0.2.1:5060" or "[2001:db8::1]:5060": the sent-by of our
+  /// Via and the host of our Record-Route on that leg.
+  virtual std::string localHostPort(const transport::Peer& peer) = 0;
+  /// The next hop for a URI (RFC 3263 for the cases this server resolves): transport from the
+  /// transport parameter (sips: TLS), the host, the port (5060, or 5061 for TLS), and the listener
+  /// to send from. False when it cannot be reached.
+  virtual bool resolve(const sip::Uri& uri, transport::Peer& out) = 0;
+  /// True when `uri` names this server (one of its addresses or names, on one of its ports).
+  virtual bool isLocalUri(const sip::Uri& uri) = 0;
+  /// Index of this worker (0..255), stamped into the branches the proxy creates.
+  virtual unsigned workerIndex() const = 0;
+};
+
+/// One destination of a forwarded request.
+struct Target {
+  std::string uri;             ///< the Request-URI of the branch ("" keeps the request's)
+  transport::Peer peer;        ///< where the branch is sent
+  std::vector<std::string> routes;  ///< Route values to add (a registration's Path, RFC 3327)
+  int q = -1;                  ///< q-value in thousandths; -1 = 1.0; sorts the sequential groups
+  /// The peer is a registered flow (a connection the user agent opened): when it is gone the
+  /// branch fails at once with 430 Flow Failed (RFC 5626 §5.3) instead of timing out.
+  bool flow = false;
+};
+
+struct ProxySettings {
+  /// No final response to an INVITE within this time: CANCEL every branch and answer 480
+  /// (Timer C, RFC 3261 §16.8; at least 3 minutes there, a ring timeout here).
+  std::chrono::milliseconds ringTimeout{std::chrono::seconds(120)};
+  /// A cancelled INVITE branch that stays in Proceeding this long is dropped (§9.1: 64*T1).
+  std::chrono::milliseconds cancelWait{32000};
+  /// How long a finished INVITE keeps its branch map, to forward 2xx retransmissions (64*T1).
+  std::chrono::milliseconds lingerAfterInvite{32000};
+  bool recordRoute = true;
+  std::string serverHeader = "sipwarden";
+};
+
+struct ProxyStats {
+  std::uint64_t forwarded = 0;          ///< requests forwarded statefully
+  std::uint64_t branches = 0;           ///< client transactions started
+  std::uint64_t statelessForwarded = 0; ///< ACKs and stray 2xx sent on
+  std::uint64_t cancelled = 0;          ///< CANCELs sent to branches
+  std::uint64_t ringTimeouts = 0;
+  std::uint64_t loops = 0;              ///< 482 answers
+  std::uint64_t flowFailures = 0;       ///< branches failed because their connection was gone
+};
+
+/// The result of Route pre-processing (§16.4).
+struct RouteInfo {
+  bool poppedOwn = false;               ///< at least one Route naming this server was removed
+  std::optional<transport::Peer> flow;  ///< the flow token of the last one removed, if any
+  bool strictRouted = false;            ///< the Request-URI was ours and was replaced by the last Route
+};
+
+/// "z9hG4bK" + "sw" + two hex digits of the worker + 32 random hex digits.
+std::string newProxyBranch(unsigned worker, std::string_view loopHash);
+/// The worker index a branch of ours names; -1 for anybody else's branch.
+int workerOfBranch(std::string_view branch);
+/// A To tag (RFC 3261 §19.3: at least 32 bits of randomness): 16 hex digits.
+std::string newTag();
+
+class Proxy {
+ public:
+  /// `txn`, `net` and `tokens` must outlive the proxy.
+  Proxy(transaction::TransactionLayer& txn, Network& net, const FlowTokens& tokens, ProxySettings settings);
+  Proxy(const Proxy&) = delete;
+  Proxy& operator=(const Proxy&) = delete;
+
+  /// §16.4: when the Request-URI is one of our Record-Route URIs (a strict router before us), the
+  /// last Route becomes the Request-URI; then every Route on top that names us is removed.
+  RouteInfo preprocessRoutes(sip::Message& req);
+
+  /// §16.3 step 4: a Via of ours whose loop hash equals this request's (same Request-URI, tags,
+  /// Call-ID, CSeq): the request came back unchanged, a loop (482). A spiral (changed
+  /// Request-URI) is not a loop.
+  bool isLoop(const sip::Message& req);
+
+  /// Forwards `req`, the request of server transaction `id`, to `targets` (any order; they are
+  /// grouped by q, highest first). The proxy answers the server transaction from then on: the
+  /// best response, 100 Trying for INVITE, 480 on ring timeout, 487 after a CANCEL without an
+  /// answer. `from` is the flow the request came on (Record-Route flow token). An empty list is
+  /// answered 480.
+  void forward(TransactionId id, sip::Message& req, const transport::Peer& from, std::vector<Target> targets,
+               TimePoint now);
+
+  /// Stateless forwarding (ACK for a 2xx, §16.11 simplified to what a record-routing proxy does):
+  /// Max-Forwards, Via, and the send. False when it could not be sent.
+  bool forwardStateless(sip::Message& req, const Target& target);
+
+  // Transaction-user events; each returns false when it is not about a request the proxy forwards
+  // (the caller handles it).
+  bool onResponse(TransactionId client, sip::Message& response, TimePoint now);
+  bool onClientFailure(TransactionId client, bool timeout, TimePoint now);
+  bool onCancel(TransactionId cancelId, TransactionId inviteId, sip::Message& cancel, TimePoint now);
+  bool onServerFailure(TransactionId server);
+  /// §16.7 / RFC 6026: a 2xx to INVITE that no transaction knows (a retransmission after the
+  /// branch ended, or another fork's) is forwarded statelessly by its next Via. Others: dropped.
+  void onStrayResponse(sip::Message& response);
+
+  /// Runs ring timeouts, CANCEL waits and linger expiries due at `now`.
+  void advance(TimePoint now);
+
+  [[nodiscard]] std::size_t contextCount() const { return contexts_.size(); }
+  [[nodiscard]] const ProxyStats& stats() const { return stats_; }
+
+ private:
+  struct Branch {
+    TransactionId client = 0;
+    sip::Message request;  ///< as sent (for CANCEL, §9.1)
+    transport::Peer peer;
+    int status = 0;        ///< final status received (or made up: 408, 430, 503); 0 while pending
+    bool provisional = false;
+    bool cancelWanted = false;  ///< CANCEL once a provisional arrives
+    /// Cancelled before any provisional: the answer no longer waits for it (its Timer B), but a
+    /// late provisional still gets the CANCEL.
+    bool abandoned = false;
+    bool cancelSent = false;
+  };
+  struct Context {
+    TransactionId server = 0;
+    sip::Message request;  ///< the received request after the common edits (owned copy)
+    std::string common;    ///< its bytes, parsed per branch
+    transport::Peer from;
+    bool invite = false;
+    bool finalSent = false;
+    bool cancelled = false;
+    std::vector<Branch> branches;
+    std::vector<std::vector<Target>> groups;  ///< sequential groups not started yet (front first)
+    std::size_t nextGroup = 0;
+    int bestStatus = 0;
+    std::string bestResponse;               ///< wire bytes of the best final so far (our Via popped)
+    std::vector<std::string> authHeaders;   ///< "Name: value" of every 401/407 challenge (§16.7 step 7)
+  };
+
+  /// A branch the answer still waits for.
+  static bool anyPending(const Context& ctx);
+  void startGroup(Context& ctx, TimePoint now);
+  void startBranch(Context& ctx, const Target& target, TimePoint now);
+  void branchFinal(Context& ctx, std::size_t b, int status, const sip::Message* response, TimePoint now);
+  /// After a branch ended: next group, or the best response when nothing is pending.
+  void maybeFinish(Context& ctx, TimePoint now);
+  void sendBest(Context& ctx);
+  void cancelBranch(Context& ctx, Branch& branch, TimePoint now);
+  void cancelPending(Context& ctx, TimePoint now);
+  void respondLocal(Context& ctx, int status, std::string_view reason);
+  void destroyIfDone(TransactionId server, TimePoint now);
+  [[nodiscard]] std::string loopHash(const sip::Message& req) const;
+  bool sendResponseStateless(sip::Message& response);
+
+  transaction::TransactionLayer& txn_;
+  Network& net_;
+  const FlowTokens& tokens_;
+  ProxySettings settings_;
+  std::unordered_map<TransactionId, Context> contexts_;  ///< by server transaction
+  struct BranchRef {
+    TransactionId server = 0;
+    std::uint32_t index = 0;
+  };
+  std::unordered_map<TransactionId, BranchRef> branches_;  ///< by client transaction
+  std::unordered_map<TransactionId, TransactionId> cancels_;  ///< our CANCEL client tx -> server
+  /// Finished INVITEs: client -> server, kept lingerAfterInvite to forward 2xx retransmissions.
+  std::unordered_map<TransactionId, TransactionId> lingering_;
+  struct Due {
+    TimePoint when;
+    TransactionId id;
+  };
+  std::deque<Due> ringDue_;     ///< server ids, in deadline order (one constant timeout)
+  std::deque<Due> lingerDue_;   ///< client ids
+  std::deque<Due> cancelDue_;   ///< client ids of cancelled INVITE branches
+  ProxyStats stats_;
+};
+
+}  // namespace sipwarden::proxy

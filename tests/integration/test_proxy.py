@@ -1,0 +1,241 @@
+"""The stateful proxy against the live server: the seed's pager model (MESSAGE, steps 1-4) and
+session model (INVITE / 100 / 180 / 200 / ACK / BYE, steps 1-23) between two registered users,
+over UDP and over TCP, checking what the seed shows: Via stacking and removal, Max-Forwards
+70 -> 69, To tags, CSeq, and our Record-Route. Also authentication (407, From must be the
+authenticated user), 404/480, CANCEL, a 486, forking to two devices, the ring timeout, loops."""
+import socket
+import time
+import unittest
+
+from harness import DOMAIN, ServerPerClass
+from proxy_ua import UA, header_lines, uri_of
+
+SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+       "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+
+
+class ProxyFlows(ServerPerClass, unittest.TestCase):
+    transport = "udp"
+    server_users = (("alice", "secret-a"), ("bob", "secret-b"), ("carol", "secret-c"), ("dave", "secret-d"))
+    server_config = "[proxy]\nring_timeout = 5\n"
+
+    def ua(self, user, password, transport=None):
+        """A user agent whose binding is removed when the test ends (tests share one server)."""
+        u = UA(transport or self.transport, self.server.port, user, password)
+
+        def cleanup():
+            try:
+                if u.reg.challenge is not None:
+                    u.register(expires=0)
+            finally:
+                u.close()
+        self.addCleanup(cleanup)
+        return u
+
+    def pair(self):
+        a = self.ua("alice", "secret-a")
+        b = self.ua("bob", "secret-b")
+        a.register()
+        b.register()
+        return a, b
+
+    def test_message_pager_model(self):
+        a, b = self.pair()
+        # Steps 1-2: the proxy challenges the sender, then forwards the MESSAGE to Bob's contact.
+        a.c.cseq += 1
+        first, _ = a.build_request("MESSAGE", "sip:bob@%s" % DOMAIN, "<sip:bob@%s>" % DOMAIN,
+                                   ["Content-Type: text/plain"], "hi", cseq=a.c.cseq)
+        a.c.send_raw(first)
+        r = a.c.recv_final()
+        self.assertEqual(r.status, 407, r.raw)
+        self.assertTrue(any("algorithm=SHA-256" in v for v in r.all("proxy-authenticate")), r.raw)
+        a.pick_proxy_challenge(r)
+        a.c.cseq += 1
+        text, _ = a.build_request("MESSAGE", "sip:bob@%s" % DOMAIN, "<sip:bob@%s>" % DOMAIN,
+                                  ["Content-Type: text/plain", a.proxy_authorization("MESSAGE", "sip:bob@%s" % DOMAIN)],
+                                  "Watson, come here.", cseq=a.c.cseq)
+        a.c.send_raw(text)
+        m = b.expect_request("MESSAGE")
+        # Step 2 as the seed shows it: the proxy's Via on top of the sender's, which got received
+        # and rport; Max-Forwards one less; the Request-URI is Bob's contact; the body unchanged.
+        vias = header_lines(m, "via")
+        self.assertEqual(len(vias), 2, m.raw)
+        self.assertIn("SIP/2.0/%s 127.0.0.1:%d;branch=z9hG4bK" % (self.transport.upper(), self.server.port), vias[0])
+        self.assertIn("127.0.0.1:%d" % a.c.local_port, vias[1])
+        self.assertIn("rport=%d" % a.c.local_port, vias[1])
+        self.assertEqual(m.get("max-forwards"), "69")
+        self.assertEqual(m.uri, "sip:bob@127.0.0.1:%d;transport=%s" % (b.c.local_port, self.transport))
+        self.assertEqual(m.body, "Watson, come here.")
+        self.assertIsNone(m.get("proxy-authorization"), "the proxy consumes its own credentials (RFC 3261 §22.3)")
+        self.assertEqual(len(header_lines(m, "record-route")), 2, m.raw)
+        # Steps 3-4: Bob's 200 goes back with the proxy's Via removed.
+        b.reply(m, 200)
+        ok = a.c.recv_final()
+        self.assertEqual(ok.status, 200, ok.raw)
+        self.assertEqual(len(header_lines(ok, "via")), 1, ok.raw)
+        self.assertIn("127.0.0.1:%d" % a.c.local_port, header_lines(ok, "via")[0])
+        self.assertEqual(ok.get("cseq"), "%d MESSAGE" % a.c.cseq)
+
+    def test_invite_session_model(self):
+        a, b = self.pair()
+        r, invite_text, call_id = a.send_authenticated("INVITE", "bob", SDP, content_type="application/sdp",
+                                                       expect_final=False)
+        # The stateful proxy answers 100 Trying itself (step 2).
+        self.assertEqual(r.status, 100, r.raw)
+        inv = b.expect_request("INVITE")
+        self.assertEqual(inv.get("max-forwards"), "69")
+        self.assertEqual(len(header_lines(inv, "via")), 2)
+        rr = header_lines(inv, "record-route")
+        self.assertEqual(len(rr), 2, inv.raw)
+        for v in rr:
+            self.assertRegex(v, r"^<sip:[0-9a-f]+@127\.0\.0\.1:%d(;transport=tcp)?;lr>$" % self.server.port)
+        b.reply(inv, 100, "Trying")  # hop-by-hop: must not reach the caller
+        b.reply(inv, 180, "Ringing", to_tag="bobtag")
+        ringing = a.c.recv()
+        self.assertEqual(ringing.status, 180, ringing.raw)
+        self.assertIn("tag=bobtag", ringing.get("to"))
+        self.assertEqual(len(header_lines(ringing, "via")), 1)
+        b.reply(inv, 200, "OK", body=SDP, headers=["Content-Type: application/sdp"], to_tag="bobtag")
+        ok = a.c.recv_final()
+        self.assertEqual(ok.status, 200, ok.raw)
+        self.assertEqual(len(header_lines(ok, "record-route")), 2)
+        # ACK for the 2xx goes end to end through the route set (step 13-17).
+        dialog = a.uac_dialog(ok, invite_text)
+        a.send_in_dialog(dialog, "ACK")
+        ack = b.expect_request("ACK")
+        self.assertEqual(ack.get("call-id"), call_id)
+        self.assertEqual(ack.get("route"), None, "the proxy removes its own Route entries")
+        # Bob hangs up (steps 18-23): BYE through the proxy to Alice, 200 back.
+        bd = b.uas_dialog(inv, local_tag="bobtag")
+        b.send_in_dialog(bd, "BYE")
+        bye = a.expect_request("BYE")
+        self.assertEqual(bye.get("max-forwards"), "69")
+        self.assertEqual(len(header_lines(bye, "via")), 2)
+        a.reply(bye, 200)
+        done = b.c.recv_final()
+        self.assertEqual(done.status, 200, done.raw)
+        self.assertEqual(done.get("cseq"), "1 BYE")
+
+    def test_wrong_identity_is_forbidden(self):
+        a = self.ua("alice", "secret-a")
+        b = self.ua("bob", "secret-b")
+        b.register()
+        uri = "sip:bob@%s" % DOMAIN
+        a.c.cseq += 1
+        text, _ = a.build_request("MESSAGE", uri, "<%s>" % uri, [], "", cseq=a.c.cseq)
+        a.c.send_raw(text)
+        r = a.c.recv_final()
+        a.pick_proxy_challenge(r)
+        # Valid credentials of bob (whose password Alice knows here) but From alice: 403, nobody
+        # sends as somebody else.
+        a.user, a.password = "bob", "secret-b"
+        a.c.cseq += 1
+        text, _ = a.build_request("MESSAGE", uri, "<%s>" % uri, [a.proxy_authorization("MESSAGE", uri)], "",
+                                  cseq=a.c.cseq)
+        text = text.replace("From: <sip:bob@", "From: <sip:alice@")
+        a.c.send_raw(text)
+        r = a.c.recv_final()
+        self.assertEqual(r.status, 403, r.raw)
+
+    def test_unknown_user_404_and_unregistered_480(self):
+        a = self.ua("alice", "secret-a")
+        r, _, _ = a.send_authenticated("INVITE", "nobody", SDP, content_type="application/sdp")
+        self.assertEqual(r.status, 404, r.raw)
+        r, _, _ = a.send_authenticated("INVITE", "carol", SDP, content_type="application/sdp")
+        self.assertEqual(r.status, 480, r.raw)
+
+    def test_busy_reaches_the_caller(self):
+        a, b = self.pair()
+        r, _, _ = a.send_authenticated("INVITE", "bob", SDP, content_type="application/sdp", expect_final=False)
+        inv = b.expect_request("INVITE")
+        b.reply(inv, 486, "Busy Here")
+        final = a.c.recv_final()
+        self.assertEqual(final.status, 486, final.raw)
+        # The proxy's client transaction ACKs the 486 hop by hop (§17.1.1.3).
+        ack = b.expect_request("ACK")
+        self.assertEqual(ack.get("cseq").split()[1], "ACK")
+
+    def test_cancel_before_answer(self):
+        a, b = self.pair()
+        r, invite_text, call_id = a.send_authenticated("INVITE", "bob", SDP, content_type="application/sdp",
+                                                       expect_final=False)
+        inv = b.expect_request("INVITE")
+        b.reply(inv, 180, "Ringing", to_tag="t180")
+        self.assertEqual(a.c.recv().status, 180)
+        # CANCEL: same Via branch, Call-ID, From, To, CSeq number as the INVITE (§9.1).
+        lines = invite_text.split("\r\n")
+        via = [l for l in lines if l.startswith("Via:")][0]
+        cseq = int([l for l in lines if l.startswith("CSeq:")][0].split()[1])
+        cancel = "\r\n".join(["CANCEL sip:bob@%s SIP/2.0" % DOMAIN, via, "Max-Forwards: 70",
+                              [l for l in lines if l.startswith("From:")][0],
+                              [l for l in lines if l.startswith("To:")][0], "Call-ID: %s" % call_id,
+                              "CSeq: %d CANCEL" % cseq, "Content-Length: 0"]) + "\r\n\r\n"
+        a.c.send_raw(cancel)
+        got = b.expect_request("CANCEL")
+        b.reply(got, 200)
+        b.reply(inv, 487, "Request Terminated", to_tag="t180")
+        seen = []
+        deadline = time.time() + 5
+        while time.time() < deadline and 487 not in seen:
+            seen.append(a.c.recv().status)
+        self.assertIn(200, seen)   # the proxy's 200 to the CANCEL
+        self.assertIn(487, seen)   # the INVITE's final answer
+
+    def test_forking_first_200_wins_other_branch_cancelled(self):
+        a = self.ua("alice", "secret-a")
+        a.register()
+        b1 = self.ua("bob", "secret-b")
+        b2 = self.ua("bob", "secret-b")
+        b1.register()
+        b2.register()
+        a.send_authenticated("INVITE", "bob", SDP, content_type="application/sdp", expect_final=False)
+        i1 = b1.expect_request("INVITE")
+        i2 = b2.expect_request("INVITE")
+        b1.reply(i1, 180, "Ringing", to_tag="one")
+        b2.reply(i2, 180, "Ringing", to_tag="two")
+        b1.reply(i1, 200, "OK", body=SDP, headers=["Content-Type: application/sdp"], to_tag="one")
+        cancel = b2.expect_request("CANCEL")
+        b2.reply(cancel, 200)
+        b2.reply(i2, 487, "Request Terminated", to_tag="two")
+        finals = []
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            try:
+                m = a.c.recv(1.0)
+            except socket.timeout:
+                break
+            if m.status >= 200:
+                finals.append(m)
+        self.assertEqual([m.status for m in finals], [200], finals)
+        self.assertIn("tag=one", finals[0].get("to"))
+
+    def test_ring_timeout(self):
+        a, b = self.pair()
+        a.send_authenticated("INVITE", "bob", SDP, content_type="application/sdp", expect_final=False)
+        inv = b.expect_request("INVITE")
+        b.reply(inv, 180, "Ringing", to_tag="slow")
+        started = time.time()
+        cancel = b.expect_request("CANCEL", timeout=10)
+        self.assertGreaterEqual(time.time() - started, 3.5)  # ring_timeout = 5 s from the INVITE
+        b.reply(cancel, 200)
+        final = a.c.recv_final(timeout=5)
+        self.assertEqual(final.status, 480, final.raw)
+        b.reply(inv, 487, "Request Terminated", to_tag="slow")
+
+    def test_loop_detected(self):
+        # Dave registers (over UDP: over TCP his connection is the way to him) a contact that is
+        # the proxy itself: the request would come back, again and again.
+        c = self.ua("dave", "secret-d", transport="udp")
+        c.contact = "<sip:dave@127.0.0.1:%d>" % self.server.port
+        c.register()
+        a = self.ua("alice", "secret-a")
+        r, _, _ = a.send_authenticated("MESSAGE", "dave", "loop?")
+        self.assertEqual(r.status, 482, r.raw)
+
+
+class ProxyFlowsTcp(ProxyFlows):
+    transport = "tcp"
+
+
+if __name__ == "__main__":
+    unittest.main()
