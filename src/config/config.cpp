@@ -210,7 +210,7 @@ Config loadConfigFile(const std::filesystem::path& file) {
   Config c;
   r.checkKeys(
       root, "",
-      {"data_dir", "workers", "listen", "domain", "log", "registrar", "auth", "transport", "timers", "proxy", "shutdown_grace"});
+      {"data_dir", "workers", "listen", "domain", "log", "registrar", "auth", "transport", "timers", "proxy", "messages", "shutdown_grace"});
   if (const toml::node* n = root.get("data_dir")) {
     if (!n->is_string() || n->as_string()->get().empty()) {
       fail(r.key("", "data_dir") + " = " + describe(*n), "expected a directory path string");
@@ -303,6 +303,16 @@ Config loadConfigFile(const std::filesystem::path& file) {
       if (!relay->is_boolean()) fail(r.key("proxy", "relay") + " = " + describe(*relay), "expected true or false");
       c.proxy.relay = relay->as_boolean()->get();
     }
+  }
+  if (const toml::node* n = root.get("messages")) {
+    const toml::table* t = n->as_table();
+    if (t == nullptr) fail(r.key("", "messages"), "expected a table [messages]");
+    r.checkKeys(*t, "messages", {"offline_max_per_user", "offline_expiry", "max_body"});
+    r.integer(*t, "messages", "offline_max_per_user", c.messages.offlineMaxPerUser, 0, 100000);
+    std::int64_t expiry = c.messages.offlineExpiry.count();
+    r.integer(*t, "messages", "offline_expiry", expiry, 60, 365 * 86400);
+    c.messages.offlineExpiry = std::chrono::seconds(expiry);
+    r.integer(*t, "messages", "max_body", c.messages.maxBody, 1300, 65000);
   }
   if (const toml::node* n = root.get("timers")) {
     const toml::table* t = n->as_table();

@@ -79,6 +79,14 @@ struct Config {
     bool relay = false;
   } proxy;
 
+  struct Messages {
+    /// Offline MESSAGEs kept per user (0: none are stored; the sender gets 480).
+    std::uint32_t offlineMaxPerUser = 100;
+    std::chrono::seconds offlineExpiry{7 * 24 * 3600};
+    /// Largest MESSAGE body over TCP; over UDP RFC 3428 §7 allows 1300 bytes of message.
+    std::uint32_t maxBody = 65000;
+  } messages;
+
   std::chrono::seconds shutdownGrace{5};
 
   /// Domains served: the realm of `domain` (lower-case), or nullptr.

@@ -206,8 +206,11 @@ int runServer(ServeOptions options) {
   coreSettings.serverHeader = "sipwarden/" SIPWARDEN_VERSION_STRING;
   coreSettings.ringTimeout = cfg.proxy.ringTimeout;
   coreSettings.relay = cfg.proxy.relay;
+  coreSettings.maxMessageBody = cfg.messages.maxBody;
   proxy::FlowTokens flowTokens(secret);
-  Services services{coreSettings, authenticator, location, registrar, store, users, stats, flowTokens};
+  im::OfflineMessages offline(store, im::OfflineSettings{.maxPerUser = cfg.messages.offlineMaxPerUser,
+                                                         .expiry = cfg.messages.offlineExpiry});
+  Services services{coreSettings, authenticator, location, registrar, store, users, stats, flowTokens, offline};
 
   transport::TransportSettings ts;
   for (const config::ListenerConfig& l : cfg.listeners) {
@@ -252,8 +255,8 @@ int runServer(ServeOptions options) {
     spdlog::info("listening on {}", shown.toString());
   }
   for (const config::DomainConfig& d : cfg.domains) spdlog::info("domain {} (realm \"{}\")", d.name, d.realm);
-  spdlog::info("{} user(s), {} binding(s) restored from {}", userCount, restoredCount,
-               (cfg.dataDir / "sipwarden.db").string());
+  spdlog::info("{} user(s), {} binding(s) restored from {}; offline messages waiting for {} user(s)", userCount,
+               restoredCount, (cfg.dataDir / "sipwarden.db").string(), offline.recipientsWaiting());
 
   for (auto& w : workers) {
     w->core->start();
@@ -278,6 +281,7 @@ int runServer(ServeOptions options) {
           store.replaceBindings(aor, remaining, [](bool) {});
         }
         authenticator.purge(std::chrono::system_clock::now());
+        if (tickCount % 600 == 0) offline.purgeExpired();
       }
       scheduleHousekeeping();
     });

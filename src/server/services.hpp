@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "auth/authenticator.hpp"
+#include "im/offline_messages.hpp"
 #include "proxy/flow_token.hpp"
 #include "registrar/location_service.hpp"
 #include "registrar/registrar.hpp"
@@ -27,6 +28,7 @@ struct CoreSettings {
   std::string serverHeader = "sipwarden";
   std::chrono::milliseconds ringTimeout{std::chrono::seconds(120)};
   bool relay = false;  ///< forward requests for other domains
+  std::size_t maxMessageBody = 65000;  ///< MESSAGE body over TCP (RFC 3428 §7: 1300 over UDP)
 };
 
 struct Services {
@@ -38,6 +40,7 @@ struct Services {
   UserDirectory& users;
   Stats& stats;
   const proxy::FlowTokens& flowTokens;
+  im::OfflineMessages& offline;
   std::atomic<bool> draining{false};           ///< shutting down: new requests get 503
   std::atomic<std::int64_t> pendingWrites{0};  ///< REGISTERs waiting for their store commit
 

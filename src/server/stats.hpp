@@ -17,6 +17,8 @@ struct Stats {
   std::atomic<std::uint64_t> authChallenges{0};  ///< 401/407 sent
   std::atomic<std::uint64_t> authFailures{0};    ///< wrong password, replay, forged nonce...
   std::atomic<std::uint64_t> storeFailures{0};
+  std::atomic<std::uint64_t> offlineStored{0};     ///< MESSAGEs kept for an unregistered user (202)
+  std::atomic<std::uint64_t> offlineDelivered{0};  ///< of those, delivered (2xx) and removed
   /// Final and provisional responses sent by the server, by status code (100..699).
   std::array<std::atomic<std::uint64_t>, 700> responsesSent{};
   transport::TransportCounters transport;

@@ -476,19 +476,7 @@ void WorkerCore::routeRequest(TransactionId id, sip::Message& req, const Peer& f
   proxy_.forward(id, req, from, {std::move(t)}, now);
 }
 
-void WorkerCore::routeToUser(TransactionId id, sip::Message& req, const Peer& from, const Domain& domain) {
-  const bool inDialog = req.to().tag().has_value();
-  if (!inDialog && !authorizeSender(id, req)) return;
-  const std::string user = req.requestUri().userUnescaped();
-  if (!services_.users.exists(user, domain.name)) {
-    reply(id, req, 404, "Not Found");
-    return;
-  }
-  std::vector<registrar::Binding> bindings = services_.location.lookup(user + "@" + domain.name, unixSeconds());
-  if (bindings.empty()) {
-    reply(id, req, 480, "Temporarily Unavailable");
-    return;
-  }
+std::vector<proxy::Target> WorkerCore::targetsFor(std::vector<registrar::Binding> bindings) {
   std::vector<proxy::Target> targets;
   targets.reserve(bindings.size());
   for (registrar::Binding& b : bindings) {
@@ -517,7 +505,37 @@ void WorkerCore::routeToUser(TransactionId id, sip::Message& req, const Peer& fr
     }
     targets.push_back(std::move(t));
   }
-  proxy_.forward(id, req, from, std::move(targets), transaction::Clock::now());
+  return targets;
+}
+
+void WorkerCore::routeToUser(TransactionId id, sip::Message& req, const Peer& from, const Domain& domain) {
+  const bool inDialog = req.to().tag().has_value();
+  if (!inDialog && !authorizeSender(id, req)) return;
+  const std::string user = req.requestUri().userUnescaped();
+  if (!services_.users.exists(user, domain.name)) {
+    reply(id, req, 404, "Not Found");
+    return;
+  }
+  if (req.method() == sip::Method::Message) {
+    // RFC 3428 §7: over UDP a MESSAGE stays within 1300 bytes; over TCP the configured limit.
+    const std::size_t limit = currentSource_.transport == TransportKind::Udp ? 1300 : services_.settings.maxMessageBody;
+    if (req.body().size() > limit) {
+      reply(id, req, 413, "Message Body Too Large (limit " + std::to_string(limit) + " bytes over " +
+                              std::string(transport::transportName(currentSource_.transport)) + ")");
+      return;
+    }
+  }
+  const std::string aor = user + "@" + domain.name;
+  std::vector<registrar::Binding> bindings = services_.location.lookup(aor, unixSeconds());
+  if (bindings.empty()) {
+    if (req.method() == sip::Method::Message && !inDialog) {
+      storeOffline(id, req, aor);
+      return;
+    }
+    reply(id, req, 480, "Temporarily Unavailable");
+    return;
+  }
+  proxy_.forward(id, req, from, targetsFor(std::move(bindings)), transaction::Clock::now());
 }
 
 void WorkerCore::handleRegister(TransactionId id, sip::Message& req) {
@@ -575,6 +593,8 @@ void WorkerCore::handleRegister(TransactionId id, sip::Message& req) {
     TransactionId id = 0;
     sip::Message response;
     bool ready = false;
+    bool hasBindings = false;
+    std::string aor;
   };
   auto pending = std::make_shared<Pending>();
   pending->id = id;
@@ -599,6 +619,7 @@ void WorkerCore::handleRegister(TransactionId id, sip::Message& req) {
             }
             services_.stats.registrations++;
             respond(pending->id, pending->response);
+            if (pending->hasBindings) maybeDeliverOffline(pending->aor);
           });
         });
       });
@@ -626,10 +647,13 @@ void WorkerCore::handleRegister(TransactionId id, sip::Message& req) {
   if (result.changed) {
     pending->response = std::move(resp);
     pending->ready = true;
+    pending->hasBindings = !result.current.empty();
+    pending->aor = aor;
     return;  // answered when the store commits
   }
   services_.stats.registrations++;
   respond(id, resp);
+  if (!result.current.empty()) maybeDeliverOffline(aor);
 }
 
 void WorkerCore::onCancel(TransactionId cancelId, TransactionId inviteId, sip::Message& cancel, const Peer&) {
@@ -663,13 +687,15 @@ void WorkerCore::onAck(sip::Message& ack, const Peer&) {
 }
 
 void WorkerCore::onResponse(TransactionId id, sip::Message& response) {
-  proxy_.onResponse(id, response, transaction::Clock::now());
+  if (proxy_.onResponse(id, response, transaction::Clock::now())) return;
+  onDeliveryResponse(id, response.statusCode());
 }
 
 void WorkerCore::onStrayResponse(sip::Message& response, const Peer&) { proxy_.onStrayResponse(response); }
 
 void WorkerCore::onClientFailure(TransactionId id, bool timeout) {
   if (proxy_.onClientFailure(id, timeout, transaction::Clock::now())) return;
+  if (onDeliveryResponse(id, timeout ? 408 : 503)) return;
   spdlog::debug("client transaction {} failed ({})", id, timeout ? "timeout" : "transport");
 }
 
@@ -677,5 +703,127 @@ void WorkerCore::onServerFailure(TransactionId id, bool timeout) {
   if (proxy_.onServerFailure(id)) return;
   spdlog::debug("server transaction {} failed ({})", id, timeout ? "no ACK" : "transport");
 }
+
+// ---- offline messages (RFC 3428 store-and-forward) ----------------------------------------------
+
+void WorkerCore::storeOffline(TransactionId id, sip::Message& req, const std::string& aor) {
+  if (services_.offline.settings().maxPerUser == 0) {
+    reply(id, req, 480, "Temporarily Unavailable");
+    return;
+  }
+  storage::StoredMessage m;
+  m.aor = aor;
+  if (const sip::HeaderField* f = req.find(sip::HeaderId::From)) m.sender = std::string(f->value);
+  m.fromUri = std::string(req.from().uri.raw);
+  if (const sip::HeaderField* t = req.find(sip::HeaderId::To)) m.toHeader = std::string(t->value);
+  m.callId = std::string(req.callId());
+  if (const sip::HeaderField* c = req.find(sip::HeaderId::ContentType)) m.contentType = std::string(c->value);
+  m.body = std::string(req.body());
+  // The answer waits for the disk: the 202 promises the message will not be lost.
+  auto response = std::make_shared<sip::Message>(makeResponse(req, 202, "Accepted"));
+  std::weak_ptr<bool> alive = alive_;
+  services_.pendingWrites++;
+  services_.offline.store(std::move(m), [this, id, response, alive](im::OfflineMessages::StoreResult r) {
+    asio::post(io_, [this, id, response, alive, r] {
+      services_.pendingWrites--;
+      if (alive.expired()) return;
+      switch (r) {
+        case im::OfflineMessages::StoreResult::Stored: services_.stats.offlineStored++; break;
+        case im::OfflineMessages::StoreResult::Full:
+          response->setStatus(486, "Busy Here: the offline message store of this user is full");
+          break;
+        case im::OfflineMessages::StoreResult::Failed:
+          response->setStatus(500, "Offline Message Not Stored");
+          response->addHeader("Retry-After", "5");
+          break;
+      }
+      respond(id, *response);
+    });
+  });
+}
+
+struct WorkerCore::Delivery {
+  std::string aor;
+  std::vector<storage::StoredMessage> messages;
+  std::size_t next = 0;
+  transaction::TransactionId client = 0;
+};
+
+void WorkerCore::maybeDeliverOffline(const std::string& aor) {
+  if (!services_.offline.beginDelivery(aor)) return;
+  std::weak_ptr<bool> alive = alive_;
+  services_.offline.pending(aor, [this, alive, aor](std::vector<storage::StoredMessage> messages) {
+    asio::post(io_, [this, alive, aor, messages = std::move(messages)]() mutable {
+      if (alive.expired()) {
+        services_.offline.finishDelivery(aor);
+        return;
+      }
+      auto d = std::make_shared<Delivery>();
+      d->aor = aor;
+      d->messages = std::move(messages);
+      deliverNext(std::move(d));
+    });
+  });
+}
+
+void WorkerCore::deliverNext(std::shared_ptr<Delivery> d) {
+  if (d->next >= d->messages.size()) {
+    deliveryDone(d, true);
+    return;
+  }
+  std::vector<proxy::Target> targets = targetsFor(services_.location.lookup(d->aor, unixSeconds()));
+  if (targets.empty()) {
+    deliveryDone(d, false);  // gone again: the rest waits for the next registration
+    return;
+  }
+  const storage::StoredMessage& m = d->messages[d->next];
+  const proxy::Target& t = targets.front();
+  sip::Message req = sip::Message::request("MESSAGE", t.uri);
+  req.pushVia("SIP/2.0/" + std::string(transport::transportName(t.peer.transport)) + " " +
+              transport_.localHostPort(t.peer) + ";branch=" + proxy::newProxyBranch(index_, "0000000000000000"));
+  for (const std::string& r : t.routes) req.addHeader("Route", r);
+  req.addHeader("Max-Forwards", "70");
+  req.addHeader("From", m.sender);
+  req.addHeader("To", m.toHeader);
+  req.addHeader("Call-ID", m.callId);
+  req.addHeader("CSeq", std::to_string(d->next + 1) + " MESSAGE");
+  // RFC 3428 §4 / RFC 3261 §20.17: when the message was sent, not when it is delivered.
+  std::time_t when = static_cast<std::time_t>(m.receivedAt);
+  std::tm tm{};
+  gmtime_r(&when, &tm);
+  char date[64];
+  std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  req.addHeader("Date", date);
+  if (!m.contentType.empty()) req.addHeader("Content-Type", m.contentType);
+  req.addHeader("Content-Length", std::to_string(m.body.size()));
+  req.setBody(m.body);
+  d->client = txn_.sendRequest(req, t.peer, transaction::Clock::now());
+  if (d->client == 0) {
+    deliveryDone(d, false);
+    return;
+  }
+  deliveries_[d->client] = d;
+}
+
+bool WorkerCore::onDeliveryResponse(TransactionId id, int status) {
+  auto it = deliveries_.find(id);
+  if (it == deliveries_.end()) return false;
+  if (status < 200) return true;
+  std::shared_ptr<Delivery> d = it->second;
+  deliveries_.erase(it);
+  if (status >= 300) {
+    logRateLimited("offline message for " + d->aor + " refused with " + std::to_string(status) + "; kept");
+    deliveryDone(d, false);
+    return true;
+  }
+  // Delivered: only now is it removed (RFC 3428 store-and-forward; nothing acknowledged is lost).
+  services_.offline.remove(d->messages[d->next].id, d->aor);
+  services_.stats.offlineDelivered++;
+  ++d->next;
+  deliverNext(d);
+  return true;
+}
+
+void WorkerCore::deliveryDone(std::shared_ptr<Delivery> d, bool) { services_.offline.finishDelivery(d->aor); }
 
 }  // namespace sipwarden::server

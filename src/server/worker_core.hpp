@@ -10,6 +10,8 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "proxy/proxy.hpp"
 #include "server/services.hpp"
@@ -76,6 +78,17 @@ class WorkerCore final : public transport::MessageHandler,
   /// The next hop for a URI (a Route or a foreign Request-URI) as a one-target list; empty (and
   /// answered) when it cannot be resolved.
   bool targetForUri(const sip::Uri& uri, proxy::Target& out);
+  /// MESSAGE to a user without a binding: stored, 202 once durable (RFC 3428 store-and-forward).
+  void storeOffline(transaction::TransactionId id, sip::Message& req, const std::string& aor);
+  /// After a successful REGISTER: the messages waiting for `aor`, one at a time.
+  void maybeDeliverOffline(const std::string& aor);
+  struct Delivery;
+  void deliverNext(std::shared_ptr<Delivery> d);
+  void deliveryDone(std::shared_ptr<Delivery> d, bool delivered);
+  bool onDeliveryResponse(transaction::TransactionId id, int status);
+  /// The targets of the bindings of an AOR (the contact over UDP unless behind NAT; the flow
+  /// over connection transports).
+  std::vector<proxy::Target> targetsFor(std::vector<registrar::Binding> bindings);
   /// A response posted from another worker (the branch is ours).
   void receiveDispatched(const std::string& bytes, const transport::Peer& from);
   /// A response to `req` with a To tag, Server and any extra headers added by the caller.
@@ -95,6 +108,7 @@ class WorkerCore final : public transport::MessageHandler,
   transaction::TransactionLayer txn_;
   proxy::Proxy proxy_;
   std::vector<WorkerCore*> siblings_;
+  std::unordered_map<transaction::TransactionId, std::shared_ptr<Delivery>> deliveries_;
   unsigned index_ = 0;
   boost::asio::steady_timer ticker_;
   transport::Peer currentSource_;  ///< the real source of the message being handled

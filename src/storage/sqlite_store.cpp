@@ -207,13 +207,14 @@ struct SqliteStore::SyncStatements {
         deleteMessage(c.prepare("DELETE FROM messages WHERE id = ?1")),
         purgeExpiredMessages(c.prepare("DELETE FROM messages WHERE expires_at <= ?1")),
         countAorMessages(c.prepare("SELECT count(*) FROM messages WHERE aor = ?1 AND expires_at > ?2")),
-        countAllMessages(c.prepare("SELECT count(*) FROM messages WHERE expires_at > ?1")) {}
+        countAllMessages(c.prepare("SELECT count(*) FROM messages WHERE expires_at > ?1")),
+        messageAors(c.prepare("SELECT DISTINCT aor FROM messages WHERE expires_at > ?1 ORDER BY aor")) {}
 
   Statement &begin, &commit, &rollback, &dataVersion, &generation;
   Statement &insertUser, &updateUser, &deleteUser, &deleteAor, &deleteAorMessages, &findUser, &listUsers;
   Statement &loadBindings, &purgeExpired;
   Statement &insertMessage, &pendingMessages, &deleteMessage, &purgeExpiredMessages, &countAorMessages,
-      &countAllMessages;
+      &countAllMessages, &messageAors;
 };
 
 struct SqliteStore::WriterStatements {
@@ -469,6 +470,15 @@ std::size_t SqliteStore::totalMessageCount(std::int64_t nowUnix) {
   Query q(syncSql_->countAllMessages);
   q.bind(1, nowUnix);
   return static_cast<std::size_t>(q.step() ? q.columnInt(0) : 0);
+}
+
+std::vector<std::string> SqliteStore::aorsWithMessages(std::int64_t nowUnix) {
+  std::lock_guard lock(syncMutex_);
+  Query q(syncSql_->messageAors);
+  q.bind(1, nowUnix);
+  std::vector<std::string> out;
+  while (q.step()) out.push_back(q.columnText(0));
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

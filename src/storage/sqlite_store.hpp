@@ -155,6 +155,9 @@ class SqliteStore {
   std::size_t messageCount(std::string_view aor, std::int64_t nowUnix);
   /// How many unexpired messages all recipients have together (stats, admin).
   std::size_t totalMessageCount(std::int64_t nowUnix);
+  /// The AORs that have unexpired messages waiting, sorted (at start: whose REGISTER triggers a
+  /// delivery).
+  std::vector<std::string> aorsWithMessages(std::int64_t nowUnix);
 
   struct Stats {
     std::uint64_t commits = 0;   ///< transactions committed by the writer

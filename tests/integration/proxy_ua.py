@@ -90,9 +90,10 @@ class UA:
         return "\r\n".join(lines) + "\r\n\r\n" + body, branch
 
     def send_authenticated(self, method, target_user, body="", headers=(), content_type="text/plain",
-                           expect_final=True):
+                           expect_final=True, wait=True):
         """Sends an out-of-dialog request to target_user@DOMAIN, answering the 407. Returns
-        (first response after authentication or the final one, request text, call-id)."""
+        (first response after authentication or the final one, request text, call-id); with
+        wait=False the response is None (the caller reads it after the callee answered)."""
         uri = "sip:%s@%s" % (target_user, DOMAIN)
         to = "<%s>" % uri
         call_id = uuid.uuid4().hex
@@ -116,6 +117,8 @@ class UA:
             hdrs2 = hdrs + [self.proxy_authorization(method, uri)]
             text, branch = self.build_request(method, uri, to, hdrs2, body, call_id=call_id, cseq=self.c.cseq)
             self.c.send_raw(text)
+            if not wait:
+                return None, text, call_id
             r = self.c.recv_final() if expect_final else self.c.recv()
         return r, text, call_id
 

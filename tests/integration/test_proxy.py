@@ -3,11 +3,12 @@ session model (INVITE / 100 / 180 / 200 / ACK / BYE, steps 1-23) between two reg
 over UDP and over TCP, checking what the seed shows: Via stacking and removal, Max-Forwards
 70 -> 69, To tags, CSeq, and our Record-Route. Also authentication (407, From must be the
 authenticated user), 404/480, CANCEL, a 486, forking to two devices, the ring timeout, loops."""
+import signal
 import socket
 import time
 import unittest
 
-from harness import DOMAIN, ServerPerClass
+from harness import DOMAIN, Server, ServerPerClass
 from proxy_ua import UA, header_lines, uri_of
 
 SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
@@ -16,8 +17,9 @@ SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\
 
 class ProxyFlows(ServerPerClass, unittest.TestCase):
     transport = "udp"
-    server_users = (("alice", "secret-a"), ("bob", "secret-b"), ("carol", "secret-c"), ("dave", "secret-d"))
-    server_config = "[proxy]\nring_timeout = 5\n"
+    server_users = (("alice", "secret-a"), ("bob", "secret-b"), ("carol", "secret-c"), ("dave", "secret-d"),
+                    ("erin", "secret-e"), ("frank", "secret-f"))
+    server_config = "[proxy]\nring_timeout = 5\n[messages]\noffline_max_per_user = 3\nmax_body = 2000\n"
 
     def ua(self, user, password, transport=None):
         """A user agent whose binding is removed when the test ends (tests share one server)."""
@@ -231,6 +233,79 @@ class ProxyFlows(ServerPerClass, unittest.TestCase):
         a = self.ua("alice", "secret-a")
         r, _, _ = a.send_authenticated("MESSAGE", "dave", "loop?")
         self.assertEqual(r.status, 482, r.raw)
+
+
+    def test_offline_message_delivered_on_register_in_order(self):
+        a = self.ua("alice", "secret-a")
+        for text in ("first", "second"):
+            r, _, _ = a.send_authenticated("MESSAGE", "frank", text)
+            self.assertEqual(r.status, 202, r.raw)
+            self.assertRegex(r.get("to"), r";tag=")
+        f = self.ua("frank", "secret-f")
+        f.register()
+        got = []
+        for expected in ("first", "second"):
+            m = f.expect_request("MESSAGE")
+            self.assertEqual(m.body, expected)
+            self.assertIn("sip:alice@%s" % DOMAIN, m.get("from"))
+            self.assertRegex(m.get("date") or "", r"^\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT$")
+            got.append(m.body)
+            f.reply(m, 200)
+        self.assertEqual(got, ["first", "second"])
+        # Removed after the 2xx: a refresh delivers nothing more.
+        f.register()
+        with self.assertRaises(socket.timeout):
+            f.expect_request("MESSAGE", timeout=1.0)
+
+    def test_offline_store_cap(self):
+        a = self.ua("alice", "secret-a")
+        for i in range(3):
+            r, _, _ = a.send_authenticated("MESSAGE", "erin", "m%d" % i)
+            self.assertEqual(r.status, 202, r.raw)
+        r, _, _ = a.send_authenticated("MESSAGE", "erin", "one too many")
+        self.assertEqual(r.status, 486, r.raw)
+        self.assertIn("full", r.reason)
+
+    def test_message_body_limit(self):
+        a, b = self.pair()
+        big = "x" * 1400
+        r, _, _ = a.send_authenticated("MESSAGE", "bob", big, wait=self.transport == "udp")
+        if self.transport == "udp":
+            # RFC 3428 §7: 1300 bytes over UDP.
+            self.assertEqual(r.status, 413, r.raw)
+            return
+        m = b.expect_request("MESSAGE")  # over TCP the limit is the configured max_body
+        self.assertEqual(m.body, big)
+        b.reply(m, 200)
+        self.assertEqual(a.c.recv_final().status, 200)
+        r, _, _ = a.send_authenticated("MESSAGE", "bob", "y" * 2001)  # [messages] max_body = 2000
+        self.assertEqual(r.status, 413, r.raw)
+
+
+class OfflineAcrossKill9(unittest.TestCase):
+    """A 202 means stored: kill -9 right after it, restart, the recipient registers and gets the
+    message exactly once."""
+
+    def test_kill_9_then_delivered_once(self):
+        server = Server("", users=(("alice", "secret-a"), ("bob", "secret-b")))
+        self.addCleanup(server.cleanup)
+        server.start()
+        a = UA("udp", server.port, "alice", "secret-a")
+        self.addCleanup(a.close)
+        r, _, _ = a.send_authenticated("MESSAGE", "bob", "survives kill -9")
+        self.assertEqual(r.status, 202, r.raw)
+        server.stop(signal.SIGKILL)
+        server.start()
+        b = UA("udp", server.port, "bob", "secret-b")
+        self.addCleanup(b.close)
+        b.register()
+        m = b.expect_request("MESSAGE")
+        self.assertEqual(m.body, "survives kill -9")
+        b.reply(m, 200)
+        b.register()
+        with self.assertRaises(socket.timeout):
+            b.expect_request("MESSAGE", timeout=1.0)
+        self.assertEqual(server.stop(), 0, server.read_log())
 
 
 class ProxyFlowsTcp(ProxyFlows):
