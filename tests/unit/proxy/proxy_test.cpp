@@ -1,0 +1,265 @@
+// The proxy core on a real TransactionLayer: requests are parsed from text, the layer's sends are
+// recorded, and time is simulated. The Network is this file's: fixed addresses, numeric resolution.
+#include "proxy/proxy.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "sip/parser.hpp"
+#include "sip/serializer.hpp"
+
+namespace sipwarden::proxy {
+namespace {
+
+using transaction::TimePoint;
+using transport::Peer;
+
+Peer udp(const char* address, std::uint16_t port) {
+  Peer p;
+  transport::IpAddress::parse(address, p.address);
+  p.port = port;
+  return p;
+}
+
+struct Sent {
+  Peer to;
+  std::string bytes;
+};
+
+class Recorder : public transaction::Sender {
+ public:
+  bool send(const Peer& to, std::string_view bytes) override {
+    sent.push_back({to, std::string(bytes)});
+    return true;
+  }
+  std::vector<Sent> sent;
+};
+
+class FixedNetwork : public Network {
+ public:
+  std::string localHostPort(const Peer&) override { return "192.0.2.1:5060"; }
+  bool resolve(const sip::Uri& uri, Peer& out) override {
+    out = Peer{};
+    out.port = uri.hasPort ? uri.port : 5060;
+    return transport::IpAddress::parse(uri.hostBare(), out.address);
+  }
+  bool isLocalUri(const sip::Uri& uri) override { return uri.hostBare() == "192.0.2.1"; }
+  unsigned workerIndex() const override { return 0; }
+};
+
+/// The transaction user: every new request is forwarded to `targets`.
+class Harness : public transaction::TransactionUser {
+ public:
+  Harness() : tokens_(std::vector<std::uint8_t>(32, 9)), txn_(rec, *this), proxy_(txn_, net_, tokens_, settings()) {}
+
+  static ProxySettings settings() {
+    ProxySettings s;
+    s.ringTimeout = std::chrono::seconds(30);
+    return s;
+  }
+
+  void onRequest(TransactionId id, sip::Message& req, const Peer& from) override {
+    proxy_.forward(id, req, from, targets, now);
+  }
+  void onCancel(TransactionId c, TransactionId i, sip::Message& m, const Peer&) override {
+    EXPECT_TRUE(proxy_.onCancel(c, i, m, now));
+  }
+  void onAck(sip::Message&, const Peer&) override {}
+  void onResponse(TransactionId id, sip::Message& r) override { EXPECT_TRUE(proxy_.onResponse(id, r, now)); }
+  void onStrayResponse(sip::Message& r, const Peer&) override { proxy_.onStrayResponse(r); }
+  void onClientFailure(TransactionId id, bool timeout) override { proxy_.onClientFailure(id, timeout, now); }
+  void onServerFailure(TransactionId id, bool) override { proxy_.onServerFailure(id); }
+
+  void feed(const std::string& text, const Peer& from) {
+    sip::Message m;
+    ASSERT_FALSE(sip::parseMessage(text, m)) << text;
+    txn_.receive(m, from, now);
+  }
+  /// The messages sent to `to` since the last call, parsed.
+  std::vector<std::string> takeTo(const Peer& to) {
+    std::vector<std::string> out;
+    std::vector<Sent> rest;
+    for (Sent& s : rec.sent) {
+      if (s.to.address == to.address && s.to.port == to.port) {
+        out.push_back(std::move(s.bytes));
+      } else {
+        rest.push_back(std::move(s));
+      }
+    }
+    rec.sent = std::move(rest);
+    return out;
+  }
+  void advance(std::chrono::milliseconds d) {
+    now += d;
+    txn_.advance(now);
+    proxy_.advance(now);
+  }
+
+  Recorder rec;
+  std::vector<Target> targets;
+  TimePoint now{};
+
+ private:
+  FixedNetwork net_;
+  FlowTokens tokens_;
+  transaction::TransactionLayer txn_;
+
+ public:
+  Proxy proxy_;
+};
+
+const Peer kCaller = udp("198.51.100.7", 5060);
+const Peer kBob1 = udp("203.0.113.1", 5060);
+const Peer kBob2 = udp("203.0.113.2", 5060);
+
+std::string request(const std::string& method, int cseq = 1) {
+  return method + " sip:bob@example.com SIP/2.0\r\n"
+         "Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKcaller" + std::to_string(cseq) + "\r\n"
+         "Max-Forwards: 70\r\n"
+         "From: <sip:alice@example.com>;tag=a1\r\n"
+         "To: <sip:bob@example.com>\r\n"
+         "Call-ID: call-1@198.51.100.7\r\n"
+         "CSeq: " + std::to_string(cseq) + " " + method + "\r\n"
+         "Content-Length: 0\r\n\r\n";
+}
+
+/// A response to a request the proxy sent (all its Vias, the given To tag).
+std::string answer(const std::string& forwarded, int status, const std::string& toTag) {
+  sip::Message req;
+  EXPECT_FALSE(sip::parseMessage(forwarded, req));
+  sip::Message resp = sip::Message::responseTo(req, status, {}, toTag);
+  std::string out;
+  sip::serialize(resp, out);
+  return out;
+}
+
+Target target(const char* uri, const Peer& p, int q = -1) {
+  Target t;
+  t.uri = uri;
+  t.peer = p;
+  t.q = q;
+  return t;
+}
+
+int statusOf(const std::string& bytes) { return std::stoi(bytes.substr(8, 3)); }
+
+TEST(Proxy, ForksAMessageAndPassesOnTheOne200) {
+  Harness h;
+  h.targets = {target("sip:bob@203.0.113.1", kBob1), target("sip:bob@203.0.113.2", kBob2)};
+  h.feed(request("MESSAGE"), kCaller);
+  auto to1 = h.takeTo(kBob1);
+  auto to2 = h.takeTo(kBob2);
+  ASSERT_EQ(to1.size(), 1u);
+  ASSERT_EQ(to2.size(), 1u);
+  sip::Message m;
+  ASSERT_FALSE(sip::parseMessage(to1[0], m));
+  EXPECT_EQ(m.requestUriText(), "sip:bob@203.0.113.1");
+  EXPECT_EQ(*m.maxForwards(), 69u);
+  EXPECT_EQ(m.viaCount(), 2u);
+  EXPECT_EQ(m.topVia().host, "192.0.2.1");
+  EXPECT_EQ(workerOfBranch(*m.topVia().branch), 0);
+  EXPECT_EQ(m.count(sip::HeaderId::RecordRoute), 2u);
+  h.feed(answer(to1[0], 404, "b1"), kBob1);
+  EXPECT_TRUE(h.takeTo(kCaller).empty()) << "a 4xx waits for the other branch";
+  h.feed(answer(to2[0], 200, "b2"), kBob2);
+  auto up = h.takeTo(kCaller);
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_EQ(statusOf(up[0]), 200);
+  sip::Message ok;
+  ASSERT_FALSE(sip::parseMessage(up[0], ok));
+  EXPECT_EQ(ok.viaCount(), 1u) << "our Via is removed";
+  EXPECT_EQ(h.proxy_.contextCount(), 0u);
+}
+
+TEST(Proxy, BestResponseIsTheLowestClassWhenAllFail) {
+  Harness h;
+  h.targets = {target("sip:bob@203.0.113.1", kBob1), target("sip:bob@203.0.113.2", kBob2)};
+  h.feed(request("MESSAGE"), kCaller);
+  auto to1 = h.takeTo(kBob1);
+  auto to2 = h.takeTo(kBob2);
+  h.feed(answer(to1[0], 503, "b1"), kBob1);
+  h.feed(answer(to2[0], 486, "b2"), kBob2);
+  auto up = h.takeTo(kCaller);
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_EQ(statusOf(up[0]), 486);
+}
+
+TEST(Proxy, A6xxCancelsTheOtherRingingBranch) {
+  Harness h;
+  h.targets = {target("sip:bob@203.0.113.1", kBob1), target("sip:bob@203.0.113.2", kBob2)};
+  h.feed(request("INVITE"), kCaller);
+  auto up = h.takeTo(kCaller);
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_EQ(statusOf(up[0]), 100) << "100 Trying at once";
+  auto to1 = h.takeTo(kBob1);
+  auto to2 = h.takeTo(kBob2);
+  h.feed(answer(to1[0], 180, "b1"), kBob1);
+  h.feed(answer(to2[0], 180, "b2"), kBob2);
+  EXPECT_EQ(h.takeTo(kCaller).size(), 2u);  // both 180s go on
+  h.feed(answer(to1[0], 603, "b1"), kBob1);
+  auto cancel = h.takeTo(kBob2);
+  ASSERT_EQ(cancel.size(), 1u);
+  EXPECT_EQ(cancel[0].rfind("CANCEL sip:bob@203.0.113.2 SIP/2.0", 0), 0u) << cancel[0];
+  sip::Message c, inv;
+  ASSERT_FALSE(sip::parseMessage(cancel[0], c));
+  ASSERT_FALSE(sip::parseMessage(to2[0], inv));
+  EXPECT_EQ(*c.topVia().branch, *inv.topVia().branch) << "§9.1: the INVITE's branch";
+  EXPECT_EQ(c.cseq().number, inv.cseq().number);
+  h.feed(answer(to2[0], 487, "b2"), kBob2);
+  up = h.takeTo(kCaller);
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_EQ(statusOf(up[0]), 603);
+}
+
+TEST(Proxy, SequentialGroupsByQ) {
+  Harness h;
+  h.targets = {target("sip:bob@203.0.113.2", kBob2, 500), target("sip:bob@203.0.113.1", kBob1, 1000)};
+  h.feed(request("MESSAGE"), kCaller);
+  auto to1 = h.takeTo(kBob1);
+  ASSERT_EQ(to1.size(), 1u);
+  EXPECT_TRUE(h.takeTo(kBob2).empty()) << "the lower q waits";
+  h.feed(answer(to1[0], 480, "b1"), kBob1);
+  auto to2 = h.takeTo(kBob2);
+  ASSERT_EQ(to2.size(), 1u);
+  h.feed(answer(to2[0], 200, "b2"), kBob2);
+  auto up = h.takeTo(kCaller);
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_EQ(statusOf(up[0]), 200);
+}
+
+TEST(Proxy, RingTimeoutCancelsAndAnswers480) {
+  Harness h;
+  h.targets = {target("sip:bob@203.0.113.1", kBob1)};
+  h.feed(request("INVITE"), kCaller);
+  h.takeTo(kCaller);
+  auto to1 = h.takeTo(kBob1);
+  h.feed(answer(to1[0], 180, "b1"), kBob1);
+  h.takeTo(kCaller);
+  h.advance(std::chrono::seconds(31));
+  auto cancel = h.takeTo(kBob1);
+  ASSERT_FALSE(cancel.empty());
+  EXPECT_EQ(cancel.back().rfind("CANCEL ", 0), 0u);
+  auto up = h.takeTo(kCaller);
+  ASSERT_FALSE(up.empty());
+  EXPECT_EQ(statusOf(up.back()), 480);
+}
+
+TEST(Proxy, LoopIsSeenOnlyWhenTheRequestComesBackUnchanged) {
+  Harness h;
+  h.targets = {target("", udp("192.0.2.1", 5060))};  // forwarded to ourselves, Request-URI kept
+  h.feed(request("MESSAGE"), kCaller);
+  auto self = h.takeTo(udp("192.0.2.1", 5060));
+  ASSERT_EQ(self.size(), 1u);
+  sip::Message back;
+  ASSERT_FALSE(sip::parseMessage(self[0], back));
+  EXPECT_TRUE(h.proxy_.isLoop(back));
+  sip::Message fresh;
+  std::string other = request("MESSAGE", 2);
+  ASSERT_FALSE(sip::parseMessage(other, fresh));
+  EXPECT_FALSE(h.proxy_.isLoop(fresh));
+}
+
+}  // namespace
+}  // namespace sipwarden::proxy
