@@ -468,8 +468,8 @@ bool WorkerTransport::connectAndSend(const Peer& to, std::string_view bytes) {
   connections_.emplace(peer.connectionId, conn);
   outbound_[key] = peer.connectionId;
   counters_.connectionsOpened++;
-  conn->write(std::string(bytes));
-  conn->connect(remote);
+  conn->connect(remote);            // first: a write before it would go to an unconnected socket
+  conn->write(std::string(bytes));  // queued until the connection is up
   counters_.bytesOut += bytes.size();
   return true;
 }

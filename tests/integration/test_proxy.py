@@ -282,6 +282,34 @@ class ProxyFlows(ServerPerClass, unittest.TestCase):
         self.assertEqual(r.status, 413, r.raw)
 
 
+class OutboundTcp(ServerPerClass, unittest.TestCase):
+    """A contact with transport=tcp registered over UDP: the proxy opens the TCP connection."""
+
+    def test_message_over_a_new_tcp_connection(self):
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(5)
+        self.addCleanup(listener.close)
+        b = UA("udp", self.server.port, "bob", "secret-b")
+        self.addCleanup(b.close)
+        b.contact = "<sip:bob@127.0.0.1:%d;transport=tcp>" % listener.getsockname()[1]
+        b.register()
+        a = UA("udp", self.server.port, "alice", "secret-a")
+        self.addCleanup(a.close)
+        a.send_authenticated("MESSAGE", "bob", "over tcp", wait=False)
+        conn, _ = listener.accept()
+        self.addCleanup(conn.close)
+        conn.settimeout(5)
+        data = b""
+        while b"over tcp" not in data:
+            chunk = conn.recv(65536)
+            self.assertTrue(chunk, "connection closed before the MESSAGE arrived")
+            data += chunk
+        self.assertTrue(data.startswith(b"MESSAGE sip:bob@127.0.0.1:"), data[:200])
+        self.assertIn(b"SIP/2.0/TCP", data)
+
+
 class OfflineAcrossKill9(unittest.TestCase):
     """A 202 means stored: kill -9 right after it, restart, the recipient registers and gets the
     message exactly once."""
