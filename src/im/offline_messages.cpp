@@ -58,12 +58,14 @@ void OfflineMessages::finishDelivery(const std::string& aor) {
 void OfflineMessages::pending(std::string aor, std::function<void(std::vector<storage::StoredMessage>)> done) {
   boost::asio::post(pool_, [this, aor = std::move(aor), done = std::move(done)] {
     std::vector<storage::StoredMessage> out;
+    bool read = false;
     try {
       out = store_.pendingMessages(aor, nowUnix());
+      read = true;
     } catch (const std::exception& e) {
       spdlog::error("offline messages of {} not read: {}", aor, e.what());
     }
-    if (out.empty()) {
+    if (read && out.empty()) {  // a failed read keeps the mark: the next REGISTER tries again
       std::lock_guard lock(mutex_);
       waiting_.erase(aor);
     }

@@ -112,11 +112,12 @@ RouteInfo Proxy::preprocessRoutes(sip::Message& req) {
       info.poppedOwn = true;
     }
   }
-  // Then every Route on top that names us (two of them after our double Record-Route).
-  while (req.count(sip::HeaderId::Route) > 0) {
-    std::vector<sip::NameAddr> routes = req.routeSet(sip::HeaderId::Route);
-    if (routes.empty() || !routes.front().uri.isSip() || !net_.isLocalUri(routes.front().uri)) break;
-    info.flow = tokens_.decode(routes.front().uri.user);
+  // Then every Route on top that names us (two of them after our double Record-Route). The
+  // values stay readable after a pop: they point into the message's bytes.
+  if (req.count(sip::HeaderId::Route) == 0) return info;
+  for (const sip::NameAddr& route : req.routeSet(sip::HeaderId::Route)) {
+    if (!route.uri.isSip() || !net_.isLocalUri(route.uri)) break;
+    info.flow = tokens_.decode(route.uri.user);
     info.poppedOwn = true;
     req.popRoute();
   }
@@ -163,6 +164,7 @@ void Proxy::forward(TransactionId id, sip::Message& req, const Peer& from, std::
   ctx.server = id;
   ctx.from = from;
   ctx.invite = req.method() == sip::Method::Invite;
+  ctx.loopHash = loopHash(req);  // of the request as received: Max-Forwards is not part of it
   // §16.6 step 3 on the common part; the Via, Record-Route and Request-URI are per branch.
   req.decrementMaxForwards();
   sip::serialize(req, ctx.common);
@@ -190,13 +192,13 @@ void Proxy::forward(TransactionId id, sip::Message& req, const Peer& from, std::
     ctx.groups.back().push_back(std::move(t));
   }
   if (ctx.groups.empty()) {
-    respondLocal(ctx, 480, "Temporarily Unavailable");
-    destroyIfDone(id, now);
+    respondLocal(ctx, 480, "Temporarily Unavailable", now);
+    destroyIfDone(id);
     return;
   }
   startGroup(ctx, now);
   maybeFinish(ctx, now);  // every branch may have failed at once
-  destroyIfDone(id, now);
+  destroyIfDone(id);
 }
 
 void Proxy::startGroup(Context& ctx, TimePoint now) {
@@ -237,7 +239,7 @@ void Proxy::startBranch(Context& ctx, const Target& target, TimePoint now) {
     m.addRecordRoute(rr(target.peer));
   }
   std::string via = "SIP/2.0/" + std::string(transport::transportName(target.peer.transport)) + " " +
-                    net_.localHostPort(target.peer) + ";branch=" + newProxyBranch(net_.workerIndex(), loopHash(ctx.request));
+                    net_.localHostPort(target.peer) + ";branch=" + newProxyBranch(net_.workerIndex(), ctx.loopHash);
   m.pushVia(via);
   TransactionId client = txn_.sendRequest(m, target.peer, now);
   if (client == 0) {
@@ -318,12 +320,12 @@ bool Proxy::onResponse(TransactionId client, sip::Message& response, TimePoint n
       lingerDue_.push_back({now + settings_.lingerAfterInvite, client});
     }
     maybeFinish(ctx, now);
-    destroyIfDone(ctx.server, now);
+    destroyIfDone(ctx.server);
     return true;
   }
   branches_.erase(ref);
   branchFinal(ctx, b, status, &response, now);
-  destroyIfDone(ctx.server, now);
+  destroyIfDone(ctx.server);
   return true;
 }
 
@@ -362,27 +364,26 @@ void Proxy::maybeFinish(Context& ctx, TimePoint now) {
     pending = anyPending(ctx);
     if (pending) return;
   }
-  if (!ctx.finalSent) sendBest(ctx);
+  if (!ctx.finalSent) sendBest(ctx, now);
 }
 
-void Proxy::sendBest(Context& ctx) {
+void Proxy::sendBest(Context& ctx, TimePoint now) {
   ctx.finalSent = true;
-  auto now = transaction::Clock::now();
   if (ctx.cancelled && (ctx.bestStatus == 0 || ctx.bestStatus == 408 || ctx.bestStatus == 430 || ctx.bestStatus == 503)) {
-    respondLocal(ctx, 487, "Request Terminated");
+    respondLocal(ctx, 487, "Request Terminated", now);
     return;
   }
   if (ctx.bestResponse.empty()) {
     switch (ctx.bestStatus) {
       case 0:
-      case 408: respondLocal(ctx, 408, "Request Timeout"); return;
-      case 430: respondLocal(ctx, 430, "Flow Failed"); return;
-      default: respondLocal(ctx, 500, "Cannot Reach The User"); return;  // §16.7 step 6: never 503
+      case 408: respondLocal(ctx, 408, "Request Timeout", now); return;
+      case 430: respondLocal(ctx, 430, "Flow Failed", now); return;
+      default: respondLocal(ctx, 500, "Cannot Reach The User", now); return;  // §16.7 step 6: never 503
     }
   }
   sip::Message best;
   if (!parseOwned(ctx.bestResponse, best)) {
-    respondLocal(ctx, 500, "Server Internal Error");
+    respondLocal(ctx, 500, "Server Internal Error", now);
     return;
   }
   if (ctx.bestStatus == 503) best.setStatus(500, "Service Unavailable Downstream");
@@ -397,17 +398,16 @@ void Proxy::sendBest(Context& ctx) {
   txn_.respond(ctx.server, best, now);
 }
 
-void Proxy::respondLocal(Context& ctx, int status, std::string_view reason) {
+void Proxy::respondLocal(Context& ctx, int status, std::string_view reason, TimePoint now) {
   ctx.finalSent = true;
   sip::Message resp = sip::Message::responseTo(ctx.request, status, reason, newTag());
   resp.addHeader("Server", settings_.serverHeader);
-  txn_.respond(ctx.server, resp, transaction::Clock::now());
+  txn_.respond(ctx.server, resp, now);
 }
 
 // ---- CANCEL, failures, timers -------------------------------------------------------------------
 
 void Proxy::cancelBranch(Context& ctx, Branch& br, TimePoint now) {
-  (void)ctx;
   if (br.cancelSent || br.status != 0 || br.client == 0) return;
   if (!br.provisional) {
     br.cancelWanted = true;  // §9.1: not before a provisional response
@@ -455,7 +455,7 @@ bool Proxy::onCancel(TransactionId cancelId, TransactionId inviteId, sip::Messag
   ctx.nextGroup = ctx.groups.size();
   cancelPending(ctx, now);
   maybeFinish(ctx, now);
-  destroyIfDone(inviteId, now);
+  destroyIfDone(inviteId);
   return true;
 }
 
@@ -471,7 +471,7 @@ bool Proxy::onClientFailure(TransactionId client, bool timeout, TimePoint now) {
   // §16.7 step 2 / §8.1.3.1: a timeout counts as 408; a transport error (§17.1.4) as 503, or 430
   // when the branch was a registered flow.
   branchFinal(cit->second, r.index, timeout ? 408 : 503, nullptr, now);
-  destroyIfDone(r.server, now);
+  destroyIfDone(r.server);
   return true;
 }
 
@@ -483,12 +483,11 @@ bool Proxy::onServerFailure(TransactionId server) {
   ctx.finalSent = true;
   auto now = transaction::Clock::now();
   cancelPending(ctx, now);
-  destroyIfDone(server, now);
+  destroyIfDone(server);
   return true;
 }
 
-void Proxy::destroyIfDone(TransactionId server, TimePoint now) {
-  (void)now;
+void Proxy::destroyIfDone(TransactionId server) {
   auto it = contexts_.find(server);
   if (it == contexts_.end()) return;
   Context& ctx = it->second;
@@ -517,8 +516,8 @@ void Proxy::advance(TimePoint now) {
     Context& ctx = it->second;
     ctx.nextGroup = ctx.groups.size();
     cancelPending(ctx, now);
-    respondLocal(ctx, 480, "No Answer");
-    destroyIfDone(server, now);
+    respondLocal(ctx, 480, "No Answer", now);
+    destroyIfDone(server);
   }
   while (!cancelDue_.empty() && cancelDue_.front().when <= now) {
     TransactionId client = cancelDue_.front().id;
@@ -531,7 +530,7 @@ void Proxy::advance(TimePoint now) {
     branches_.erase(ref);
     if (auto cit = contexts_.find(r.server); cit != contexts_.end()) {
       branchFinal(cit->second, r.index, 408, nullptr, now);
-      destroyIfDone(r.server, now);
+      destroyIfDone(r.server);
     }
   }
   while (!lingerDue_.empty() && lingerDue_.front().when <= now) {

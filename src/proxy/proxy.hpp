@@ -156,6 +156,7 @@ class Proxy {
     TransactionId server = 0;
     sip::Message request;  ///< the received request after the common edits (owned copy)
     std::string common;    ///< its bytes, parsed per branch
+    std::string loopHash;  ///< of the received request, in every branch (§16.6 step 8)
     transport::Peer from;
     bool invite = false;
     bool finalSent = false;
@@ -175,11 +176,11 @@ class Proxy {
   void branchFinal(Context& ctx, std::size_t b, int status, const sip::Message* response, TimePoint now);
   /// After a branch ended: next group, or the best response when nothing is pending.
   void maybeFinish(Context& ctx, TimePoint now);
-  void sendBest(Context& ctx);
+  void sendBest(Context& ctx, TimePoint now);
   void cancelBranch(Context& ctx, Branch& branch, TimePoint now);
   void cancelPending(Context& ctx, TimePoint now);
-  void respondLocal(Context& ctx, int status, std::string_view reason);
-  void destroyIfDone(TransactionId server, TimePoint now);
+  void respondLocal(Context& ctx, int status, std::string_view reason, TimePoint now);
+  void destroyIfDone(TransactionId server);
   [[nodiscard]] std::string loopHash(const sip::Message& req) const;
   bool sendResponseStateless(sip::Message& response);
 

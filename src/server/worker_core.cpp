@@ -24,9 +24,8 @@ constexpr std::string_view kAllow = "REGISTER, OPTIONS, INVITE, ACK, CANCEL, BYE
 constexpr std::string_view kSupported = "path";
 constexpr std::chrono::milliseconds kTick{10};
 
-/// SIP-date (RFC 3261 §20.17), e.g. "Sun, 22 Nov 2026 10:00:00 GMT".
-std::string sipDate() {
-  std::time_t t = std::time(nullptr);
+/// SIP-date (RFC 3261 §20.17), e.g. "Sun, 22 Nov 2026 10:00:00 GMT"; now by default.
+std::string sipDate(std::time_t t = std::time(nullptr)) {
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[64];
@@ -788,12 +787,7 @@ void WorkerCore::deliverNext(std::shared_ptr<Delivery> d) {
   req.addHeader("Call-ID", m.callId);
   req.addHeader("CSeq", std::to_string(d->next + 1) + " MESSAGE");
   // RFC 3428 §4 / RFC 3261 §20.17: when the message was sent, not when it is delivered.
-  std::time_t when = static_cast<std::time_t>(m.receivedAt);
-  std::tm tm{};
-  gmtime_r(&when, &tm);
-  char date[64];
-  std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  req.addHeader("Date", date);
+  req.addHeader("Date", sipDate(static_cast<std::time_t>(m.receivedAt)));
   if (!m.contentType.empty()) req.addHeader("Content-Type", m.contentType);
   req.addHeader("Content-Length", std::to_string(m.body.size()));
   req.setBody(m.body);

@@ -135,7 +135,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
     idle_.cancel();
-    owner_.connectionClosed(id_, peer_.address);
+    owner_.connectionClosed(id_, peer_);
   }
 
   const Peer& peer() const { return peer_; }
@@ -445,10 +445,7 @@ bool WorkerTransport::connectAndSend(const Peer& to, std::string_view bytes) {
   }
   // One outbound connection per destination and worker, reused while it lives.
   std::string key = to.hostPort();
-  if (auto it = outbound_.find(key); it != outbound_.end()) {
-    if (connections_.count(it->second) > 0) return sendLocal(it->second, bytes);
-    outbound_.erase(it);
-  }
+  if (auto it = outbound_.find(key); it != outbound_.end()) return sendLocal(it->second, bytes);
   if (!accepting_ || registry_.countFor(to.address) >= settings_.maxConnectionsPerAddress) {
     counters_.sendFailures++;
     return false;
@@ -520,8 +517,10 @@ std::string WorkerTransport::localHostPort(const Peer& peer) {
   return s + ":" + std::to_string(port);
 }
 
-void WorkerTransport::connectionClosed(std::uint64_t id, const IpAddress& remote) {
-  registry_.remove(id, remote);
+void WorkerTransport::connectionClosed(std::uint64_t id, const Peer& remote) {
+  registry_.remove(id, remote.address);
+  // An outbound connection is forgotten with it, so the table holds live destinations only.
+  if (auto it = outbound_.find(remote.hostPort()); it != outbound_.end() && it->second == id) outbound_.erase(it);
   // Erase later: the connection may be inside one of its own handlers right now.
   asio::post(io_, [this, id] { connections_.erase(id); });
 }

@@ -136,7 +136,7 @@ class WorkerTransport {
   /// TCP to a destination without a connection: reuses this worker's outbound connection to it,
   /// or opens one (the bytes wait until it is connected).
   bool connectAndSend(const Peer& to, std::string_view bytes);
-  void connectionClosed(std::uint64_t id, const IpAddress& remote);
+  void connectionClosed(std::uint64_t id, const Peer& remote);
 
   boost::asio::io_context& io_;
   const TransportSettings& settings_;
