@@ -108,6 +108,13 @@ class Reader {
     return out;
   }
 
+  void boolean(const toml::table& t, std::string_view prefix, std::string_view name, bool& out) {
+    const toml::node* n = t.get(name);
+    if (n == nullptr) return;
+    if (!n->is_boolean()) fail(key(prefix, name) + " = " + describe(*n), "expected true or false");
+    out = n->as_boolean()->get();
+  }
+
   const std::string& file() const { return file_; }
 
  private:
@@ -140,9 +147,10 @@ std::vector<ListenerConfig> parseListen(std::string_view text, std::string_view 
   if (!transport::parseTransportName(text.substr(0, colon), l.transport)) {
     throw ConfigError(bad + ": unknown transport \"" + std::string(text.substr(0, colon)) + "\"; " + expected);
   }
-  if (l.transport != transport::TransportKind::Udp && l.transport != transport::TransportKind::Tcp) {
+  if (l.transport != transport::TransportKind::Udp && l.transport != transport::TransportKind::Tcp &&
+      l.transport != transport::TransportKind::Tls) {
     throw ConfigError(bad + ": transport " + lowerCase(transport::transportName(l.transport)) +
-                      " is not available yet; use udp or tcp");
+                      " is not available yet; use udp, tcp or tls");
   }
   std::string_view rest = text.substr(colon + 1);
   std::string_view addr;
@@ -210,7 +218,8 @@ Config loadConfigFile(const std::filesystem::path& file) {
   Config c;
   r.checkKeys(
       root, "",
-      {"data_dir", "workers", "listen", "domain", "log", "registrar", "auth", "transport", "timers", "proxy", "messages", "shutdown_grace"});
+      {"data_dir", "workers", "listen", "listener", "domain", "gateway", "log", "registrar", "auth", "transport", "tls",
+       "timers", "proxy", "messages", "shutdown_grace"});
   if (const toml::node* n = root.get("data_dir")) {
     if (!n->is_string() || n->as_string()->get().empty()) {
       fail(r.key("", "data_dir") + " = " + describe(*n), "expected a directory path string");
@@ -227,6 +236,89 @@ Config loadConfigFile(const std::filesystem::path& file) {
       c.listeners.push_back(l);
     }
   }
+  if (const toml::node* n = root.get("listener")) {
+    const toml::array* a = n->as_array();
+    if (a == nullptr)
+      fail(r.key("", "listener"), "expected [[listener]] tables, e.g. [[listener]] listen = \"tls:0.0.0.0:5061\"");
+    for (std::size_t i = 0; i < a->size(); ++i) {
+      std::string prefix = "listener[" + std::to_string(i) + "]";
+      const toml::table* t = a->get(i)->as_table();
+      if (t == nullptr) fail(r.key("", prefix), "expected a table with listen = \"tls:0.0.0.0:5061\"");
+      r.checkKeys(*t, prefix, {"listen", "client_certificates"});
+      std::string spec;
+      r.string(*t, prefix, "listen", spec);
+      if (spec.empty()) fail(r.key(prefix, "listen"), "missing; every [[listener]] needs listen = \"tls:0.0.0.0:5061\"");
+      std::optional<ClientCertificates> clientCerts;
+      if (t->get("client_certificates") != nullptr) {
+        std::string v;
+        r.string(*t, prefix, "client_certificates", v, {"none", "optional", "required"});
+        clientCerts = v == "none" ? ClientCertificates::None
+                      : v == "optional" ? ClientCertificates::Optional
+                                        : ClientCertificates::Required;
+      }
+      for (ListenerConfig& l : parseListen(spec, r.key(prefix, "listen"))) {
+        if (clientCerts && l.transport != transport::TransportKind::Tls) {
+          fail(r.key(prefix, "client_certificates"), "only TLS listeners ask for client certificates; remove it from " +
+                                                         l.toString());
+        }
+        l.clientCertificates = clientCerts;
+        c.listeners.push_back(l);
+      }
+    }
+  }
+  if (const toml::node* n = root.get("gateway")) {
+    const toml::array* a = n->as_array();
+    if (a == nullptr) fail(r.key("", "gateway"), "expected [[gateway]] tables, e.g. [[gateway]] name = \"gw.example.net\"");
+    for (std::size_t i = 0; i < a->size(); ++i) {
+      std::string prefix = "gateway[" + std::to_string(i) + "]";
+      const toml::table* t = a->get(i)->as_table();
+      if (t == nullptr) fail(r.key("", prefix), "expected a table with name = \"gw.example.net\"");
+      r.checkKeys(*t, prefix, {"name", "ca_file"});
+      GatewayConfig g;
+      r.string(*t, prefix, "name", g.name);
+      if (g.name.empty()) fail(r.key(prefix, "name"), "missing; every [[gateway]] needs name = \"gw.example.net\"");
+      std::string_view host = g.name;
+      if (host.starts_with("*.")) host.remove_prefix(2);
+      if (!validDomainName(host))
+        fail(r.key(prefix, "name") + " = \"" + g.name + "\"", "expected a host name such as gw.example.net or *.example.net");
+      g.name = lowerCase(g.name);
+      r.string(*t, prefix, "ca_file", g.caFile);
+      c.gateways.push_back(g);
+    }
+  }
+  if (const toml::node* n = root.get("tls")) {
+    const toml::table* t = n->as_table();
+    if (t == nullptr) fail(r.key("", "tls"), "expected a table [tls]");
+    r.checkKeys(*t, "tls",
+                {"certificate", "private_key", "certificates_dir", "ca_file", "ca_dir", "crl_file", "verify_depth",
+                 "partial_chain", "min_version", "ciphers", "ciphersuites", "client_certificates",
+                 "verify_server_name", "expiry_warning_days", "reload_check_interval", "identity"});
+    r.string(*t, "tls", "certificate", c.tls.certificate);
+    r.string(*t, "tls", "private_key", c.tls.privateKey);
+    r.string(*t, "tls", "certificates_dir", c.tls.certificatesDir);
+    r.string(*t, "tls", "ca_file", c.tls.caFile);
+    r.string(*t, "tls", "ca_dir", c.tls.caDir);
+    r.string(*t, "tls", "crl_file", c.tls.crlFile);
+    r.integer(*t, "tls", "verify_depth", c.tls.verifyDepth, 1, 16);
+    r.boolean(*t, "tls", "partial_chain", c.tls.partialChain);
+    r.string(*t, "tls", "min_version", c.tls.minVersion, {"1.2", "1.3"});
+    r.string(*t, "tls", "ciphers", c.tls.ciphers);
+    r.string(*t, "tls", "ciphersuites", c.tls.ciphersuites);
+    std::string cc = "none";
+    r.string(*t, "tls", "client_certificates", cc, {"none", "optional", "required"});
+    c.tls.clientCertificates = cc == "none"       ? ClientCertificates::None
+                               : cc == "optional" ? ClientCertificates::Optional
+                                                  : ClientCertificates::Required;
+    r.boolean(*t, "tls", "verify_server_name", c.tls.verifyServerName);
+    r.integer(*t, "tls", "expiry_warning_days", c.tls.expiryWarningDays, 1, 365);
+    r.integer(*t, "tls", "reload_check_interval", c.tls.reloadCheckInterval, 0, 86400);
+    r.string(*t, "tls", "identity", c.tls.identity, {"none", "san", "cn", "san-or-cn"});
+    if (c.tls.certificate.empty() != c.tls.privateKey.empty()) {
+      fail(r.key("tls", c.tls.certificate.empty() ? "private_key" : "certificate"),
+           "tls.certificate and tls.private_key go together; set both (or neither, to use certificates_dir or a "
+           "generated self-signed certificate)");
+    }
+  }
   if (const toml::node* n = root.get("domain")) {
     const toml::array* a = n->as_array();
     if (a == nullptr) fail(r.key("", "domain"), "expected [[domain]] tables, e.g. [[domain]] name = \"example.com\"");
@@ -234,7 +326,7 @@ Config loadConfigFile(const std::filesystem::path& file) {
       std::string prefix = "domain[" + std::to_string(i) + "]";
       const toml::table* t = a->get(i)->as_table();
       if (t == nullptr) fail(r.key("", prefix), "expected a table with name = \"example.com\"");
-      r.checkKeys(*t, prefix, {"name", "realm"});
+      r.checkKeys(*t, prefix, {"name", "realm", "security"});
       DomainConfig d;
       r.string(*t, prefix, "name", d.name);
       if (d.name.empty()) fail(r.key(prefix, "name"), "missing; every [[domain]] needs name = \"example.com\"");
@@ -243,6 +335,7 @@ Config loadConfigFile(const std::filesystem::path& file) {
       d.name = lowerCase(d.name);
       r.string(*t, prefix, "realm", d.realm);
       if (d.realm.empty()) d.realm = d.name;
+      r.string(*t, prefix, "security", d.security, {"unsecured", "sip-secured", "secured"});
       c.domains.push_back(d);
     }
   }
@@ -299,10 +392,7 @@ Config loadConfigFile(const std::filesystem::path& file) {
     std::int64_t ring = c.proxy.ringTimeout.count();
     r.integer(*t, "proxy", "ring_timeout", ring, 5, 3600);
     c.proxy.ringTimeout = std::chrono::seconds(ring);
-    if (const toml::node* relay = t->get("relay")) {
-      if (!relay->is_boolean()) fail(r.key("proxy", "relay") + " = " + describe(*relay), "expected true or false");
-      c.proxy.relay = relay->as_boolean()->get();
-    }
+    r.boolean(*t, "proxy", "relay", c.proxy.relay);
   }
   if (const toml::node* n = root.get("messages")) {
     const toml::table* t = n->as_table();
@@ -314,6 +404,15 @@ Config loadConfigFile(const std::filesystem::path& file) {
     c.messages.offlineExpiry = std::chrono::seconds(expiry);
     r.integer(*t, "messages", "max_body", c.messages.maxBody, 1300, 65000);
   }
+  // TLS files are named relative to the configuration file (as certificates beside it usually are).
+  auto resolve = [&](std::string& path) {
+    if (!path.empty() && std::filesystem::path(path).is_relative()) path = (file.parent_path() / path).lexically_normal().string();
+  };
+  for (std::string* p : {&c.tls.certificate, &c.tls.privateKey, &c.tls.certificatesDir, &c.tls.caFile, &c.tls.caDir,
+                         &c.tls.crlFile}) {
+    resolve(*p);
+  }
+  for (GatewayConfig& g : c.gateways) resolve(g.caFile);
   if (const toml::node* n = root.get("timers")) {
     const toml::table* t = n->as_table();
     if (t == nullptr) fail(r.key("", "timers"), "expected a table [timers]");

@@ -22,11 +22,17 @@ struct ConfigError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// Whether a TLS/WSS listener asks for a client certificate: `none`, `optional` (requested and
+/// verified when sent) or `required` (mutual TLS: a handshake without one fails).
+enum class ClientCertificates { None, Optional, Required };
+
 struct ListenerConfig {
   transport::TransportKind transport = transport::TransportKind::Udp;
   std::string address;  ///< numeric IPv4 or IPv6 (without brackets)
   std::uint16_t port = 5060;
   bool v6 = false;
+  /// TLS listeners: unset = the [tls] client_certificates default.
+  std::optional<ClientCertificates> clientCertificates;
   /// "udp:0.0.0.0:5060" / "tcp:[::1]:5060", the same syntax as --listen.
   [[nodiscard]] std::string toString() const;
 };
@@ -38,6 +44,15 @@ std::vector<ListenerConfig> parseListen(std::string_view text, std::string_view 
 struct DomainConfig {
   std::string name;   ///< lower-case
   std::string realm;  ///< digest realm; defaults to the name
+  /// "unsecured", "sip-secured" or "secured" (the Exchange dial plan's VoIP security).
+  std::string security = "unsecured";
+};
+
+/// A peer gateway or trunk admitted over mutual TLS by the name in its certificate.
+struct GatewayConfig {
+  std::string name;  ///< host name matched against the certificate's subjectAltName (or CN)
+  /// Trust anchors for this gateway only; empty: [tls] ca_file / ca_dir.
+  std::string caFile;
 };
 
 struct Config {
@@ -86,6 +101,35 @@ struct Config {
     /// Largest MESSAGE body over TCP; over UDP RFC 3428 §7 allows 1300 bytes of message.
     std::uint32_t maxBody = 65000;
   } messages;
+
+  struct Tls {
+    /// One certificate chain (leaf first, then intermediates) and its key, PEM.
+    std::string certificate;
+    std::string privateKey;
+    /// A directory of PEM certificates with their keys (same file, or NAME.key beside NAME.crt /
+    /// NAME.pem): candidates for selection, one per domain by SNI.
+    std::string certificatesDir;
+    /// Trust anchors for client certificates and for the servers we connect to.
+    std::string caFile;
+    std::string caDir;
+    std::string crlFile;  ///< certificate revocation lists (PEM); checked for the leaf when set
+    std::uint32_t verifyDepth = 4;
+    bool partialChain = false;       ///< accept a chain ending at a trusted intermediate
+    std::string minVersion = "1.2";  ///< "1.2" or "1.3"
+    std::string ciphers;             ///< TLS 1.2 cipher list (OpenSSL syntax); empty: a modern default
+    std::string ciphersuites;        ///< TLS 1.3 suites; empty: OpenSSL's default
+    ClientCertificates clientCertificates = ClientCertificates::None;
+    /// Outgoing TLS: check the server's name (RFC 5922). Off only for testing.
+    bool verifyServerName = true;
+    std::uint32_t expiryWarningDays = 30;
+    /// Seconds between checks of the certificate, key, CA and CRL files for changes (0: SIGHUP only).
+    std::uint32_t reloadCheckInterval = 5;
+    /// A verified client certificate authenticates the user it names: "none", "san" (SIP URI or
+    /// email in subjectAltName), "cn" (subject CN as the user name), "san-or-cn".
+    std::string identity = "none";
+  } tls;
+
+  std::vector<GatewayConfig> gateways;
 
   std::chrono::seconds shutdownGrace{5};
 
