@@ -25,6 +25,7 @@
 #include "registrar/registrar.hpp"
 #include "server/logging.hpp"
 #include "server/services.hpp"
+#include "server/tls_setup.hpp"
 #include "server/wall_clock.hpp"
 #include "server/worker_core.hpp"
 #include "storage/sqlite_store.hpp"
@@ -212,12 +213,21 @@ int runServer(ServeOptions options) {
                                                          .expiry = cfg.messages.offlineExpiry});
   Services services{coreSettings, authenticator, location, registrar, store, users, stats, flowTokens, offline};
 
+  transport::TlsContextHolder tlsContexts;
+  TlsSetup tls(tlsContexts);
+  if (TlsSetup::needed(cfg)) tls.start(cfg);
+
   transport::TransportSettings ts;
+  ts.tls = &tlsContexts;
   for (const config::ListenerConfig& l : cfg.listeners) {
     transport::ListenerSpec spec;
     spec.transport = l.transport;
     transport::IpAddress::parse(l.address, spec.address);
     spec.port = l.port;
+    config::ClientCertificates cc = l.clientCertificates.value_or(cfg.tls.clientCertificates);
+    spec.clientCertificates = cc == config::ClientCertificates::Required   ? transport::ClientCertMode::Required
+                              : cc == config::ClientCertificates::Optional ? transport::ClientCertMode::Optional
+                                                                           : transport::ClientCertMode::None;
     ts.listeners.push_back(spec);
   }
   ts.tcpIdleTimeout = cfg.transport.tcpIdleTimeout;
@@ -269,12 +279,17 @@ int runServer(ServeOptions options) {
   asio::steady_timer housekeeping(control);
   bool stopping = false;
   int tickCount = 0;
+  config::Config tlsConfig = cfg;  ///< what TLS reloads build from: the [tls] of the latest good config
 
   std::function<void()> scheduleHousekeeping = [&] {
     housekeeping.expires_after(std::chrono::seconds(1));
     housekeeping.async_wait([&](const boost::system::error_code& ec) {
       if (ec || stopping) return;
       if (store.changedByOthers()) spdlog::info("users reloaded: {} user(s)", users.reload());
+      if (cfg.tls.reloadCheckInterval != 0 && tickCount % static_cast<int>(cfg.tls.reloadCheckInterval) == 0 &&
+          tls.filesChanged()) {
+        tls.reload(tlsConfig, "a certificate, key, CA or CRL file changed");
+      }
       if (++tickCount % 10 == 0) {
         std::int64_t now = unixSeconds();
         for (auto& [aor, remaining] : location.purgeExpired(now)) {
@@ -308,12 +323,14 @@ int runServer(ServeOptions options) {
           try {
             config::Config fresh = config::loadConfigFile(*options.configFile);
             configureLogging(fresh.logLevel, fresh.logFormat);
-            spdlog::info("log level {}; other settings apply at the next start", fresh.logLevel);
+            spdlog::info("log level {}; TLS files re-read; other settings apply at the next start", fresh.logLevel);
+            tlsConfig.tls = fresh.tls;
           } catch (const std::exception& e) {
             spdlog::error("reload failed, keeping the running configuration: {}", e.what());
           }
         }
         spdlog::info("users reloaded: {} user(s)", users.reload());
+        if (TlsSetup::needed(cfg)) tls.reload(tlsConfig, "SIGHUP");
         waitSignal();
         return;
       }

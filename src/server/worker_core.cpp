@@ -109,6 +109,8 @@ void WorkerCore::logRateLimited(const std::string& line) {
   }
 }
 
+void WorkerCore::onTransportError(const Peer& /*peer*/, std::string_view what) { logRateLimited(std::string(what)); }
+
 // ---- transport -> transactions ---------------------------------------------------------------
 
 Peer WorkerCore::fixVia(sip::Message& msg, const Peer& from) {

@@ -48,6 +48,7 @@ class WorkerCore final : public transport::MessageHandler,
   // transport::MessageHandler
   void onMessage(sip::Message& msg, const transport::Peer& from) override;
   void onInvalid(sip::Message& partial, const sip::ParseError& error, const transport::Peer& from) override;
+  void onTransportError(const transport::Peer& peer, std::string_view what) override;
 
   // transaction::Sender
   bool send(const transport::Peer& to, std::string_view bytes) override;

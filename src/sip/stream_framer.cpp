@@ -49,6 +49,13 @@ void StreamFramer::feed(std::string_view bytes) {
   buf_.append(bytes);
 }
 
+bool StreamFramer::releaseIfEmpty() {
+  if (buffered() != 0 || headerEnd_ != 0 || messageEnd_ != 0) return false;
+  std::string().swap(buf_);
+  start_ = scanFrom_ = lineStart_ = 0;
+  return true;
+}
+
 void StreamFramer::compact() {
   if (start_ == 0) return;
   buf_.erase(0, start_);

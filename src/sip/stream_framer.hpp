@@ -43,6 +43,11 @@ class StreamFramer {
   /// Bytes received and not yet returned as a message.
   [[nodiscard]] std::size_t buffered() const { return buf_.size() - start_; }
 
+  /// Frees the buffer when every received byte has been returned, so that an idle connection
+  /// holds no buffer (views from earlier next() calls become invalid). Returns whether it did.
+  bool releaseIfEmpty();
+  [[nodiscard]] std::size_t capacity() const { return buf_.capacity(); }
+
  private:
   void compact();
   Result fatal(ParseErrorKind kind, const char* detail, HeaderId id = HeaderId::Unknown);

@@ -2,6 +2,9 @@
 
 #include <sys/socket.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <cstring>
 
 namespace sipwarden::transport {
@@ -79,28 +82,46 @@ std::size_t ConnectionRegistry::size() const {
 }
 
 // ---------------------------------------------------------------------------------------------
-// TcpConnection: one accepted stream. Lives on its worker; the shared_ptr is held by the worker's
-// table and by pending asynchronous operations.
+// StreamConnection: one TCP or TLS connection, accepted or opened by us. Lives on its worker; the
+// shared_ptr is held by the worker's table and by pending waits.
+//
+// The socket is non-blocking and driven by readiness waits (async_wait) rather than by Asio
+// reads into a per-connection buffer: bytes are read into the worker's one read buffer, and TLS
+// runs OpenSSL directly on the file descriptor with SSL_MODE_RELEASE_BUFFERS. An idle connection
+// therefore holds no read buffer, no TLS record buffers and an empty framer: a few hundred bytes
+// plus OpenSSL's session state (the memory-per-idle-connection target of issue 5).
 
-class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
+class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
  public:
-  TcpConnection(WorkerTransport& owner, tcp::socket socket, std::uint64_t id, Peer peer)
-      : owner_(owner),
-        socket_(std::move(socket)),
-        idle_(owner.io()),
-        framer_(owner.settings_.limits),
-        id_(id),
-        peer_(peer) {}
+  StreamConnection(WorkerTransport& owner, tcp::socket socket, std::uint64_t id, Peer peer)
+      : owner_(owner), socket_(std::move(socket)), timer_(owner.io()), framer_(owner.settings_.limits), id_(id), peer_(peer) {}
 
-  void start() {
-    touch();
-    armIdle();
-    read();
+  ~StreamConnection() {
+    if (ssl_ != nullptr) SSL_free(ssl_);
   }
 
-  /// An outbound connection: queued writes wait until it is connected.
+  /// Makes this a TLS connection (`ssl` is owned from now on; `contexts` keeps its SSL_CTX alive).
+  void useTls(SSL* ssl, std::shared_ptr<const TlsContextSet> contexts, std::string serverName) {
+    ssl_ = ssl;
+    contexts_ = std::move(contexts);
+    serverName_ = std::move(serverName);
+    SSL_set_fd(ssl_, static_cast<int>(socket_.native_handle()));
+  }
+
+  /// An accepted connection: handshake (TLS), then read.
+  void start() {
+    boost::system::error_code ec;
+    socket_.non_blocking(true, ec);
+    if (ssl_ != nullptr) SSL_set_accept_state(ssl_);
+    touch();
+    armTimer();
+    pump();
+  }
+
+  /// An outbound connection: queued writes wait until it is connected (and the handshake is done).
   void connect(const tcp::endpoint& remote) {
     connecting_ = true;
+    armTimer();
     socket_.async_connect(remote, [self = shared_from_this()](const boost::system::error_code& ec) {
       self->connecting_ = false;
       if (ec || self->closed_) {
@@ -110,8 +131,10 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
       }
       boost::system::error_code rec;
       self->socket_.set_option(tcp::no_delay(true), rec);
-      self->start();
-      if (!self->queue_.empty()) self->writeNext();
+      self->socket_.non_blocking(true, rec);
+      if (self->ssl_ != nullptr) SSL_set_connect_state(self->ssl_);
+      self->touch();
+      self->pump();
     });
   }
 
@@ -125,20 +148,26 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
     }
     queuedBytes_ += bytes.size();
     queue_.push_back(std::move(bytes));
-    if (queue_.size() == 1 && !connecting_) writeNext();
+    // Only writing here: write() may be called while this connection dispatches what it read.
+    if (!connecting_ && !waitingWrite_ && (ssl_ == nullptr || handshakeDone_)) flush();
   }
 
   void close() {
     if (closed_) return;
     closed_ = true;
+    if (ssl_ != nullptr && handshakeDone_) {
+      SSL_shutdown(ssl_);  // close_notify, best effort; we do not wait for the peer's
+      ERR_clear_error();
+    }
     boost::system::error_code ec;
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
-    idle_.cancel();
+    timer_.cancel();
     owner_.connectionClosed(id_, peer_);
   }
 
   const Peer& peer() const { return peer_; }
+  const TlsPeerIdentity* identity() const { return identity_.get(); }
 
   /// Stops reading and closes when the write queue is empty.
   void closeAfterWrites() {
@@ -150,36 +179,200 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
   }
 
  private:
+  static constexpr std::size_t kMaxQueuedBytes = 4 * 1024 * 1024;
+  static constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+
   void touch() { lastActivity_ = std::chrono::steady_clock::now(); }
 
-  void armIdle() {
-    idle_.expires_after(owner_.settings_.tcpIdleTimeout);
-    idle_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+  /// One timer per connection: the handshake deadline first, then the idle timeout.
+  void armTimer() {
+    bool handshaking = ssl_ != nullptr && !handshakeDone_;
+    auto limit = handshaking ? std::chrono::steady_clock::duration(kHandshakeTimeout)
+                             : std::chrono::steady_clock::duration(owner_.settings_.tcpIdleTimeout);
+    timer_.expires_at(lastActivity_ + limit);
+    timer_.async_wait([self = shared_from_this(), handshaking](const boost::system::error_code& ec) {
       if (ec || self->closed_) return;
-      auto idleFor = std::chrono::steady_clock::now() - self->lastActivity_;
-      if (idleFor >= self->owner_.settings_.tcpIdleTimeout) {
+      bool still = self->ssl_ != nullptr && !self->handshakeDone_;
+      if (handshaking && still) {
+        self->owner_.counters_.tlsHandshakeFailures++;
+        self->owner_.handler_.onTransportError(self->peer_, "TLS handshake not finished within 10 s");
+        self->close();
+        return;
+      }
+      auto idle = self->owner_.settings_.tcpIdleTimeout;
+      if (!handshaking && std::chrono::steady_clock::now() - self->lastActivity_ >= idle) {
         self->owner_.counters_.connectionsIdleClosed++;
         self->close();
         return;
       }
-      self->armIdle();
+      self->armTimer();
     });
   }
 
-  void read() {
-    socket_.async_read_some(asio::buffer(buf_, sizeof buf_),
-                            [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
-                              if (ec) {
-                                self->close();
-                                return;
-                              }
-                              self->onBytes(n);
-                            });
+  void waitRead() {
+    if (waitingRead_ || closed_) return;
+    waitingRead_ = true;
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
+      self->waitingRead_ = false;
+      if (ec || self->closed_) {
+        if (ec != asio::error::operation_aborted) self->close();
+        return;
+      }
+      self->pump();
+    });
   }
 
-  void onBytes(std::size_t n) {
-    touch();
-    framer_.feed(std::string_view(buf_, n));
+  void waitWrite() {
+    if (waitingWrite_ || closed_) return;
+    waitingWrite_ = true;
+    socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](const boost::system::error_code& ec) {
+      self->waitingWrite_ = false;
+      if (ec || self->closed_) {
+        if (ec != asio::error::operation_aborted) self->close();
+        return;
+      }
+      self->pump();
+    });
+  }
+
+  /// Does whatever the socket allows now: the handshake, writing the queue, reading; then waits
+  /// for the readiness it needs next.
+  void pump() {
+    if (closed_ || connecting_) return;
+    if (ssl_ != nullptr && !handshakeDone_ && !handshake()) return;
+    if (!flush()) return;
+    if (!closing_) readAvailable();
+  }
+
+  /// Returns true once the handshake is done (and the connection usable).
+  bool handshake() {
+    ERR_clear_error();
+    int r = SSL_do_handshake(ssl_);
+    if (r == 1) {
+      handshakeDone_ = true;
+      owner_.counters_.tlsHandshakes++;
+      identity_ = peerIdentity(ssl_);
+      if (!SSL_is_server(ssl_) && contexts_->verifyServerName()) {
+        std::string why = contexts_->checkServerName(ssl_, serverName_, peer_.address.toString());
+        if (!why.empty()) {
+          owner_.counters_.tlsHandshakeFailures++;
+          owner_.handler_.onTransportError(peer_, "TLS server " + peer_.hostPort() + ": " + why);
+          close();
+          return false;
+        }
+      }
+      touch();
+      timer_.cancel();  // the handshake deadline becomes the idle timeout
+      armTimer();
+      return true;
+    }
+    int err = SSL_get_error(ssl_, r);
+    if (err == SSL_ERROR_WANT_READ) {
+      waitRead();
+    } else if (err == SSL_ERROR_WANT_WRITE) {
+      waitWrite();
+    } else {
+      owner_.counters_.tlsHandshakeFailures++;
+      std::string why = lastTlsError(ssl_);
+      if (why.empty()) why = err == SSL_ERROR_SYSCALL || err == SSL_ERROR_ZERO_RETURN ? "connection closed" : "failed";
+      owner_.handler_.onTransportError(peer_, "TLS handshake with " + peer_.toString() + ": " + why);
+      close();
+    }
+    return false;
+  }
+
+  /// Writes queued bytes until the queue is empty (true) or the socket would block (false).
+  bool flush() {
+    while (head_ < queue_.size()) {
+      const std::string& front = queue_[head_];
+      std::size_t n = 0;
+      if (ssl_ != nullptr) {
+        ERR_clear_error();
+        int r = SSL_write(ssl_, front.data() + offset_, static_cast<int>(front.size() - offset_));
+        if (r <= 0) {
+          int err = SSL_get_error(ssl_, r);
+          if (err == SSL_ERROR_WANT_WRITE) {
+            waitWrite();
+          } else if (err == SSL_ERROR_WANT_READ) {
+            waitRead();
+          } else {
+            owner_.counters_.sendFailures++;
+            close();
+          }
+          return false;
+        }
+        n = static_cast<std::size_t>(r);
+      } else {
+        boost::system::error_code ec;
+        n = socket_.write_some(asio::buffer(front.data() + offset_, front.size() - offset_), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+          waitWrite();
+          return false;
+        }
+        if (ec) {
+          owner_.counters_.sendFailures++;
+          close();
+          return false;
+        }
+      }
+      offset_ += n;
+      if (offset_ == front.size()) {
+        queuedBytes_ -= front.size();
+        offset_ = 0;
+        ++head_;
+      }
+    }
+    queue_.clear();
+    head_ = 0;
+    if (closing_) {
+      close();
+      return false;
+    }
+    return true;
+  }
+
+  /// Reads what has arrived into the worker's buffer and frames it. A connection that keeps the
+  /// socket full yields after a bounded amount so that the other connections get their turn.
+  void readAvailable() {
+    char* buf = owner_.readBuffer_.get();
+    for (int round = 0; round < 16; ++round) {
+      std::size_t n = 0;
+      if (ssl_ != nullptr) {
+        ERR_clear_error();
+        int r = SSL_read(ssl_, buf, static_cast<int>(WorkerTransport::kReadBufferSize));
+        if (r <= 0) {
+          int err = SSL_get_error(ssl_, r);
+          if (err == SSL_ERROR_WANT_READ) {
+            waitRead();
+          } else if (err == SSL_ERROR_WANT_WRITE) {
+            waitWrite();
+          } else {
+            close();  // close_notify, reset or a TLS error
+          }
+          return;
+        }
+        n = static_cast<std::size_t>(r);
+      } else {
+        boost::system::error_code ec;
+        n = socket_.read_some(asio::buffer(buf, WorkerTransport::kReadBufferSize), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+          waitRead();
+          return;
+        }
+        if (ec) {
+          close();
+          return;
+        }
+      }
+      touch();
+      if (!onBytes(std::string_view(buf, n))) return;
+    }
+    asio::post(owner_.io(), [self = shared_from_this()] { self->pump(); });
+  }
+
+  /// Frames and dispatches; false when the connection stops reading.
+  bool onBytes(std::string_view bytes) {
+    framer_.feed(bytes);
     sip::Message& msg = owner_.scratch_;
     while (!closed_) {
       sip::StreamFramer::Result r = framer_.next(msg);
@@ -200,47 +393,38 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
           // The stream cannot be framed any more (RFC 3261 §18.3): close it, once the answers to
           // the messages framed before the bad bytes have been written.
           owner_.counters_.framingErrors++;
+          msg.clear();
           closeAfterWrites();
-          return;
+          return false;
       }
       break;
     }
     msg.clear();
-    if (!closed_ && !closing_) read();
-  }
-
-  void writeNext() {
-    asio::async_write(socket_, asio::buffer(queue_.front()),
-                      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-                        if (ec) {
-                          self->owner_.counters_.sendFailures++;
-                          self->close();
-                          return;
-                        }
-                        self->queuedBytes_ -= self->queue_.front().size();
-                        self->queue_.pop_front();
-                        if (!self->queue_.empty() && !self->closed_) {
-                          self->writeNext();
-                        } else if (self->closing_) {
-                          self->close();
-                        }
-                      });
+    framer_.releaseIfEmpty();
+    return !closed_ && !closing_;
   }
 
   WorkerTransport& owner_;
   tcp::socket socket_;
-  asio::steady_timer idle_;
+  asio::steady_timer timer_;
   sip::StreamFramer framer_;
   std::uint64_t id_;
   Peer peer_;
-  static constexpr std::size_t kMaxQueuedBytes = 4 * 1024 * 1024;
-  std::deque<std::string> queue_;
+  SSL* ssl_ = nullptr;
+  std::shared_ptr<const TlsContextSet> contexts_;
+  std::unique_ptr<TlsPeerIdentity> identity_;
+  std::string serverName_;
+  std::vector<std::string> queue_;  ///< writes not yet on the wire, from head_
+  std::size_t head_ = 0;
+  std::size_t offset_ = 0;  ///< bytes of queue_[head_] already written
   std::size_t queuedBytes_ = 0;
   std::chrono::steady_clock::time_point lastActivity_;
   bool closed_ = false;
   bool closing_ = false;  ///< closes once the queued writes are out
   bool connecting_ = false;
-  char buf_[16384];
+  bool handshakeDone_ = false;
+  bool waitingRead_ = false;
+  bool waitingWrite_ = false;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -266,7 +450,12 @@ std::string describe(const ListenerSpec& l) {
 
 WorkerTransport::WorkerTransport(asio::io_context& io, const TransportSettings& settings, ConnectionRegistry& registry,
                                  TransportCounters& counters, MessageHandler& handler)
-    : io_(io), settings_(settings), registry_(registry), counters_(counters), handler_(handler) {
+    : io_(io),
+      settings_(settings),
+      registry_(registry),
+      counters_(counters),
+      handler_(handler),
+      readBuffer_(std::make_unique<char[]>(kReadBufferSize)) {
   udpByIndex_.resize(settings.listeners.size(), nullptr);
   ports_.resize(settings.listeners.size(), 0);
   for (std::uint32_t i = 0; i < settings.listeners.size(); ++i) {
@@ -286,7 +475,10 @@ WorkerTransport::WorkerTransport(asio::io_context& io, const TransportSettings& 
         ports_[i] = l->socket.local_endpoint().port();
         udpByIndex_[i] = l.get();
         udp_.push_back(std::move(l));
-      } else if (spec.transport == TransportKind::Tcp) {
+      } else if (spec.transport == TransportKind::Tcp || spec.transport == TransportKind::Tls) {
+        if (spec.transport == TransportKind::Tls && (settings.tls == nullptr || !settings.tls->get())) {
+          throw boost::system::system_error(asio::error::invalid_argument, "no TLS certificate configured");
+        }
         tcp::endpoint ep(toAsio(spec.address), spec.port);
         auto l = std::make_unique<TcpListener>(TcpListener{tcp::acceptor(io_), i});
         l->acceptor.open(ep.protocol());
@@ -382,14 +574,27 @@ void WorkerTransport::accept(TcpListener& l) {
           socket.set_option(tcp::no_delay(true), rec);
           counters_.connectionsAccepted++;
           Peer peer;
-          peer.transport = TransportKind::Tcp;
+          const ListenerSpec& spec = settings_.listeners[l.index];
+          peer.transport = spec.transport;
           peer.address = addr;
           peer.port = remote.port();
           peer.listener = l.index;
-          peer.connectionId = registry_.add(this, addr);
-          auto conn = std::make_shared<TcpConnection>(*this, std::move(socket), peer.connectionId, peer);
-          connections_.emplace(peer.connectionId, conn);
-          conn->start();
+          SSL* ssl = nullptr;
+          std::shared_ptr<const TlsContextSet> contexts;
+          if (spec.transport == TransportKind::Tls) {
+            contexts = settings_.tls->get();
+            ssl = contexts->newServerSession(spec.clientCertificates);
+          }
+          if (spec.transport == TransportKind::Tls && ssl == nullptr) {
+            counters_.connectionsRejected++;
+            socket.close(rec);
+          } else {
+            peer.connectionId = registry_.add(this, addr);
+            auto conn = std::make_shared<StreamConnection>(*this, std::move(socket), peer.connectionId, peer);
+            if (ssl != nullptr) conn->useTls(ssl, std::move(contexts), {});
+            connections_.emplace(peer.connectionId, conn);
+            conn->start();
+          }
         }
       }
     }
@@ -397,7 +602,14 @@ void WorkerTransport::accept(TcpListener& l) {
   });
 }
 
-bool WorkerTransport::send(const Peer& to, std::string_view bytes) {
+bool WorkerTransport::send(const Peer& to, std::string_view bytes) { return send(to, bytes, {}); }
+
+const TlsPeerIdentity* WorkerTransport::peerIdentity(std::uint64_t connectionId) const {
+  auto it = connections_.find(connectionId);
+  return it == connections_.end() ? nullptr : it->second->identity();
+}
+
+bool WorkerTransport::send(const Peer& to, std::string_view bytes, std::string_view serverName) {
   if (to.transport == TransportKind::Udp) {
     if (to.listener >= udpByIndex_.size() || udpByIndex_[to.listener] == nullptr) return false;
     UdpListener& l = *udpByIndex_[to.listener];
@@ -416,7 +628,7 @@ bool WorkerTransport::send(const Peer& to, std::string_view bytes) {
     counters_.bytesOut += bytes.size();
     return true;
   }
-  if (to.connectionId == 0) return connectAndSend(to, bytes);
+  if (to.connectionId == 0) return connectAndSend(to, bytes, serverName);
   WorkerTransport* owner = registry_.owner(to.connectionId);
   if (owner == nullptr) {
     counters_.sendFailures++;
@@ -438,13 +650,17 @@ bool WorkerTransport::sendLocal(std::uint64_t connectionId, std::string_view byt
   return true;
 }
 
-bool WorkerTransport::connectAndSend(const Peer& to, std::string_view bytes) {
-  if (to.transport != TransportKind::Tcp || to.port == 0) {
+bool WorkerTransport::connectAndSend(const Peer& to, std::string_view bytes, std::string_view serverName) {
+  const bool tls = to.transport == TransportKind::Tls;
+  if ((to.transport != TransportKind::Tcp && !tls) || to.port == 0 ||
+      (tls && (settings_.tls == nullptr || !settings_.tls->get()))) {
     counters_.sendFailures++;
     return false;
   }
-  // One outbound connection per destination and worker, reused while it lives.
-  std::string key = to.hostPort();
+  // One outbound connection per destination (and, for TLS, server name) and worker, reused while
+  // it lives.
+  std::string key = std::string(transportName(to.transport)) + ":" + to.hostPort();
+  if (tls) key += "/" + std::string(serverName);
   if (auto it = outbound_.find(key); it != outbound_.end()) return sendLocal(it->second, bytes);
   if (!accepting_ || registry_.countFor(to.address) >= settings_.maxConnectionsPerAddress) {
     counters_.sendFailures++;
@@ -459,11 +675,23 @@ bool WorkerTransport::connectAndSend(const Peer& to, std::string_view bytes) {
     return false;
   }
   socket.non_blocking(true, ec);
+  std::shared_ptr<const TlsContextSet> contexts;
+  SSL* ssl = nullptr;
+  if (tls) {
+    contexts = settings_.tls->get();
+    ssl = contexts->newClientSession(serverName);
+    if (ssl == nullptr) {
+      counters_.sendFailures++;
+      return false;
+    }
+  }
   Peer peer = to;
   peer.connectionId = registry_.add(this, to.address);
-  auto conn = std::make_shared<TcpConnection>(*this, std::move(socket), peer.connectionId, peer);
+  auto conn = std::make_shared<StreamConnection>(*this, std::move(socket), peer.connectionId, peer);
+  if (tls) conn->useTls(ssl, std::move(contexts), std::string(serverName));
   connections_.emplace(peer.connectionId, conn);
   outbound_[key] = peer.connectionId;
+  outboundKeys_[peer.connectionId] = key;
   counters_.connectionsOpened++;
   conn->connect(remote);            // first: a write before it would go to an unconnected socket
   conn->write(std::string(bytes));  // queued until the connection is up
@@ -520,7 +748,10 @@ std::string WorkerTransport::localHostPort(const Peer& peer) {
 void WorkerTransport::connectionClosed(std::uint64_t id, const Peer& remote) {
   registry_.remove(id, remote.address);
   // An outbound connection is forgotten with it, so the table holds live destinations only.
-  if (auto it = outbound_.find(remote.hostPort()); it != outbound_.end() && it->second == id) outbound_.erase(it);
+  if (auto it = outboundKeys_.find(id); it != outboundKeys_.end()) {
+    outbound_.erase(it->second);
+    outboundKeys_.erase(it);
+  }
   // Erase later: the connection may be inside one of its own handlers right now.
   asio::post(io_, [this, id] { connections_.erase(id); });
 }

@@ -25,6 +25,7 @@
 #include "sip/parser.hpp"
 #include "sip/stream_framer.hpp"
 #include "transport/peer.hpp"
+#include "transport/tls_context.hpp"
 
 namespace sipwarden::transport {
 
@@ -32,10 +33,13 @@ struct ListenerSpec {
   TransportKind transport = TransportKind::Udp;
   IpAddress address;
   std::uint16_t port = 5060;
+  ClientCertMode clientCertificates = ClientCertMode::None;  ///< TLS listeners
 };
 
 struct TransportSettings {
   std::vector<ListenerSpec> listeners;
+  /// The TLS contexts in use (needed when a TLS listener exists or TLS is sent); swapped on reload.
+  TlsContextHolder* tls = nullptr;
   std::chrono::seconds tcpIdleTimeout{600};
   std::uint32_t maxConnectionsPerAddress = 256;
   sip::Limits limits;
@@ -48,12 +52,14 @@ class MessageHandler {
   virtual void onMessage(sip::Message& msg, const Peer& from) = 0;
   /// A complete message that did not parse: `partial` holds what did (check canBuildResponse()).
   virtual void onInvalid(sip::Message& partial, const sip::ParseError& error, const Peer& from) = 0;
+  /// A connection failed in a way worth a log line (a TLS handshake or server-name check).
+  virtual void onTransportError(const Peer& /*peer*/, std::string_view /*what*/) {}
 };
 
 struct TransportCounters {
   std::atomic<std::uint64_t> datagramsIn{0}, datagramsOut{0}, streamMessagesIn{0}, bytesOut{0};
   std::atomic<std::uint64_t> invalid{0}, framingErrors{0}, connectionsAccepted{0}, connectionsRejected{0},
-      connectionsIdleClosed{0}, sendFailures{0}, connectionsOpened{0};
+      connectionsIdleClosed{0}, sendFailures{0}, connectionsOpened{0}, tlsHandshakes{0}, tlsHandshakeFailures{0};
 };
 
 class WorkerTransport;
@@ -80,7 +86,7 @@ class ConnectionRegistry {
   std::unordered_map<IpAddress, std::uint32_t, AddressHash> perAddress_;
 };
 
-class TcpConnection;
+class StreamConnection;
 
 class WorkerTransport {
  public:
@@ -103,6 +109,13 @@ class WorkerTransport {
   /// on connection `to.connectionId` (posted to its worker when another worker owns it). Returns
   /// false when it cannot be sent (no such listener, connection gone, socket error).
   bool send(const Peer& to, std::string_view bytes);
+  /// As send(); a new outgoing TLS connection checks that the server's certificate names
+  /// `serverName` (RFC 5922; empty: its IP address).
+  bool send(const Peer& to, std::string_view bytes, std::string_view serverName);
+
+  /// The certificate the peer of a TLS connection owned by this worker presented (nullptr: none,
+  /// not TLS, or the connection is gone). Valid until control returns to the worker's loop.
+  const TlsPeerIdentity* peerIdentity(std::uint64_t connectionId) const;
 
   /// Our address as `peer` reaches it ("192.0.2.1:5060", "[2001:db8::1]:5060"): the listener's
   /// address, or for a wildcard listener the source address the kernel picks for the peer.
@@ -117,7 +130,7 @@ class WorkerTransport {
   std::size_t connectionCount() const { return connections_.size(); }
 
  private:
-  friend class TcpConnection;
+  friend class StreamConnection;
   struct UdpListener {
     boost::asio::ip::udp::socket socket;
     std::uint32_t index;
@@ -135,7 +148,7 @@ class WorkerTransport {
   bool sendLocal(std::uint64_t connectionId, std::string_view bytes);
   /// TCP to a destination without a connection: reuses this worker's outbound connection to it,
   /// or opens one (the bytes wait until it is connected).
-  bool connectAndSend(const Peer& to, std::string_view bytes);
+  bool connectAndSend(const Peer& to, std::string_view bytes, std::string_view serverName);
   void connectionClosed(std::uint64_t id, const Peer& remote);
 
   boost::asio::io_context& io_;
@@ -147,10 +160,13 @@ class WorkerTransport {
   std::vector<std::unique_ptr<TcpListener>> tcp_;
   std::vector<UdpListener*> udpByIndex_;
   std::vector<std::uint16_t> ports_;
-  std::unordered_map<std::uint64_t, std::shared_ptr<TcpConnection>> connections_;
-  std::unordered_map<std::string, std::uint64_t> outbound_;  ///< "host:port" -> connection we opened
+  std::unordered_map<std::uint64_t, std::shared_ptr<StreamConnection>> connections_;
+  std::unordered_map<std::string, std::uint64_t> outbound_;  ///< "TCP:host:port" -> connection we opened
+  std::unordered_map<std::uint64_t, std::string> outboundKeys_;  ///< the reverse, to forget closed ones
   std::unordered_map<IpAddress, IpAddress, ConnectionRegistry::AddressHash> sourceCache_;
   sip::Message scratch_;
+  static constexpr std::size_t kReadBufferSize = 65536;
+  std::unique_ptr<char[]> readBuffer_;  ///< every connection of this worker reads into it
   bool accepting_ = true;
 };
 

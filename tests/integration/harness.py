@@ -43,15 +43,19 @@ class Server:
     """One sipwarden process. Use as a context manager, or start()/stop()."""
 
     def __init__(self, config="", data_dir=None, extra_args=(), users=(("alice", "secret-a"), ("bob", "secret-b")),
-                 workers=2):
+                 workers=2, tls=False):
         self.tmp = tempfile.mkdtemp(prefix="sipwarden-it-")
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
         self.port = free_port()
+        self.tls_port = free_port() if tls else None  # a TLS listener too (the config gives [tls])
         self.config_path = os.path.join(self.tmp, "sipwarden.toml")
         with open(self.config_path, "w") as f:
             f.write('data_dir = "%s"\n' % self.data_dir)
             f.write("workers = %d\n" % workers)
-            f.write('listen = ["udp:127.0.0.1:%d", "tcp:127.0.0.1:%d"]\n' % (self.port, self.port))
+            listen = ["udp:127.0.0.1:%d" % self.port, "tcp:127.0.0.1:%d" % self.port]
+            if tls:
+                listen.append("tls:127.0.0.1:%d" % self.tls_port)
+            f.write("listen = [%s]\n" % ", ".join('"%s"' % l for l in listen))
             f.write('shutdown_grace = 3\n')
             f.write('[[domain]]\nname = "%s"\n' % DOMAIN)
             f.write(config)
@@ -141,10 +145,13 @@ class ServerPerClass:
     (a sanitizer report makes it non-zero)."""
     server_config = ""
     server_users = None
+    server_tls = False
 
     @classmethod
     def setUpClass(cls):
         kwargs = {} if cls.server_users is None else {"users": cls.server_users}
+        if cls.server_tls:
+            kwargs["tls"] = True
         cls.server = Server(cls.server_config, **kwargs)
         cls.server.start()
 
@@ -219,15 +226,20 @@ def digest_response(alg, user, realm, password, method, uri, nonce, nc, cnonce, 
 
 
 class SipClient:
-    """A SIP test driver over UDP or TCP from 127.0.0.1."""
+    """A SIP test driver over UDP, TCP or TLS from 127.0.0.1. For TLS, `ssl_context` is a Python
+    ssl.SSLContext (client certificate and trust anchors set by the test) and `server_name` the SNI
+    name."""
 
-    def __init__(self, transport, port, timeout=5.0, host="127.0.0.1"):
+    def __init__(self, transport, port, timeout=5.0, host="127.0.0.1", ssl_context=None, server_name=None):
         self.transport = transport
         self.server = (host, port)
         self.timeout = timeout
         if transport == "udp":
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.sock.bind(("127.0.0.1", 0))
+        elif transport == "tls":
+            raw = socket.create_connection(self.server, timeout=timeout)
+            self.sock = ssl_context.wrap_socket(raw, server_hostname=server_name or "localhost")
         else:
             self.sock = socket.create_connection(self.server, timeout=timeout)
         self.sock.settimeout(timeout)
