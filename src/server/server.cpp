@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <boost/asio.hpp>
 #include <fstream>
 #include <iostream>
@@ -122,6 +123,9 @@ struct Worker {
 }  // namespace
 
 int runServer(ServeOptions options) {
+  // A peer that closes while we write must give EPIPE, not kill the process (OpenSSL writes to
+  // the socket with write(2), which raises SIGPIPE).
+  ::signal(SIGPIPE, SIG_IGN);
   config::Config& cfg = options.config;
   config::applyDefaults(cfg);
   configureLogging(cfg.logLevel, cfg.logFormat);

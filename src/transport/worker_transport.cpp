@@ -121,6 +121,7 @@ class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
   /// An outbound connection: queued writes wait until it is connected (and the handshake is done).
   void connect(const tcp::endpoint& remote) {
     connecting_ = true;
+    touch();
     armTimer();
     socket_.async_connect(remote, [self = shared_from_this()](const boost::system::error_code& ec) {
       self->connecting_ = false;

@@ -6,6 +6,7 @@ sees and, for refused handshakes, what the server logs."""
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -69,6 +70,11 @@ def s_client(port, args, send=None, wait_for="SIP/2.0 ", timeout=8):
         p.wait(5)
     t.join(5)
     err = p.stderr.read().decode("utf-8", "replace")
+    for f in (p.stdin, p.stdout, p.stderr):
+        try:
+            f.close()
+        except BrokenPipeError:
+            pass
     return "".join(out), err, rc
 
 
@@ -231,6 +237,220 @@ class MutualTls(unittest.TestCase):
     def test_the_one_way_listener_beside_it_still_needs_no_certificate(self):
         out, _, _ = s_client(self.server.tls_port, ["-brief"], send=options_request())
         self.assertIn("SIP/2.0 200 OK", out)
+
+
+def serial_of(port):
+    """The serial number of the certificate the server presents on a new connection."""
+    ctx = ssl.create_default_context(cafile=PKI.path("root-ca.crt"))
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            der = s.getpeercert(binary_form=True)
+    r = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-serial"], input=der, capture_output=True,
+                       check=True)
+    return r.stdout.decode().strip().split("=", 1)[1]
+
+
+def file_serial(path):
+    r = subprocess.run(["openssl", "x509", "-in", path, "-noout", "-serial"], capture_output=True, check=True, text=True)
+    return r.stdout.strip().split("=", 1)[1]
+
+
+def replace_file(src, dst):
+    """Atomically, as a deployment tool would (write beside, then rename)."""
+    tmp = dst + ".new"
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+class HotReload(unittest.TestCase):
+    """The certificate files change under a running server: new handshakes get the new
+    certificate, open connections stay up, a broken file is refused and the last good one keeps
+    serving; a bounded REGISTER load over new TLS connections runs through the swap without a
+    failure."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="sipwarden-reload-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.cert = os.path.join(self.dir, "server-chain.crt")
+        self.key = os.path.join(self.dir, "server.key")
+        shutil.copyfile(PKI.path("server-chain.crt"), self.cert)
+        shutil.copyfile(PKI.path("server.key"), self.key)
+        config = '[tls]\ncertificate = "%s"\nprivate_key = "%s"\nreload_check_interval = 1\n' % (self.cert, self.key)
+        self.server = Server(config, tls=True)
+        self.addCleanup(self.server.cleanup)
+        self.server.start()
+
+    def wait_log(self, text, count=1, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.server.read_log().count(text) >= count:
+                return
+            time.sleep(0.1)
+        self.fail("%r not logged %d time(s):\n%s" % (text, count, self.server.read_log()))
+
+    def new_server_certificate(self, name):
+        PKI.issue(name, "localhost", "server_ext")
+        return PKI.path(name + "-chain.crt"), PKI.path(name + ".key")
+
+    def test_file_change_swaps_the_certificate_and_keeps_open_connections(self):
+        old = serial_of(self.server.tls_port)
+        self.assertEqual(old, file_serial(PKI.path("server.crt")))
+        held = SipClient("tls", self.server.tls_port, ssl_context=client_context())
+        self.addCleanup(held.close)
+        self.assertEqual(held.request("OPTIONS", "sip:%s" % DOMAIN).status, 200)
+
+        chain, key = self.new_server_certificate("renewed")
+        replace_file(key, self.key)
+        replace_file(chain, self.cert)
+        self.wait_log("TLS reloaded (a certificate, key, CA or CRL file changed)")
+        deadline = time.time() + 5
+        while time.time() < deadline and serial_of(self.server.tls_port) == old:
+            time.sleep(0.2)
+        self.assertEqual(serial_of(self.server.tls_port), file_serial(PKI.path("renewed.crt")))
+        # The connection opened before the reload is still served.
+        self.assertEqual(held.request("OPTIONS", "sip:%s" % DOMAIN).status, 200)
+
+        # A broken certificate is refused; the renewed one keeps serving.
+        with open(self.cert + ".new", "w") as f:
+            f.write("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
+        os.replace(self.cert + ".new", self.cert)
+        self.wait_log("refused, the running certificates stay in use")
+        self.assertEqual(serial_of(self.server.tls_port), file_serial(PKI.path("renewed.crt")))
+        self.assertEqual(self.server.stop(), 0, self.server.read_log())
+
+    def test_sighup_rereads_the_files(self):
+        chain, key = self.new_server_certificate("hup")
+        # The file watcher may see the change first; the SIGHUP path logs its own line either way.
+        replace_file(key, self.key)
+        replace_file(chain, self.cert)
+        self.server.proc.send_signal(signal.SIGHUP)
+        self.wait_log("TLS reloaded (SIGHUP)")
+        self.assertEqual(serial_of(self.server.tls_port), file_serial(PKI.path("hup.crt")))
+        self.assertEqual(self.server.stop(), 0, self.server.read_log())
+
+    def test_no_failed_registration_while_the_certificate_changes(self):
+        stop = threading.Event()
+        results = {"ok": 0, "failed": []}
+        lock = threading.Lock()
+
+        def load(user, password):
+            deadline = time.time() + 30  # bounded even if the main thread never says stop
+            while not stop.is_set() and time.time() < deadline:
+                try:
+                    c = SipClient("tls", self.server.tls_port, ssl_context=client_context())
+                    try:
+                        contact = "<sip:%s@127.0.0.1:5999;transport=tls>" % user
+                        status = Registration(c, user, password, contact=contact).register(expires=60).status
+                    finally:
+                        c.close()
+                    with lock:
+                        if status == 200:
+                            results["ok"] += 1
+                        else:
+                            results["failed"].append(status)
+                except (OSError, ssl.SSLError) as e:
+                    with lock:
+                        results["failed"].append(repr(e))
+
+        threads = [threading.Thread(target=load, args=u) for u in (("alice", "secret-a"), ("bob", "secret-b"))]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        chain, key = self.new_server_certificate("underload")
+        replace_file(key, self.key)
+        replace_file(chain, self.cert)
+        self.wait_log("TLS reloaded (a certificate, key, CA or CRL file changed)")
+        time.sleep(1.5)
+        stop.set()
+        for t in threads:
+            t.join(40)
+        self.assertEqual(results["failed"], [])
+        self.assertGreater(results["ok"], 10)
+        self.assertEqual(serial_of(self.server.tls_port), file_serial(PKI.path("underload.crt")))
+        self.assertEqual(self.server.stop(), 0, self.server.read_log())
+
+
+class OutgoingTls(unittest.TestCase):
+    """A contact registered with transport=tls: the proxy opens the TLS connection itself, checks
+    the callee's chain and that its certificate names the target (an IP subjectAltName for a
+    numeric target), and refuses a certificate that does not."""
+
+    @classmethod
+    def setUpClass(cls):
+        config = tls_config('ca_file = "%s"\n' % PKI.path("ca-chain.crt"))
+        cls.server = Server(config, tls=True)
+        cls.server.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.server.stop()
+        log = cls.server.read_log()
+        cls.server.cleanup()
+        if rc != 0:
+            raise AssertionError("server exited with %d:\n%s" % (rc, log))
+
+    def callee(self, chain, key):
+        """A TLS listener for bob, registered over UDP with a transport=tls contact."""
+        from proxy_ua import UA
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(PKI.path(chain), PKI.path(key))
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        listener.settimeout(5)
+        self.addCleanup(listener.close)
+        b = UA("udp", self.server.port, "bob", "secret-b")
+        self.addCleanup(b.close)
+        b.contact = "<sip:bob@127.0.0.1:%d;transport=tls>" % listener.getsockname()[1]
+        self.assertEqual(b.register().status, 200)
+        return ctx, listener
+
+    def test_message_over_a_new_tls_connection_to_a_certificate_naming_the_address(self):
+        from proxy_ua import UA
+        ctx, listener = self.callee("server-chain.crt", "server.key")
+        a = UA("udp", self.server.port, "alice", "secret-a")
+        self.addCleanup(a.close)
+        a.send_authenticated("MESSAGE", "bob", "over tls", wait=False)
+        raw, _ = listener.accept()
+        conn = ctx.wrap_socket(raw, server_side=True)
+        self.addCleanup(conn.close)
+        conn.settimeout(5)
+        data = b""
+        while b"over tls" not in data:
+            chunk = conn.recv(65536)
+            self.assertTrue(chunk, "connection closed before the MESSAGE arrived")
+            data += chunk
+        self.assertTrue(data.startswith(b"MESSAGE sip:bob@127.0.0.1:"), data[:200])
+        self.assertIn(b"SIP/2.0/TLS", data)
+
+    def test_a_certificate_that_does_not_name_the_target_is_refused(self):
+        from proxy_ua import UA
+        # serveronly.crt chains to our CA and is meant for servers, but names no address: the proxy
+        # must not send to it.
+        ctx, listener = self.callee("serveronly-chain.crt", "serveronly.key")
+        a = UA("udp", self.server.port, "alice", "secret-a")
+        self.addCleanup(a.close)
+        a.send_authenticated("MESSAGE", "bob", "must not arrive", wait=False)
+        raw, _ = listener.accept()
+        raw.settimeout(5)
+        got = b""
+        try:
+            conn = ctx.wrap_socket(raw, server_side=True)
+            conn.settimeout(3)
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        except (ssl.SSLError, OSError):
+            pass
+        finally:
+            raw.close()
+        self.assertNotIn(b"must not arrive", got)
+        deadline = time.time() + 5
+        while time.time() < deadline and "does not name" not in self.server.read_log():
+            time.sleep(0.1)
+        self.assertIn("the certificate has no IP subjectAltName 127.0.0.1", self.server.read_log())
 
 
 class TlsConfigErrors(unittest.TestCase):

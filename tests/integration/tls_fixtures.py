@@ -114,7 +114,8 @@ class Pki:
         self._ca_dir("intermediate-ca")
         with open(self.path("ca-chain.crt"), "w") as out:
             for n in ("intermediate-ca.crt", "root-ca.crt"):
-                out.write(open(self.path(n)).read())
+                with open(self.path(n)) as f:
+                    out.write(f.read())
 
     def issue(self, name, cn, ext, start=None, end=None):
         _run("openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{name}.key", cwd=self.dir)
@@ -127,7 +128,8 @@ class Pki:
         _run(*args, cwd=self.dir)
         with open(self.path(f"{name}-chain.crt"), "w") as out:
             for n in (f"{name}.crt", "intermediate-ca.crt"):
-                out.write(open(self.path(n)).read())
+                with open(self.path(n)) as f:
+                    out.write(f.read())
 
     def revoke(self, name):
         conf = os.path.join(self.dir, "intermediate-ca.db", "ca.conf")
