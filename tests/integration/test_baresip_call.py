@@ -145,7 +145,8 @@ class Control:
 class Baresip:
     """A headless baresip with its own config directory, one account routed to the test server."""
 
-    def __init__(self, test, server, user, password, transport, answer=False):
+    def __init__(self, test, server, user, password, transport, answer=False, port=None, extra_config="",
+                 account_params=""):
         self.user = user
         self.dir = tempfile.mkdtemp(prefix="baresip-%s-" % user)
         test.addCleanup(shutil.rmtree, self.dir, True)
@@ -171,11 +172,11 @@ class Baresip:
                     "module_app contact.so\n"
                     "module_app rtcpsummary.so\n"
                     "module_app ctrl_tcp.so\n"
-                    "ctrl_tcp_listen 127.0.0.1:%d\n" % (BARESIP_MODULES, user, user, self.ctrl_port))
+                    "ctrl_tcp_listen 127.0.0.1:%d\n" % (BARESIP_MODULES, user, user, self.ctrl_port) + extra_config)
         with open(os.path.join(self.dir, "accounts"), "w") as f:
             f.write('<sip:%s@%s;transport=%s>;auth_pass=%s;outbound="sip:127.0.0.1:%d;transport=%s";regint=60;'
-                    'mwi=no;audio_codecs=pcmu%s\n' % (user, DOMAIN, transport, password, server.port, transport,
-                                                     ";answermode=auto" if answer else ""))
+                    'mwi=no;audio_codecs=pcmu%s%s\n' % (user, DOMAIN, transport, password, port or server.port, transport,
+                                                       ";answermode=auto" if answer else "", account_params))
         with open(os.path.join(self.dir, "contacts"), "w") as f:
             f.write('"Bob" <sip:bob@%s>\n' % DOMAIN)
         self.log_path = os.path.join(self.dir, "baresip.log")
@@ -347,6 +348,72 @@ class BaresipCallTests:
     def tearDown(self):
         rc = self.server.stop()
         self.assertEqual(rc, 0, "server exited with %s:\n%s" % (rc, self.server.read_log()))
+
+
+@unittest.skipUnless(baresip_available(), "baresip (Debian package baresip-core) is not installed")
+class BaresipTlsClientCertificateTest(unittest.TestCase):
+    """alice's baresip registers over mutual TLS with a client certificate issued by the test PKI's
+    intermediate CA (the listener requires one) and calls bob, a baresip on UDP: the INVITE changes
+    transport at the proxy (TLS in, UDP out), audio flows, the BYE finds its way back over TLS."""
+
+    @classmethod
+    def setUpClass(cls):
+        from tls_fixtures import Pki
+        cls.pki_dir = tempfile.mkdtemp(prefix="sipwarden-pki-")
+        cls.pki = Pki(cls.pki_dir)
+        # baresip takes its certificate, chain and key from one PEM file.
+        cls.alice_pem = os.path.join(cls.pki_dir, "alice-all.pem")
+        with open(cls.alice_pem, "w") as out:
+            for n in ("alice.crt", "intermediate-ca.crt", "alice.key"):
+                with open(cls.pki.path(n)) as f:
+                    out.write(f.read())
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.pki_dir, ignore_errors=True)
+
+    def test_tls_caller_with_certificate_calls_udp_callee(self):
+        config = MD5_ONLY + ('[tls]\ncertificate = "%s"\nprivate_key = "%s"\nca_file = "%s"\n'
+                             'client_certificates = "required"\n' % (
+                                 self.pki.path("server-chain.crt"), self.pki.path("server.key"),
+                                 self.pki.path("root-ca.crt")))
+        server = Server(config, tls=True)
+        self.addCleanup(server.cleanup)
+        server.start()
+        bob = Baresip(self, server, "bob", "secret-b", "udp", answer=True)
+        alice = Baresip(self, server, "alice", "secret-a", "tls", port=server.tls_port,
+                        extra_config="sip_certificate %s\nsip_cafile %s\n" % (self.alice_pem,
+                                                                               self.pki.path("root-ca.crt")))
+
+        def bindings(user):
+            return [b for b in json.loads(server.cli("registrations", "--json", check=True).stdout)
+                    if b["aor"] == "%s@%s" % (user, DOMAIN)]
+
+        for phone, transport in ((alice, "tls"), (bob, "udp")):
+            seen = wait_for(lambda: bindings(phone.user), 15)
+            self.assertEqual(len(seen), 1, "%s did not register:\n%s\n%s" % (phone.user, phone.output()[-6000:],
+                                                                            server.read_log()))
+            self.assertTrue(seen[0]["received"].startswith(transport + ":127.0.0.1:"), seen)
+        a = alice.connect()
+        b = bob.connect()
+        self.assertTrue(a.command("dial", "sip:bob@%s" % DOMAIN).get("ok"))
+        for ctrl in (a, b):
+            self.assertTrue(ctrl.event("CALL_ESTABLISHED", 10), alice.output()[-6000:] + bob.output()[-6000:])
+        invite = sip_messages(bob.output(), "INVITE ")[0]
+        rr = [l for l in invite if l.lower().startswith("record-route:")]
+        # Double record-routing across the transport change: the caller-facing URI says TLS.
+        self.assertEqual(len(rr), 2, invite)
+        self.assertTrue(any(";transport=tls;lr>" in v and str(server.tls_port) in v for v in rr), rr)
+        self.assertTrue(any(";transport" not in v and str(server.port) in v for v in rr), rr)
+        ok = wait_for(lambda: rtcp_enough(a) and rtcp_enough(b), 20, step=0.2)
+        self.assertTrue(ok, "no RTCP report of %d packets each way: alice %s, bob %s" % (MIN_PACKETS, a.rtcp(), b.rtcp()))
+        self.assertTrue(a.command("hangup").get("ok"))
+        for ctrl in (a, b):
+            self.assertTrue(ctrl.event("CALL_CLOSED", 10))
+        self.assertIn("Connection reset by peer", b.event("CALL_CLOSED", 1).get("param", ""))
+        for phone in (alice, bob):
+            self.assertEqual(phone.terminate(), 0)
+        self.assertEqual(server.stop(), 0, server.read_log())
 
 
 class BaresipCallUdpTest(BaresipCallTests, unittest.TestCase):
