@@ -222,9 +222,12 @@ fs::path selfSignedKeyFile(const fs::path& dataDir) { return dataDir / "tls" / "
 Selection selectCertificates(const CertificateStoreSettings& settings, TimePoint now) {
   Selection out;
   std::vector<std::string> names;
-  for (const std::string& n : settings.names) {
-    std::string name = normalizeName(n);
-    if (!name.empty() && std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  std::size_t domains = 0;  // names[0, domains) are served domains
+  for (std::size_t i = 0; i < settings.names.size(); ++i) {
+    std::string name = normalizeName(settings.names[i]);
+    if (name.empty() || std::find(names.begin(), names.end(), name) != names.end()) continue;
+    names.push_back(name);
+    if (i < settings.domainNames) domains = names.size();
   }
 
   std::vector<Candidate> candidates;
@@ -232,7 +235,7 @@ Selection selectCertificates(const CertificateStoreSettings& settings, TimePoint
   if (!settings.directory.empty()) {
     for (Candidate& c : directoryCandidates(settings.directory, out.log)) candidates.push_back(std::move(c));
   }
-  bool anyConfigured = !candidates.empty();
+  bool anyConfigured = !settings.certificateFile.empty() || !settings.directory.empty();
 
   // The same leaf twice (server.crt and server-chain.crt, or the explicit pair also in the
   // directory): keep the file with the longer chain, then the explicit one.
@@ -248,20 +251,34 @@ Selection selectCertificates(const CertificateStoreSettings& settings, TimePoint
   }
 
   if (usableOnes.empty()) {
+    // A name that cannot be a subjectAltName (a host name with '_') stays out of the certificate.
+    // The kept certificate must still name every served domain; the host name may have changed
+    // (containers get a new one on each start) without a new certificate that peers must learn.
+    std::vector<std::string> certNames, requiredNames;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const std::string& n = names[i];
+      if (isValidCertificateName(n)) {
+        certNames.push_back(n);
+        if (i < domains) requiredNames.push_back(n);
+      } else {
+        out.log.push_back({Level::Warn, "\"" + n + "\" is neither a DNS name nor an IP address: a self-signed "
+                                        "certificate cannot name it"});
+      }
+    }
     std::string why;
-    if (auto kept = reusableSelfSigned(settings.dataDir, names, now, why)) {
+    if (auto kept = reusableSelfSigned(settings.dataDir, requiredNames, now, why)) {
       if (anyConfigured) out.log.push_back({Level::Warn, "no configured certificate is usable; using the self-signed one"});
       usableOnes.push_back(std::move(*kept));
     } else if (settings.generateIfNone) {
-      if (names.empty()) throw CertificateError("no names to put in a self-signed certificate");
+      if (certNames.empty()) throw CertificateError("no names to put in a self-signed certificate");
       if (settings.dataDir.empty()) throw CertificateError("no data directory to keep a self-signed certificate in");
       Candidate c{selfSignedCertificateFile(settings.dataDir), selfSignedKeyFile(settings.dataDir), {}, 1,
                   Origin::Generated};
-      c.info = writeSelfSignedCertificate({names, c.certificateFile, c.keyFile, now - std::chrono::minutes(5),
+      c.info = writeSelfSignedCertificate({certNames, c.certificateFile, c.keyFile, now - std::chrono::minutes(5),
                                            now + kSelfSignedValidity});
       out.generated = true;
       std::string what = "generated a self-signed certificate (EC P-256, valid for 1 year, until " +
-                         formatUtc(c.info.notAfter) + ") for " + joined(names) + ": " + c.certificateFile.string();
+                         formatUtc(c.info.notAfter) + ") for " + joined(certNames) + ": " + c.certificateFile.string();
       if (!why.empty()) {
         out.log.push_back({Level::Warn, what + "; it replaces the previous one: " + why});
       } else {
@@ -290,11 +307,12 @@ Selection selectCertificates(const CertificateStoreSettings& settings, TimePoint
   // One certificate per name (SNI): the best that names it. [0] is the best overall.
   std::vector<std::size_t> chosen{0};
   std::vector<std::vector<std::string>> serves(1);
-  for (const std::string& name : names) {
+  for (std::size_t n = 0; n < names.size(); ++n) {
+    const std::string& name = names[n];
     auto match = std::find_if(usableOnes.begin(), usableOnes.end(),
                               [&](const Candidate& c) { return certificateMatchesName(c.info, name); });
     if (match == usableOnes.end()) {
-      out.log.push_back({Level::Warn, "no usable certificate names " + name +
+      out.log.push_back({n < domains ? Level::Warn : Level::Info, "no usable certificate names " + name +
                                           ": clients asking for it get the default certificate (" +
                                           usableOnes.front().info.subject + "), which they may reject"});
       continue;

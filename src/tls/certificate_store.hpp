@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,10 @@ struct CertificateStoreSettings {
   /// The names clients may ask for: the served domains, then the host name. Lower-case; IP
   /// address literals allowed. The first names a generated certificate (CN).
   std::vector<std::string> names;
+  /// How many of `names`, from the first, are served domains. A domain no usable certificate names
+  /// is logged as a warning; the others (the host name) get the default certificate quietly, and
+  /// a kept self-signed certificate is reused even when it does not name them.
+  std::size_t domainNames = std::numeric_limits<std::size_t>::max();
   /// With nothing usable: generate (the server) or only report (`sipwarden cert status`).
   bool generateIfNone = true;
 };

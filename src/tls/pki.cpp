@@ -202,6 +202,16 @@ std::vector<RevokedPtr> readCrl(const IssuingCa& ca, const fs::path& file, long&
 
 }  // namespace
 
+bool isValidCertificateName(std::string_view name) {
+  std::vector<std::string> dns, ips;
+  try {
+    splitNames({std::string(name)}, dns, ips);
+  } catch (const CertificateError&) {
+    return false;
+  }
+  return true;
+}
+
 std::pair<TimePoint, TimePoint> resolveValidity(const ValiditySpec& spec, TimePoint now) {
   if (spec.days < -36500 || spec.days > 36500) throw CertificateError("--days must be within ±36500 (100 years)");
   TimePoint notAfter = spec.notAfter.value_or(now + days(spec.days));

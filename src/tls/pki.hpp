@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tls/certificate_info.hpp"
@@ -96,6 +97,10 @@ struct SelfSignedOptions {
 /// A self-signed EC P-256 certificate (CA:FALSE, digitalSignature, serverAuth + clientAuth) for
 /// the names, written atomically: the key (0600) first, then the certificate (0644).
 CertificateInfo writeSelfSignedCertificate(const SelfSignedOptions& options);
+
+/// Whether `name` can go into a certificate's subjectAltName: an IP address literal, or a DNS
+/// name (letters, digits, hyphens; labels of 1 to 63; "*." allowed as the first label).
+bool isValidCertificateName(std::string_view name);
 
 /// The validity period a spec gives at `now`; throws when it is empty.
 std::pair<std::chrono::system_clock::time_point, std::chrono::system_clock::time_point> resolveValidity(

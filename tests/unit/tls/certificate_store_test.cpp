@@ -150,6 +150,13 @@ TEST_F(CertificateStoreTest, OneCertificatePerNameBySniWithWildcards) {
   EXPECT_TRUE(logHas(s, LogLine::Level::Warn, "no usable certificate names deep.sip.example.org")) << dump(s);
   EXPECT_TRUE(logHas(s, LogLine::Level::Info, "TLS certificate in use for sip.example.org, example.org (default)"))
       << dump(s);
+
+  // The host name (after the served domains) need not be covered: no warning for it.
+  CertificateStoreSettings withHost = settings({"sip.example.com", "sip.example.org", "host-1"});
+  withHost.domainNames = 2;
+  s = selectCertificates(withHost, fixedNow());
+  EXPECT_TRUE(logHas(s, LogLine::Level::Info, "no usable certificate names host-1")) << dump(s);
+  EXPECT_FALSE(logHas(s, LogLine::Level::Warn, "no usable certificate names")) << dump(s);
 }
 
 TEST_F(CertificateStoreTest, ExplicitPairAndDirectoryCompeteAndTheSameCertificateIsListedOnce) {
@@ -270,12 +277,34 @@ TEST_F(CertificateStoreTest, SelfSignedIsGeneratedReusedAndRegenerated) {
   EXPECT_TRUE(logHas(fourth, LogLine::Level::Warn, "does not name new.example.com")) << dump(fourth);
   EXPECT_TRUE(certificateMatchesName(fourth.certificates[0].info, "new.example.com"));
 
+  // The host name (not a served domain) changed: the kept certificate still serves.
+  CertificateStoreSettings renamedHost = s;
+  renamedHost.names = {"example.com", "192.0.2.5", "new.example.com", "another-host"};
+  renamedHost.domainNames = 3;
+  Selection kept = selectCertificates(renamedHost, fixedNow() + Days(367));
+  EXPECT_FALSE(kept.generated) << dump(kept);
+  EXPECT_EQ(kept.certificates[0].info.sha256, fourth.certificates[0].info.sha256);
+
   // A key that no longer matches (a crash between the two writes): replaced.
   writeSelfSignedCertificate({{"other.example"}, tmp / "x.crt", s.dataDir / "tls" / "self-signed.key",
                               fixedNow() - Days(1), fixedNow() + Days(10)});
   Selection fifth = selectCertificates(s, fixedNow() + Days(368));
   EXPECT_TRUE(fifth.generated);
   EXPECT_TRUE(logHas(fifth, LogLine::Level::Warn, "does not belong")) << dump(fifth);
+}
+
+TEST_F(CertificateStoreTest, NamesThatCannotBeInACertificateAreLeftOutOfTheSelfSignedOne) {
+  CertificateStoreSettings s = settings({"example.com", "build_host"});
+  s.directory.clear();
+  Selection sel = selectCertificates(s, fixedNow());
+  ASSERT_TRUE(sel.generated) << dump(sel);
+  EXPECT_EQ(sel.certificates[0].info.dnsNames, std::vector<std::string>{"example.com"});
+  EXPECT_TRUE(logHas(sel, LogLine::Level::Warn, "\"build_host\" is neither a DNS name nor an IP address")) << dump(sel);
+  EXPECT_FALSE(selectCertificates(s, fixedNow() + 1h).generated);  // still reused
+
+  s.names = {"build_host"};
+  s.dataDir = tmp / "other-data";
+  EXPECT_THROW(selectCertificates(s, fixedNow()), CertificateError);
 }
 
 TEST_F(CertificateStoreTest, SelfSignedIsUsedOnlyWhenNothingElseIs) {
@@ -293,6 +322,7 @@ TEST_F(CertificateStoreTest, WithoutGenerationItOnlyReports) {
   fs::create_directories(certDir);
   CertificateStoreSettings s = settings({"sip.example.com"});
   s.generateIfNone = false;
+  s.directory.clear();
   Selection sel = selectCertificates(s, fixedNow());
   EXPECT_TRUE(sel.certificates.empty());
   EXPECT_FALSE(sel.generated);
@@ -300,6 +330,9 @@ TEST_F(CertificateStoreTest, WithoutGenerationItOnlyReports) {
   EXPECT_TRUE(logHas(sel, LogLine::Level::Info, "the server will generate a self-signed certificate at start"))
       << dump(sel);
 
+  s.directory = certDir;  // empty: configured, but nothing usable in it
+  sel = selectCertificates(s, fixedNow());
+  EXPECT_TRUE(logHas(sel, LogLine::Level::Warn, "no configured certificate is usable")) << dump(sel);
   install(makePki(tmp.path(), "old", {"sip.example.com"}, {.days = -1}), certDir, "old");
   sel = selectCertificates(s, fixedNow());
   EXPECT_TRUE(sel.certificates.empty());
