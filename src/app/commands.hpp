@@ -39,4 +39,40 @@ int cmdUserList(const AdminContext& ctx, bool json);
 int cmdRegistrations(const AdminContext& ctx, bool json, const std::optional<std::string>& aor);
 int cmdCheckConfig(const std::string& file);
 
+/// Validity options shared by the pki commands: --days N (negative: already expired), or
+/// --not-before / --not-after as ISO 8601 UTC ("2026-03-01T12:00:00Z" or "2026-03-01").
+struct ValidityArgs {
+  std::optional<int> days;
+  std::optional<std::string> notBefore, notAfter;
+};
+
+struct PkiInitArgs {
+  std::vector<std::string> domains;
+  std::string outDir;
+  ValidityArgs validity;  ///< of the server certificate (default 365 days)
+  bool force = false;
+};
+
+struct PkiClientArgs {
+  std::string name;
+  std::string caDir;
+  std::optional<std::string> outDir;  ///< default: caDir
+  ValidityArgs validity;
+  std::vector<std::string> emails, sipUris;
+  bool force = false;
+};
+
+/// `sipwarden pki init`: root CA, intermediate CA, server certificate (src/tls/pki.hpp).
+int cmdPkiInit(const PkiInitArgs& a);
+/// `sipwarden pki client NAME`: a client certificate from the intermediate CA in --ca-dir.
+int cmdPkiClient(const PkiClientArgs& a);
+/// `sipwarden pki revoke NAME|FILE`: adds the certificate to --ca-dir's intermediate-ca.crl.
+int cmdPkiRevoke(const std::string& certificate, const std::string& caDir);
+/// `sipwarden pki crl`: re-issues intermediate-ca.crl with a fresh nextUpdate.
+int cmdPkiCrl(const std::string& caDir);
+/// `sipwarden cert status`: which certificates the server would present and their expiry
+/// status. 0: all valid and outside the warning window; 1: one expires within it, has expired, or
+/// nothing configured is usable; 2: configuration error.
+int cmdCertStatus(const AdminContext& ctx, bool json);
+
 }  // namespace sipwarden::app

@@ -1,4 +1,5 @@
-// The sipwarden command line (CLI11): serve, check-config, user, registrations, parse, version.
+// The sipwarden command line (CLI11): serve, check-config, user, registrations, pki, cert, parse,
+// version.
 // Errors name what is wrong and how to fix it, and exit non-zero (2 for usage and configuration).
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -76,6 +77,48 @@ int main(int argc, char** argv) {
   regs->add_option("--aor", aor, "only this address-of-record (user@domain)");
   addAdminOptions(regs);
 
+  // pki: a small CA (src/tls/pki.hpp)
+  auto* pki = app.add_subcommand("pki", "a small CA: root and intermediate CAs, server and client certificates, CRL");
+  pki->require_subcommand(1);
+  auto addValidity = [](CLI::App* cmd, app::ValidityArgs& v, const char* days) {
+    cmd->add_option("--days", v.days, days);
+    cmd->add_option("--not-before", v.notBefore, "start of validity, ISO 8601 UTC: 2026-03-01T12:00:00Z or 2026-03-01");
+    cmd->add_option("--not-after", v.notAfter, "end of validity, ISO 8601 UTC (instead of --days)");
+  };
+  app::PkiInitArgs pkiInitArgs;
+  auto* pkiInit = pki->add_subcommand("init", "create a root CA, an intermediate CA and a server certificate");
+  pkiInit->add_option("--domain,-d", pkiInitArgs.domains,
+                      "name of the server certificate (DNS name or IP address), repeatable; the first is its CN")
+      ->required();
+  pkiInit->add_option("--out,-o", pkiInitArgs.outDir, "directory for the files (created if missing)")->required();
+  addValidity(pkiInit, pkiInitArgs.validity,
+              "server certificate validity in days (default 365; negative: already expired, for tests)");
+  pkiInit->add_flag("--force", pkiInitArgs.force, "replace existing files (a new CA: certificates it issued before are no longer trusted)");
+  app::PkiClientArgs pkiClientArgs;
+  auto* pkiClient = pki->add_subcommand("client", "issue a client certificate (TLS clientAuth) from the intermediate CA");
+  pkiClient->add_option("name", pkiClientArgs.name, "the certificate's CN; names the files NAME.crt, NAME-chain.crt, NAME.key")
+      ->required();
+  pkiClient->add_option("--ca-dir", pkiClientArgs.caDir, "directory made by `pki init`")->required();
+  pkiClient->add_option("--out,-o", pkiClientArgs.outDir, "directory for the files (default: the CA directory)");
+  addValidity(pkiClient, pkiClientArgs.validity, "validity in days (default 365; negative: already expired, for tests)");
+  pkiClient->add_option("--email", pkiClientArgs.emails, "subjectAltName email address, repeatable");
+  pkiClient->add_option("--sip-uri", pkiClientArgs.sipUris, "subjectAltName URI, e.g. sip:alice@example.com, repeatable");
+  pkiClient->add_flag("--force", pkiClientArgs.force, "replace existing files");
+  std::string revokeWhat, pkiCaDir;
+  auto* pkiRevoke = pki->add_subcommand("revoke", "add a certificate to the intermediate CA's CRL (intermediate-ca.crl)");
+  pkiRevoke->add_option("certificate", revokeWhat, "NAME (the CA directory's NAME.crt) or a certificate file")->required();
+  pkiRevoke->add_option("--ca-dir", pkiCaDir, "directory made by `pki init`")->required();
+  auto* pkiCrl = pki->add_subcommand("crl", "re-issue intermediate-ca.crl with a new next update (every < 30 days)");
+  pkiCrl->add_option("--ca-dir", pkiCaDir, "directory made by `pki init`")->required();
+
+  // cert status
+  auto* cert = app.add_subcommand("cert", "the server's TLS certificates");
+  cert->require_subcommand(1);
+  auto* certStatus = cert->add_subcommand(
+      "status", "show the certificates the server would present and their expiry (exit 1: expiring, expired or unusable)");
+  certStatus->add_flag("--json", json, "JSON output");
+  addAdminOptions(certStatus);
+
   // parse
   auto* parse = app.add_subcommand("parse", "parse SIP messages and show how they are understood");
   std::vector<std::string> files;
@@ -110,6 +153,11 @@ int main(int argc, char** argv) {
     if (userRemove->parsed()) return app::cmdUserRemove(admin, uo);
     if (userList->parsed()) return app::cmdUserList(admin, json);
     if (regs->parsed()) return app::cmdRegistrations(admin, json, aor);
+    if (pkiInit->parsed()) return app::cmdPkiInit(pkiInitArgs);
+    if (pkiClient->parsed()) return app::cmdPkiClient(pkiClientArgs);
+    if (pkiRevoke->parsed()) return app::cmdPkiRevoke(revokeWhat, pkiCaDir);
+    if (pkiCrl->parsed()) return app::cmdPkiCrl(pkiCaDir);
+    if (certStatus->parsed()) return app::cmdCertStatus(admin, json);
     if (serve->parsed()) {
       server::ServeOptions o;
       if (configFile) {
