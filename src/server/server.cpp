@@ -212,6 +212,11 @@ int runServer(ServeOptions options) {
   coreSettings.ringTimeout = cfg.proxy.ringTimeout;
   coreSettings.relay = cfg.proxy.relay;
   coreSettings.maxMessageBody = cfg.messages.maxBody;
+  using Identity = CoreSettings::CertificateIdentity;
+  coreSettings.certificateIdentity = cfg.tls.identity == "san"         ? Identity::San
+                                     : cfg.tls.identity == "cn"        ? Identity::Cn
+                                     : cfg.tls.identity == "san-or-cn" ? Identity::SanOrCn
+                                                                       : Identity::None;
   proxy::FlowTokens flowTokens(secret);
   im::OfflineMessages offline(store, im::OfflineSettings{.maxPerUser = cfg.messages.offlineMaxPerUser,
                                                          .expiry = cfg.messages.offlineExpiry});

@@ -29,6 +29,8 @@ struct CoreSettings {
   std::chrono::milliseconds ringTimeout{std::chrono::seconds(120)};
   bool relay = false;  ///< forward requests for other domains
   std::size_t maxMessageBody = 65000;  ///< MESSAGE body over TCP (RFC 3428 §7: 1300 over UDP)
+  /// Which part of a verified TLS client certificate names a user (that user needs no digest).
+  enum class CertificateIdentity { None, San, Cn, SanOrCn } certificateIdentity = CertificateIdentity::None;
 };
 
 struct Services {

@@ -354,6 +354,47 @@ void WorkerCore::handleOther(TransactionId id, sip::Message& req) {
   reply(id, req, 405, "Method Not Allowed");
 }
 
+bool WorkerCore::certificateNames(std::string_view user, std::string_view domain, std::string_view realm) const {
+  using Mode = CoreSettings::CertificateIdentity;
+  const Mode mode = services_.settings.certificateIdentity;
+  if (mode == Mode::None || currentSource_.transport != TransportKind::Tls) return false;
+  const transport::TlsPeerIdentity* id = transport_.peerIdentity(currentSource_.connectionId);
+  if (id == nullptr || !id->verified) return false;
+  auto sameAddress = [&](std::string_view u, std::string_view d) {
+    return u == user && sip::iequals(d, domain);
+  };
+  bool named = false;
+  if (mode == Mode::San || mode == Mode::SanOrCn) {
+    // A SIP URI (sip:alice@example.com) or an email address (alice@example.com) in subjectAltName.
+    for (const std::string& uri : id->uris) {
+      std::string_view v = uri;
+      std::size_t colon = v.find(':');
+      if (colon == std::string_view::npos) continue;
+      std::string_view scheme = v.substr(0, colon);
+      if (!sip::iequals(scheme, "sip") && !sip::iequals(scheme, "sips")) continue;
+      v.remove_prefix(colon + 1);
+      std::size_t at = v.find('@');
+      if (at == std::string_view::npos) continue;
+      std::string_view host = v.substr(at + 1);
+      host = host.substr(0, host.find_first_of(":;?>"));
+      if (sameAddress(v.substr(0, at), host)) named = true;
+    }
+    for (const std::string& mail : id->emails) {
+      std::size_t at = mail.find('@');
+      if (at != std::string::npos && sameAddress(std::string_view(mail).substr(0, at), std::string_view(mail).substr(at + 1))) {
+        named = true;
+      }
+    }
+  }
+  if (!named && (mode == Mode::Cn || (mode == Mode::SanOrCn && id->uris.empty() && id->emails.empty()))) {
+    // The subject CN: a bare user name (in the request's domain) or user@domain.
+    std::string_view cn = id->commonName;
+    std::size_t at = cn.find('@');
+    named = at == std::string_view::npos ? cn == user : sameAddress(cn.substr(0, at), cn.substr(at + 1));
+  }
+  return named && services_.users.find(user, domain, realm).has_value();
+}
+
 bool WorkerCore::authorizeSender(TransactionId id, sip::Message& req) {
   const sip::Uri& fromUri = req.from().uri;
   const Domain* domain = fromUri.isSip() ? services_.domainFor(fromUri.hostBare()) : nullptr;
@@ -366,6 +407,10 @@ bool WorkerCore::authorizeSender(TransactionId id, sip::Message& req) {
   }
   const std::string user = fromUri.userUnescaped();
   const std::string& domainName = domain->name;
+  if (certificateNames(user, domainName, domain->realm)) {
+    services_.stats.certificateAuthentications++;
+    return true;
+  }
   auto lookup = [this, &domainName](std::string_view u, std::string_view realm) {
     return services_.users.find(u, domainName, realm);
   };
@@ -567,8 +612,15 @@ void WorkerCore::handleRegister(TransactionId id, sip::Message& req) {
   auto lookup = [this, &domainName](std::string_view u, std::string_view realm) {
     return services_.users.find(u, domainName, realm);
   };
-  auth::AuthResult auth = services_.authenticator.verify(req, sip::HeaderId::Authorization, domain->realm, user, lookup,
-                                                         std::chrono::system_clock::now());
+  auth::AuthResult auth;
+  if (certificateNames(user, domainName, domain->realm)) {
+    // A verified client certificate that names this user stands in for the digest ([tls] identity).
+    auth.outcome = auth::AuthOutcome::Authenticated;
+    services_.stats.certificateAuthentications++;
+  } else {
+    auth = services_.authenticator.verify(req, sip::HeaderId::Authorization, domain->realm, user, lookup,
+                                          std::chrono::system_clock::now());
+  }
   switch (auth.outcome) {
     case auth::AuthOutcome::Authenticated: break;
     case auth::AuthOutcome::NoCredentials: challenge(id, req, domain->realm, false); return;

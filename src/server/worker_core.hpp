@@ -75,6 +75,9 @@ class WorkerCore final : public transport::MessageHandler,
   void routeToUser(transaction::TransactionId id, sip::Message& req, const transport::Peer& from, const Domain& domain);
   /// RFC 3261 §22.3 for a request from a user of ours (From in one of our domains): true when it
   /// may go on (the credentials checked and consumed); otherwise it has been answered (407, 403).
+  /// Whether the request came over a TLS connection whose verified client certificate names
+  /// user@domain (per [tls] identity) and that user exists: then no digest is asked.
+  bool certificateNames(std::string_view user, std::string_view domain, std::string_view realm) const;
   bool authorizeSender(transaction::TransactionId id, sip::Message& req);
   /// The next hop for a URI (a Route or a foreign Request-URI) as a one-target list; empty (and
   /// answered) when it cannot be resolved.

@@ -453,6 +453,58 @@ class OutgoingTls(unittest.TestCase):
         self.assertIn("the certificate has no IP subjectAltName 127.0.0.1", self.server.read_log())
 
 
+class CertificateIdentity(unittest.TestCase):
+    """[tls] identity: a verified client certificate names the user, who then needs no digest;
+    it names nobody else."""
+
+    def start(self, identity):
+        config = tls_config('ca_file = "%s"\nclient_certificates = "required"\nidentity = "%s"\n' % (
+            PKI.path("ca-chain.crt"), identity))
+        server = Server(config, tls=True)
+        self.addCleanup(server.cleanup)
+        server.start()
+        return server
+
+    def client(self, server, name):
+        c = SipClient("tls", server.tls_port, ssl_context=client_context(name + ".crt", name + ".key",
+                                                                        chain=name + "-chain.crt"))
+        self.addCleanup(c.close)
+        return c
+
+    def test_cn_names_the_user_no_digest_for_register_and_message(self):
+        server = self.start("cn")
+        c = self.client(server, "alice")
+        r = Registration(c, "alice", "wrong password on purpose")
+        resp = r.send(authorize=False)
+        self.assertEqual(resp.status, 200, resp.raw)
+        # MESSAGE from alice to bob (not registered: stored) is not challenged either.
+        m = c.request("MESSAGE", "sip:bob@%s" % DOMAIN, headers=["Content-Type: text/plain"], body="hi",
+                      to="<sip:bob@%s>" % DOMAIN)
+        self.assertEqual(m.status, 202, m.raw)
+        # Registering bob over alice's certificate still needs bob's password.
+        other = Registration(c, "bob", "secret-b")
+        self.assertEqual(other.send(authorize=False).status, 401)
+        self.assertEqual(other.register().status, 200)
+        self.assertEqual(server.stop(), 0, server.read_log())
+
+    def test_san_uri_names_the_user_and_cn_is_not_used(self):
+        server = self.start("san")
+        c = self.client(server, "bob-uri")
+        self.assertEqual(Registration(c, "bob", "x").send(authorize=False).status, 200)
+        c2 = self.client(server, "alice")  # CN=alice, no subjectAltName: with "san" that names nobody
+        self.assertEqual(Registration(c2, "alice", "x").send(authorize=False).status, 401)
+        self.assertEqual(server.stop(), 0, server.read_log())
+
+    def test_identity_off_by_default(self):
+        config = tls_config('ca_file = "%s"\nclient_certificates = "required"\n' % PKI.path("ca-chain.crt"))
+        server = Server(config, tls=True)
+        self.addCleanup(server.cleanup)
+        server.start()
+        c = self.client(server, "alice")
+        self.assertEqual(Registration(c, "alice", "x").send(authorize=False).status, 401)
+        self.assertEqual(server.stop(), 0, server.read_log())
+
+
 class TlsConfigErrors(unittest.TestCase):
     def start_fails(self, config, expected):
         srv = Server(config, tls=True, users=())

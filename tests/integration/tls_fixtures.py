@@ -45,6 +45,11 @@ CA_CONF = textwrap.dedent("""\
     basicConstraints = critical, CA:FALSE
     keyUsage = critical, digitalSignature
     extendedKeyUsage = clientAuth
+    [ client_uri_ext ]
+    basicConstraints = critical, CA:FALSE
+    keyUsage = critical, digitalSignature
+    extendedKeyUsage = clientAuth
+    subjectAltName = URI:sip:bob@example.test, email:bob@example.test
     [ server_only_ext ]
     basicConstraints = critical, CA:FALSE
     keyUsage = critical, digitalSignature
@@ -60,7 +65,7 @@ CA_CONF = textwrap.dedent("""\
 class Pki:
     """Files in `directory`: root-ca.crt, intermediate-ca.crt, ca-chain.crt (intermediate + root),
     server.key/server.crt/server-chain.crt, client certificates NAME.key/NAME.crt/NAME-chain.crt
-    (good, expired, revoked, serveronly), intermediate.crl, other-ca.crt, stranger.key/.crt."""
+    (alice, expired, revoked, serveronly; bob-uri names sip:bob@example.test in subjectAltName), intermediate.crl, other-ca.crt, stranger.key/.crt."""
 
     def __init__(self, directory):
         self.dir = directory
@@ -72,6 +77,7 @@ class Pki:
         self.issue("expired", "expired", "client_ext", start="20200101000000Z", end="20210101000000Z")
         self.issue("revoked", "revoked", "client_ext")
         self.issue("serveronly", "serveronly", "server_only_ext")
+        self.issue("bob-uri", "Bob's phone", "client_uri_ext")
         self.revoke("revoked")
         self._other_ca()
 
