@@ -125,7 +125,8 @@ std::optional<Candidate> directoryCandidate(const fs::path& file, std::vector<Lo
       if (c.keyFile.empty()) {
         std::string names;
         for (const fs::path& k : keyFiles) names += (names.empty() ? "" : " or ") + k.filename().string();
-        log.push_back({Level::Warn, file.string() + ": no private key, neither in the file nor in " + names + " beside it (skipped)"});
+        log.push_back({Level::Warn, file.string() + ": no private key, neither in the file nor in " + names +
+                                        " beside it (skipped)"});
         return std::nullopt;
       }
       key = loadPrivateKey(c.keyFile);
@@ -261,21 +262,23 @@ Selection selectCertificates(const CertificateStoreSettings& settings, TimePoint
         certNames.push_back(n);
         if (i < domains) requiredNames.push_back(n);
       } else {
-        out.log.push_back({Level::Warn, "\"" + n + "\" is neither a DNS name nor an IP address: a self-signed "
-                                        "certificate cannot name it"});
+        out.log.push_back({Level::Warn, "\"" + n +
+                                            "\" is neither a DNS name nor an IP address: a self-signed "
+                                            "certificate cannot name it"});
       }
     }
     std::string why;
     if (auto kept = reusableSelfSigned(settings.dataDir, requiredNames, now, why)) {
-      if (anyConfigured) out.log.push_back({Level::Warn, "no configured certificate is usable; using the self-signed one"});
+      if (anyConfigured)
+        out.log.push_back({Level::Warn, "no configured certificate is usable; using the self-signed one"});
       usableOnes.push_back(std::move(*kept));
     } else if (settings.generateIfNone) {
       if (certNames.empty()) throw CertificateError("no names to put in a self-signed certificate");
       if (settings.dataDir.empty()) throw CertificateError("no data directory to keep a self-signed certificate in");
-      Candidate c{selfSignedCertificateFile(settings.dataDir), selfSignedKeyFile(settings.dataDir), {}, 1,
-                  Origin::Generated};
-      c.info = writeSelfSignedCertificate({certNames, c.certificateFile, c.keyFile, now - std::chrono::minutes(5),
-                                           now + kSelfSignedValidity});
+      Candidate c{
+          selfSignedCertificateFile(settings.dataDir), selfSignedKeyFile(settings.dataDir), {}, 1, Origin::Generated};
+      c.info = writeSelfSignedCertificate(
+          {certNames, c.certificateFile, c.keyFile, now - std::chrono::minutes(5), now + kSelfSignedValidity});
       out.generated = true;
       std::string what = "generated a self-signed certificate (EC P-256, valid for 1 year, until " +
                          formatUtc(c.info.notAfter) + ") for " + joined(certNames) + ": " + c.certificateFile.string();
@@ -287,10 +290,11 @@ Selection selectCertificates(const CertificateStoreSettings& settings, TimePoint
       }
       usableOnes.push_back(std::move(c));
     } else {
-      out.log.push_back({anyConfigured ? Level::Warn : Level::Info,
-                         std::string(anyConfigured ? "no configured certificate is usable" : "no certificate is configured") +
-                             (why.empty() ? "" : " and the kept self-signed one cannot serve (" + why + ")") +
-                             ": the server will generate a self-signed certificate at start"});
+      out.log.push_back(
+          {anyConfigured ? Level::Warn : Level::Info,
+           std::string(anyConfigured ? "no configured certificate is usable" : "no certificate is configured") +
+               (why.empty() ? "" : " and the kept self-signed one cannot serve (" + why + ")") +
+               ": the server will generate a self-signed certificate at start"});
       return out;
     }
   }
@@ -312,9 +316,10 @@ Selection selectCertificates(const CertificateStoreSettings& settings, TimePoint
     auto match = std::find_if(usableOnes.begin(), usableOnes.end(),
                               [&](const Candidate& c) { return certificateMatchesName(c.info, name); });
     if (match == usableOnes.end()) {
-      out.log.push_back({n < domains ? Level::Warn : Level::Info, "no usable certificate names " + name +
-                                          ": clients asking for it get the default certificate (" +
-                                          usableOnes.front().info.subject + "), which they may reject"});
+      out.log.push_back(
+          {n < domains ? Level::Warn : Level::Info, "no usable certificate names " + name +
+                                                        ": clients asking for it get the default certificate (" +
+                                                        usableOnes.front().info.subject + "), which they may reject"});
       continue;
     }
     std::size_t index = static_cast<std::size_t>(match - usableOnes.begin());

@@ -14,9 +14,12 @@ std::string dayCount(long n) { return std::to_string(n) + (n == 1 ? " day" : " d
 
 }  // namespace
 
-ExpiryStatus expiryStatus(const CertificateInfo& info, std::chrono::system_clock::time_point now, unsigned warningDays) {
-  if (now < info.notBefore) return {ExpiryState::NotYetValid, static_cast<long>(std::chrono::ceil<days>(info.notBefore - now).count())};
-  if (now > info.notAfter) return {ExpiryState::Expired, static_cast<long>(std::chrono::floor<days>(now - info.notAfter).count())};
+ExpiryStatus expiryStatus(const CertificateInfo& info, std::chrono::system_clock::time_point now,
+                          unsigned warningDays) {
+  if (now < info.notBefore)
+    return {ExpiryState::NotYetValid, static_cast<long>(std::chrono::ceil<days>(info.notBefore - now).count())};
+  if (now > info.notAfter)
+    return {ExpiryState::Expired, static_cast<long>(std::chrono::floor<days>(now - info.notAfter).count())};
   auto left = info.notAfter - now;
   long daysLeft = static_cast<long>(std::chrono::ceil<days>(left).count());
   if (left <= days(warningDays)) return {ExpiryState::ExpiresSoon, daysLeft};
@@ -37,14 +40,16 @@ LogLine expiryLogLine(const CertificateInfo& info, const ExpiryStatus& status) {
   std::string who = "TLS certificate " + info.subject + " (SHA-1 " + info.sha1 + ")";
   switch (status.state) {
     case ExpiryState::Ok:
-      return {LogLine::Level::Info, who + " is valid until " + formatUtc(info.notAfter) + " (" + dayCount(status.days) + ")"};
+      return {LogLine::Level::Info,
+              who + " is valid until " + formatUtc(info.notAfter) + " (" + dayCount(status.days) + ")"};
     case ExpiryState::ExpiresSoon:
-      return {LogLine::Level::Warn, who + (status.days == 0 ? " expires today" : " expires in " + dayCount(status.days)) +
-                                        ", on " + formatUtc(info.notAfter) +
-                                        ": renew it (peers reject it once it has expired)"};
+      return {LogLine::Level::Warn,
+              who + (status.days == 0 ? " expires today" : " expires in " + dayCount(status.days)) + ", on " +
+                  formatUtc(info.notAfter) + ": renew it (peers reject it once it has expired)"};
     case ExpiryState::Expired:
-      return {LogLine::Level::Error, who + (status.days == 0 ? " expired today" : " expired " + dayCount(status.days) + " ago") +
-                                         ", on " + formatUtc(info.notAfter) + ": peers reject it; replace it"};
+      return {LogLine::Level::Error,
+              who + (status.days == 0 ? " expired today" : " expired " + dayCount(status.days) + " ago") + ", on " +
+                  formatUtc(info.notAfter) + ": peers reject it; replace it"};
     case ExpiryState::NotYetValid:
       return {LogLine::Level::Error, who + " is not valid before " + formatUtc(info.notBefore) + " (in " +
                                          dayCount(status.days) + "): peers reject it; check the clock"};

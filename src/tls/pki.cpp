@@ -65,16 +65,16 @@ void splitNames(const std::vector<std::string>& names, std::vector<std::string>&
       std::size_t dot = rest.find('.');
       std::string_view label = rest.substr(0, dot);
       ok = !label.empty() && label.size() <= 63 && label.front() != '-' && label.back() != '-' &&
-           std::all_of(label.begin(), label.end(), [](char c) {
-             return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-           });
+           std::all_of(label.begin(), label.end(),
+                       [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
       ++labels;
       rest = dot == std::string_view::npos ? std::string_view() : rest.substr(dot + 1);
       if (dot != std::string_view::npos && rest.empty()) ok = false;
     }
     if (ok && name.substr(0, 2) == "*." && labels < 2) ok = false;  // "*.com"
     if (!ok) {
-      throw CertificateError("\"" + raw + "\" is neither a DNS name (labels of letters, digits and hyphens, "
+      throw CertificateError("\"" + raw +
+                             "\" is neither a DNS name (labels of letters, digits and hyphens, "
                              "e.g. sip.example.com or *.example.com) nor an IP address");
     }
     if (std::find(dns.begin(), dns.end(), name) == dns.end()) dns.push_back(name);
@@ -185,7 +185,8 @@ std::vector<RevokedPtr> readCrl(const IssuingCa& ca, const fs::path& file, long&
   if (X509_NAME_cmp(X509_CRL_get_issuer(crl.get()), X509_get_subject_name(ca.certificate.get())) != 0 ||
       X509_CRL_verify(crl.get(), X509_get0_pubkey(ca.certificate.get())) != 1) {
     takeOpenSslErrors();
-    throw CertificateError(file.string() + ": not signed by the intermediate CA beside it; move it away to start a "
+    throw CertificateError(file.string() +
+                           ": not signed by the intermediate CA beside it; move it away to start a "
                            "new CRL");
   }
   std::unique_ptr<ASN1_INTEGER, Asn1IntegerDeleter> n(
@@ -216,12 +217,14 @@ std::pair<TimePoint, TimePoint> resolveValidity(const ValiditySpec& spec, TimePo
   if (spec.days < -36500 || spec.days > 36500) throw CertificateError("--days must be within ±36500 (100 years)");
   TimePoint notAfter = spec.notAfter.value_or(now + days(spec.days));
   TimePoint notBefore = spec.notBefore.value_or(std::min(now - kClockSkew, notAfter - days(1)));
-  if (notAfter <= notBefore) throw CertificateError("the validity period is empty: not-after must come after not-before");
+  if (notAfter <= notBefore)
+    throw CertificateError("the validity period is empty: not-after must come after not-before");
   return {notBefore, notAfter};
 }
 
 IssuedFiles initPki(const PkiInitOptions& options, TimePoint now) {
-  if (options.names.empty()) throw CertificateError("at least one name (--domain) is needed for the server certificate");
+  if (options.names.empty())
+    throw CertificateError("at least one name (--domain) is needed for the server certificate");
   CertificateProfile server;
   splitNames(options.names, server.dnsNames, server.ipAddresses);
   std::string first = canonicalIpAddress(options.names.front()).value_or(lowerCase(options.names.front()));
@@ -243,10 +246,9 @@ IssuedFiles initPki(const PkiInitOptions& options, TimePoint now) {
   root.notAfter = std::max(now + days(10 * 365), intermediate.notAfter + days(1));
 
   const fs::path& dir = options.outDir;
-  std::vector<fs::path> files{dir / kRootCaKey,           dir / kIntermediateCaKey, dir / kServerKey,
-                              dir / kRootCaCertificate,   dir / kIntermediateCaCertificate,
-                              dir / kIntermediateCaCrl,   dir / kCaChain,
-                              dir / kServerCertificate,   dir / kServerChain};
+  std::vector<fs::path> files{dir / kRootCaKey,         dir / kIntermediateCaKey,         dir / kServerKey,
+                              dir / kRootCaCertificate, dir / kIntermediateCaCertificate, dir / kIntermediateCaCrl,
+                              dir / kCaChain,           dir / kServerCertificate,         dir / kServerChain};
   refuseExisting(files, options.force);
 
   EvpPkeyPtr rootKey = generateEcKey(), intermediateKey = generateEcKey(), serverKey = generateEcKey();
@@ -282,11 +284,13 @@ IssuedFiles issueClientCertificate(const ClientCertificateOptions& options, Time
                        c == '-' || c == '_' || c == '@';
               });
   if (!safe) {
-    throw CertificateError("\"" + name + "\": a client name is 1 to 64 letters, digits, '.', '-', '_' or '@' (it "
+    throw CertificateError("\"" + name +
+                           "\": a client name is 1 to 64 letters, digits, '.', '-', '_' or '@' (it "
                            "names the files), not starting with '.' or '-'");
   }
   for (const char* reserved : {"root-ca", "intermediate-ca", "ca-chain", "server", "server-chain"}) {
-    if (name == reserved) throw CertificateError("\"" + name + "\" names a file of the PKI itself; choose another name");
+    if (name == reserved)
+      throw CertificateError("\"" + name + "\" names a file of the PKI itself; choose another name");
   }
   CertificateProfile client;
   client.commonName = name;
@@ -310,8 +314,8 @@ IssuedFiles issueClientCertificate(const ClientCertificateOptions& options, Time
   IssuingCa ca = loadIntermediate(options.caDir);
   if (client.notAfter > ca.info.notAfter) {
     throw CertificateError("the certificate would outlive its issuer " +
-                           (options.caDir / kIntermediateCaCertificate).string() +
-                           " (not after " + formatUtc(ca.info.notAfter) + "); ask for fewer --days");
+                           (options.caDir / kIntermediateCaCertificate).string() + " (not after " +
+                           formatUtc(ca.info.notAfter) + "); ask for fewer --days");
   }
   fs::path dir = options.outDir.empty() ? options.caDir : options.outDir;
   std::vector<fs::path> files{dir / (name + ".key"), dir / (name + ".crt"), dir / (name + "-chain.crt")};
@@ -332,8 +336,8 @@ IssuedFiles issueClientCertificate(const ClientCertificateOptions& options, Time
 }
 
 RevokeResult revokeCertificate(const std::string& certificate, const fs::path& caDir, TimePoint now) {
-  bool isPath = certificate.find('/') != std::string::npos || certificate.ends_with(".crt") ||
-                certificate.ends_with(".pem");
+  bool isPath =
+      certificate.find('/') != std::string::npos || certificate.ends_with(".crt") || certificate.ends_with(".pem");
   fs::path file = isPath ? fs::path(certificate) : caDir / (certificate + ".crt");
   std::error_code ec;
   if (!fs::exists(file, ec)) {

@@ -88,7 +88,8 @@ std::string asn1StringToUtf8(const ASN1_STRING* s) {
 /// An IA5String SAN entry; nullopt when it holds a NUL (a name that would compare shorter than it
 /// is, the classic "www.bank.com\0.evil.com" trick).
 std::optional<std::string> ia5(const ASN1_IA5STRING* s) {
-  std::string r(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)), static_cast<std::size_t>(ASN1_STRING_length(s)));
+  std::string r(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                static_cast<std::size_t>(ASN1_STRING_length(s)));
   if (r.find('\0') != std::string::npos) return std::nullopt;
   return r;
 }
@@ -114,7 +115,8 @@ std::unique_ptr<ASN1_TIME, Asn1TimeDeleter> asn1Time(std::chrono::system_clock::
 }
 
 void addExtension(X509* x, int nid, void* value, bool critical, const char* what) {
-  if (X509_add1_ext_i2d(x, nid, value, critical ? 1 : 0, X509V3_ADD_DEFAULT) != 1) fail(std::string("cannot add ") + what);
+  if (X509_add1_ext_i2d(x, nid, value, critical ? 1 : 0, X509V3_ADD_DEFAULT) != 1)
+    fail(std::string("cannot add ") + what);
 }
 
 void addGeneralName(GENERAL_NAMES* names, int type, const std::string& value) {
@@ -132,7 +134,8 @@ void addGeneralName(GENERAL_NAMES* names, int type, const std::string& value) {
     for (char c : value) {
       if (static_cast<unsigned char>(c) > 0x7e || static_cast<unsigned char>(c) < 0x20) {
         GENERAL_NAME_free(g);
-        throw CertificateError("\"" + value + "\": subjectAltName entries must be printable ASCII (use the A-label "
+        throw CertificateError("\"" + value +
+                               "\": subjectAltName entries must be printable ASCII (use the A-label "
                                "form, xn--..., for internationalized domain names)");
       }
     }
@@ -192,7 +195,8 @@ std::vector<X509Ptr> parseCertificateChain(std::string_view pem, const std::stri
   // PEM_read_bio_X509 skips blocks of other types (a key in a combined file).
   for (std::size_t i = 0; i < blocks; ++i) {
     X509Ptr x(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-    if (!x) fail(origin + ": certificate " + std::to_string(i + 1) + " of " + std::to_string(blocks) + " does not parse");
+    if (!x)
+      fail(origin + ": certificate " + std::to_string(i + 1) + " of " + std::to_string(blocks) + " does not parse");
     chain.push_back(std::move(x));
   }
   return chain;
@@ -221,9 +225,11 @@ EvpPkeyPtr parsePrivateKey(std::string_view pem, const std::string& origin) {
     std::string_view label = pem.substr(pos + 11, end - pos - 11);
     if (label.size() < 11 || label.substr(label.size() - 11) != "PRIVATE KEY") continue;
     std::size_t blockEnd = pem.find("-----END ", end);
-    std::string_view block = pem.substr(pos, blockEnd == std::string_view::npos ? std::string_view::npos : blockEnd - pos);
+    std::string_view block =
+        pem.substr(pos, blockEnd == std::string_view::npos ? std::string_view::npos : blockEnd - pos);
     if (label == "ENCRYPTED PRIVATE KEY" || block.find("Proc-Type: 4,ENCRYPTED") != std::string_view::npos) {
-      throw CertificateError(origin + ": the private key is encrypted; the server cannot ask for a pass phrase "
+      throw CertificateError(origin +
+                             ": the private key is encrypted; the server cannot ask for a pass phrase "
                              "(decrypt it with `openssl pkey -in KEY -out KEY.plain` and keep that file mode 0600)");
     }
     BioPtr bio = memoryBio(pem.substr(pos));
@@ -300,13 +306,13 @@ CertificateInfo certificateInfo(X509* certificate) {
         char out[INET6_ADDRSTRLEN];
         int len = ASN1_STRING_length(g->d.iPAddress);
         const unsigned char* p = ASN1_STRING_get0_data(g->d.iPAddress);
-        if ((len == 4 && inet_ntop(AF_INET, p, out, sizeof out)) || (len == 16 && inet_ntop(AF_INET6, p, out, sizeof out))) {
+        if ((len == 4 && inet_ntop(AF_INET, p, out, sizeof out)) ||
+            (len == 16 && inet_ntop(AF_INET6, p, out, sizeof out))) {
           info.ipAddresses.emplace_back(out);
         }
         break;
       }
-      default:
-        break;
+      default: break;
     }
   }
 
@@ -480,7 +486,8 @@ void writeFileAtomically(const std::filesystem::path& file, std::string_view con
   std::filesystem::path dir = file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path();
   std::string tmpl = (dir / ("." + file.filename().string() + ".XXXXXX")).string();
   int fd = mkstemp(tmpl.data());
-  if (fd < 0) throw CertificateError(file.string() + ": cannot create a file in " + dir.string() + ": " + std::strerror(errno));
+  if (fd < 0)
+    throw CertificateError(file.string() + ": cannot create a file in " + dir.string() + ": " + std::strerror(errno));
   auto failWith = [&](const char* step) {
     int e = errno;
     ::close(fd);

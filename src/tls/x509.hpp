@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <sys/types.h>
 
 #include <chrono>
 #include <filesystem>
@@ -15,7 +16,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <sys/types.h>
 #include <vector>
 
 #include "tls/certificate_info.hpp"
@@ -35,7 +35,7 @@ struct BioDeleter {
   void operator()(BIO* p) const noexcept { BIO_free_all(p); }
 };
 struct X509StackDeleter {
-  void operator()(STACK_OF(X509)* p) const noexcept { sk_X509_pop_free(p, X509_free); }
+  void operator()(STACK_OF(X509) * p) const noexcept { sk_X509_pop_free(p, X509_free); }
 };
 
 using X509Ptr = std::unique_ptr<X509, X509Deleter>;

@@ -61,7 +61,10 @@ class CertificateStoreTest : public ::testing::Test {
 
 TEST_F(CertificateStoreTest, CaIssuedBeatsSelfSignedEvenWhenTheSelfSignedLastsLonger) {
   install(makePki(tmp.path(), "ca", {"sip.example.com"}, {.days = 30}), certDir, "issued");
-  writeSelfSignedCertificate({{"sip.example.com"}, certDir / "self.crt", certDir / "self.key", fixedNow() - Days(1),
+  writeSelfSignedCertificate({{"sip.example.com"},
+                              certDir / "self.crt",
+                              certDir / "self.key",
+                              fixedNow() - Days(1),
                               fixedNow() + Days(3 * 365)});
   Selection s = selectCertificates(settings(), fixedNow());
   ASSERT_EQ(s.certificates.size(), 1u) << dump(s);
@@ -100,7 +103,8 @@ TEST_F(CertificateStoreTest, ExpiredAndNotYetValidAreSkippedWithLogLines) {
   EXPECT_EQ(s.certificates[0].certificateFile, certDir / "valid.crt");
   EXPECT_TRUE(logHas(s, LogLine::Level::Warn, (certDir / "expired.crt").string(), "expired on 2031-03-13T12:00:00Z"))
       << dump(s);
-  EXPECT_TRUE(logHas(s, LogLine::Level::Warn, (certDir / "future.crt").string(), "not valid before 2031-03-20T12:00:00Z"))
+  EXPECT_TRUE(
+      logHas(s, LogLine::Level::Warn, (certDir / "future.crt").string(), "not valid before 2031-03-20T12:00:00Z"))
       << dump(s);
 }
 
@@ -138,8 +142,8 @@ TEST_F(CertificateStoreTest, KeyMismatchIsSkippedInTheDirectoryAndAnErrorForTheE
 TEST_F(CertificateStoreTest, OneCertificatePerNameBySniWithWildcards) {
   install(makePki(tmp.path(), "a", {"sip.example.com"}, {.days = 100}), certDir, "a");
   install(makePki(tmp.path(), "b", {"*.example.org", "example.org"}, {.days = 200}), certDir, "b");
-  Selection s = selectCertificates(settings({"sip.example.com", "sip.example.org", "example.org", "deep.sip.example.org"}),
-                                   fixedNow());
+  Selection s = selectCertificates(
+      settings({"sip.example.com", "sip.example.org", "example.org", "deep.sip.example.org"}), fixedNow());
   ASSERT_EQ(s.certificates.size(), 2u) << dump(s);
   // The default is the best overall (longest validity), whichever name comes first.
   EXPECT_EQ(s.certificates[0].certificateFile, certDir / "b.crt");
@@ -237,7 +241,8 @@ TEST_F(CertificateStoreTest, SelfSignedIsGeneratedReusedAndRegenerated) {
   EXPECT_EQ(c.info.ipAddresses, std::vector<std::string>{"192.0.2.5"});
   EXPECT_EQ(c.info.notAfter, fixedNow() + Days(365));
   EXPECT_EQ(c.servesNames, names);
-  EXPECT_TRUE(logHas(first, LogLine::Level::Info, "generated a self-signed certificate", "valid for 1 year")) << dump(first);
+  EXPECT_TRUE(logHas(first, LogLine::Level::Info, "generated a self-signed certificate", "valid for 1 year"))
+      << dump(first);
   auto key = loadPrivateKey(c.keyFile);
   EXPECT_EQ(EVP_PKEY_get_id(key.get()), EVP_PKEY_EC);
   EXPECT_EQ(EVP_PKEY_get_bits(key.get()), 256);
@@ -286,8 +291,11 @@ TEST_F(CertificateStoreTest, SelfSignedIsGeneratedReusedAndRegenerated) {
   EXPECT_EQ(kept.certificates[0].info.sha256, fourth.certificates[0].info.sha256);
 
   // A key that no longer matches (a crash between the two writes): replaced.
-  writeSelfSignedCertificate({{"other.example"}, tmp / "x.crt", s.dataDir / "tls" / "self-signed.key",
-                              fixedNow() - Days(1), fixedNow() + Days(10)});
+  writeSelfSignedCertificate({{"other.example"},
+                              tmp / "x.crt",
+                              s.dataDir / "tls" / "self-signed.key",
+                              fixedNow() - Days(1),
+                              fixedNow() + Days(10)});
   Selection fifth = selectCertificates(s, fixedNow() + Days(368));
   EXPECT_TRUE(fifth.generated);
   EXPECT_TRUE(logHas(fifth, LogLine::Level::Warn, "does not belong")) << dump(fifth);

@@ -25,7 +25,8 @@ struct Check {
 };
 
 /// Runs the daily check from `start` until `end` as the server would, on simulated time.
-std::vector<Check> simulate(const CertificateInfo& info, Clock::time_point start, Clock::time_point end, unsigned window) {
+std::vector<Check> simulate(const CertificateInfo& info, Clock::time_point start, Clock::time_point end,
+                            unsigned window) {
   std::vector<Check> checks;
   for (Clock::time_point now = start; now < end;) {
     ExpiryStatus st = expiryStatus(info, now, window);
@@ -66,7 +67,9 @@ TEST(ExpirySchedule, DailyWarningsInTheWindowAndDailyErrorsAfterExpiry) {
   for (std::size_t i = 0; i < warnings.size(); ++i) {
     EXPECT_EQ(warnings[i]->status.state, ExpiryState::ExpiresSoon);
     EXPECT_EQ(warnings[i]->status.days, 30 - static_cast<long>(i));
-    if (i > 0) EXPECT_EQ(warnings[i]->at - warnings[i - 1]->at, 24h);
+    if (i > 0) {
+      EXPECT_EQ(warnings[i]->at - warnings[i - 1]->at, 24h);
+    }
   }
   EXPECT_EQ(warnings.back()->at, info.notAfter);
 
@@ -76,7 +79,9 @@ TEST(ExpirySchedule, DailyWarningsInTheWindowAndDailyErrorsAfterExpiry) {
   for (std::size_t i = 0; i < errors.size(); ++i) {
     EXPECT_EQ(errors[i]->status.state, ExpiryState::Expired);
     EXPECT_EQ(errors[i]->status.days, static_cast<long>(i));
-    if (i > 0) EXPECT_EQ(errors[i]->at - errors[i - 1]->at, 24h);
+    if (i > 0) {
+      EXPECT_EQ(errors[i]->at - errors[i - 1]->at, 24h);
+    }
   }
 }
 

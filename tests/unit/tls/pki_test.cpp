@@ -75,8 +75,8 @@ class PkiTest : public ::testing::Test {
 
 TEST_F(PkiTest, InitWritesTheLayoutWithPrivateKeys) {
   for (const char* f : {kRootCaKey, kIntermediateCaKey, kServerKey}) EXPECT_EQ(fileMode(dir / f), 0600u) << f;
-  for (const char* f : {kRootCaCertificate, kIntermediateCaCertificate, kIntermediateCaCrl, kCaChain, kServerCertificate,
-                        kServerChain}) {
+  for (const char* f : {kRootCaCertificate, kIntermediateCaCertificate, kIntermediateCaCrl, kCaChain,
+                        kServerCertificate, kServerChain}) {
     EXPECT_EQ(fileMode(dir / f), 0644u) << f;
   }
   EXPECT_EQ(issued.written.size(), 9u);
@@ -121,8 +121,10 @@ TEST_F(PkiTest, ExtensionsFollowRfc5280) {
   EXPECT_FALSE(critical(leaf.get(), NID_subject_alt_name));
   EXPECT_EQ(X509_check_ca(leaf.get()), 0);
   // The key identifiers link each certificate to its issuer (§4.2.1.1, §4.2.1.2).
-  EXPECT_EQ(ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(leaf.get()), X509_get0_subject_key_id(intermediate.get())), 0);
-  EXPECT_EQ(ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(intermediate.get()), X509_get0_subject_key_id(root.get())), 0);
+  EXPECT_EQ(ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(leaf.get()), X509_get0_subject_key_id(intermediate.get())),
+            0);
+  EXPECT_EQ(ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(intermediate.get()), X509_get0_subject_key_id(root.get())),
+            0);
   EXPECT_EQ(X509_get_version(leaf.get()), X509_VERSION_3);
   EXPECT_EQ(EVP_PKEY_get_id(X509_get0_pubkey(leaf.get())), EVP_PKEY_EC);
   EXPECT_EQ(X509_get_signature_nid(leaf.get()), NID_ecdsa_with_SHA256);
@@ -243,7 +245,8 @@ TEST_F(PkiTest, ExpiredAndNotYetValidCertificatesFailVerification) {
   o.validity.notBefore = fixedNow() + Days(3);
   o.validity.notAfter = fixedNow() + Days(30);
   issueClientCertificate(o, fixedNow());
-  EXPECT_EQ(verify(dir.path(), dir / "future.crt", {.purpose = X509_PURPOSE_SSL_CLIENT}), X509_V_ERR_CERT_NOT_YET_VALID);
+  EXPECT_EQ(verify(dir.path(), dir / "future.crt", {.purpose = X509_PURPOSE_SSL_CLIENT}),
+            X509_V_ERR_CERT_NOT_YET_VALID);
 
   o.name = "too-long";
   o.validity = {};
@@ -318,7 +321,8 @@ TEST(Validity, DaysAndExplicitTimes) {
   std::tie(nb, na) = resolveValidity({.days = 1, .notBefore = now + Days(1), .notAfter = now + Days(2)}, now);
   EXPECT_EQ(nb, now + Days(1));
   EXPECT_EQ(na, now + Days(2));
-  EXPECT_THROW(resolveValidity({.days = 1, .notBefore = now + Days(2), .notAfter = now + Days(2)}, now), CertificateError);
+  EXPECT_THROW(resolveValidity({.days = 1, .notBefore = now + Days(2), .notAfter = now + Days(2)}, now),
+               CertificateError);
   EXPECT_THROW(resolveValidity({.days = 40000}, now), CertificateError);
 }
 

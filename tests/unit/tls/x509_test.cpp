@@ -215,14 +215,18 @@ TEST_F(X509Test, UnreadableAndBrokenFilesNameTheFile) {
     parseCertificateChain(broken, "broken.crt");
     FAIL();
   } catch (const CertificateError& e) {
-    EXPECT_NE(std::string(e.what()).find("broken.crt: certificate 1 of 1 does not parse"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("broken.crt: certificate 1 of 1 does not parse"), std::string::npos)
+        << e.what();
   }
   EXPECT_THROW(parseCertificateChain("hello", "text.crt"), CertificateError);
 }
 
 TEST_F(X509Test, TimesFrom2050AreGeneralizedTimeAndRoundTrip) {
   // RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050.
-  SelfSignedOptions o{{"far.example.com"}, dir / "far.crt", dir / "far.key", *parseUtc("2049-12-31T23:59:59Z"),
+  SelfSignedOptions o{{"far.example.com"},
+                      dir / "far.crt",
+                      dir / "far.key",
+                      *parseUtc("2049-12-31T23:59:59Z"),
                       *parseUtc("2050-01-01T00:00:00Z")};
   CertificateInfo info = writeSelfSignedCertificate(o);
   EXPECT_EQ(formatUtc(info.notBefore), "2049-12-31T23:59:59Z");
