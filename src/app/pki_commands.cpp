@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/commands.hpp"
+#include "server/tls_setup.hpp"
 #include "tls/certificate_store.hpp"
 #include "tls/expiry.hpp"
 #include "tls/pki.hpp"
@@ -63,20 +64,9 @@ const char* levelName(tls::LogLine::Level l) {
   return "info";
 }
 
-/// The certificate settings the server derives from its configuration: the [tls] pair and
-/// directory, the data directory, and the served domains followed by the host name.
-tls::CertificateStoreSettings storeSettings(const config::Config& c) {
-  tls::CertificateStoreSettings s;
-  s.certificateFile = c.tls.certificate;
-  s.keyFile = c.tls.privateKey;
-  s.directory = c.tls.certificatesDir;
-  s.dataDir = c.dataDir;
-  for (const config::DomainConfig& d : c.domains) s.names.push_back(d.name);
-  s.domainNames = s.names.size();
-  std::string host = config::hostName();
-  if (std::find(s.names.begin(), s.names.end(), host) == s.names.end()) s.names.push_back(host);
-  return s;
-}
+/// The certificate settings the server derives from its configuration (the same function, so
+/// `cert status` shows what `serve` would use).
+tls::CertificateStoreSettings storeSettings(const config::Config& c) { return server::certificateStoreSettings(c); }
 
 nlohmann::json certificateJson(const tls::CertificateInfo& info) {
   return {{"subject", info.subject},

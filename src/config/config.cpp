@@ -437,7 +437,7 @@ std::string hostName() {
 void applyDefaults(Config& c) {
   if (c.workers == 0) c.workers = std::max(1u, std::thread::hardware_concurrency());
   if (c.listeners.empty()) {
-    for (const char* spec : {"udp:5060", "tcp:5060"}) {
+    for (const char* spec : {"udp:5060", "tcp:5060", "tls:5061"}) {
       for (ListenerConfig& l : parseListen(spec, "default")) c.listeners.push_back(l);
     }
   }

@@ -299,6 +299,7 @@ int runServer(ServeOptions options) {
           tls.filesChanged()) {
         tls.reload(tlsConfig, "a certificate, key, CA or CRL file changed");
       }
+      if (TlsSetup::needed(cfg)) tls.checkExpiry(std::chrono::system_clock::now());
       if (++tickCount % 10 == 0) {
         std::int64_t now = unixSeconds();
         for (auto& [aor, remaining] : location.purgeExpired(now)) {

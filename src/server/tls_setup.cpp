@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "tls/expiry.hpp"
+
 namespace sipwarden::server {
 
 bool TlsSetup::needed(const config::Config& c) {
@@ -12,18 +14,45 @@ bool TlsSetup::needed(const config::Config& c) {
                      [](const config::ListenerConfig& l) { return l.transport == transport::TransportKind::Tls; });
 }
 
-transport::TlsSettings TlsSetup::settingsFor(const config::Config& c) {
-  transport::TlsSettings s;
-  if (c.tls.certificate.empty()) {
-    throw config::ConfigError(
-        "a TLS listener needs a certificate: set [tls] certificate and private_key (PEM files; "
-        "`sipwarden pki init` makes a CA and a server certificate)");
+namespace {
+
+void log(const tls::LogLine& line) {
+  switch (line.level) {
+    case tls::LogLine::Level::Info: spdlog::info("{}", line.text); break;
+    case tls::LogLine::Level::Warn: spdlog::warn("{}", line.text); break;
+    case tls::LogLine::Level::Error: spdlog::error("{}", line.text); break;
   }
-  transport::TlsCredential cred;
-  cred.certificateFile = c.tls.certificate;
-  cred.keyFile = c.tls.privateKey;
-  for (const config::DomainConfig& d : c.domains) cred.names.push_back(d.name);
-  s.credentials.push_back(cred);
+}
+
+}  // namespace
+
+tls::CertificateStoreSettings certificateStoreSettings(const config::Config& c) {
+  tls::CertificateStoreSettings s;
+  s.certificateFile = c.tls.certificate;
+  s.keyFile = c.tls.privateKey;
+  s.directory = c.tls.certificatesDir;
+  s.dataDir = c.dataDir;
+  for (const config::DomainConfig& d : c.domains) s.names.push_back(d.name);
+  s.domainNames = s.names.size();
+  std::string host = config::hostName();
+  if (std::find(s.names.begin(), s.names.end(), host) == s.names.end()) s.names.push_back(host);
+  return s;
+}
+
+transport::TlsSettings TlsSetup::settingsFor(const config::Config& c, std::vector<tls::CertificateInfo>& infos) {
+  transport::TlsSettings s;
+  // The Exchange guide's selection: configured pair and directory, CA-issued before self-signed,
+  // longest validity, one per SNI name; a self-signed certificate when nothing is usable.
+  tls::Selection selection = tls::selectCertificates(certificateStoreSettings(c), std::chrono::system_clock::now());
+  for (const tls::LogLine& line : selection.log) log(line);
+  for (const tls::SelectedCertificate& sel : selection.certificates) {
+    transport::TlsCredential cred;
+    cred.certificateFile = sel.certificateFile.string();
+    cred.keyFile = sel.keyFile.string();
+    cred.names = sel.servesNames;
+    s.credentials.push_back(cred);
+    infos.push_back(sel.info);
+  }
   s.caFile = c.tls.caFile;
   s.caDir = c.tls.caDir;
   s.crlFile = c.tls.crlFile;
@@ -38,8 +67,8 @@ transport::TlsSettings TlsSetup::settingsFor(const config::Config& c) {
     watched_.push_back(cr.certificateFile);
     watched_.push_back(cr.keyFile);
   }
-  for (const std::string& f : {s.caFile, s.crlFile}) {
-    if (!f.empty()) watched_.push_back(f);
+  for (const std::string& f : {s.caFile, s.crlFile, c.tls.certificatesDir}) {
+    if (!f.empty()) watched_.push_back(f);  // a directory's mtime changes when a file comes or goes
   }
   return s;
 }
@@ -59,27 +88,43 @@ std::map<std::string, std::string> TlsSetup::fingerprintFiles() const {
 }
 
 void TlsSetup::start(const config::Config& c) {
-  transport::TlsSettings s = settingsFor(c);
-  stamps_ = fingerprintFiles();
   try {
+    std::vector<tls::CertificateInfo> infos;
+    transport::TlsSettings s = settingsFor(c, infos);
+    stamps_ = fingerprintFiles();
     holder_.set(transport::TlsContextSet::build(s));
+    inUse_ = std::move(infos);
+    warningDays_ = c.tls.expiryWarningDays;
   } catch (const transport::TlsError& e) {
     throw config::ConfigError(std::string("TLS: ") + e.what());
+  } catch (const tls::CertificateError& e) {
+    throw config::ConfigError(std::string("TLS: ") + e.what());
   }
-  for (const transport::TlsCredential& cr : s.credentials) {
-    spdlog::info("TLS certificate {} (key {})", cr.certificateFile, cr.keyFile);
+  checkExpiry(std::chrono::system_clock::now());
+}
+
+void TlsSetup::checkExpiry(std::chrono::system_clock::time_point now) {
+  if (inUse_.empty() || now < nextExpiryCheck_) return;
+  std::chrono::system_clock::time_point next = now + std::chrono::hours(24);
+  for (const tls::CertificateInfo& info : inUse_) {
+    tls::ExpiryStatus status = tls::expiryStatus(info, now, warningDays_);
+    if (status.state != tls::ExpiryState::Ok) log(tls::expiryLogLine(info, status));
+    next = std::min(next, tls::nextExpiryCheck(info, now, warningDays_));
   }
+  nextExpiryCheck_ = next;
 }
 
 bool TlsSetup::reload(const config::Config& c, const std::string& why) {
   try {
-    transport::TlsSettings s = settingsFor(c);
+    std::vector<tls::CertificateInfo> infos;
+    transport::TlsSettings s = settingsFor(c, infos);
     stamps_ = fingerprintFiles();
     holder_.set(transport::TlsContextSet::build(s));
+    inUse_ = std::move(infos);
+    warningDays_ = c.tls.expiryWarningDays;
+    nextExpiryCheck_ = {};
     spdlog::info("TLS reloaded ({}): new connections use the new certificates; open ones keep theirs", why);
-    for (const transport::TlsCredential& cr : s.credentials) {
-      spdlog::info("TLS certificate {} (key {})", cr.certificateFile, cr.keyFile);
-    }
+    checkExpiry(std::chrono::system_clock::now());
     return true;
   } catch (const std::exception& e) {
     spdlog::error("TLS reload ({}) refused, the running certificates stay in use: {}", why, e.what());

@@ -5,6 +5,7 @@
 // Thread-safety: used on the control thread only; the holder it fills is read by the workers.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -12,9 +13,14 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "tls/certificate_store.hpp"
 #include "transport/tls_context.hpp"
 
 namespace sipwarden::server {
+
+/// The certificate selection inputs the configuration gives: the [tls] pair and directory, the
+/// data directory, the served domains followed by the host name.
+tls::CertificateStoreSettings certificateStoreSettings(const config::Config& c);
 
 class TlsSetup {
  public:
@@ -30,16 +36,24 @@ class TlsSetup {
   /// changed). On failure logs the error and keeps the running set. Returns whether it swapped.
   bool reload(const config::Config& c, const std::string& why);
 
-  /// True when a certificate, key, CA or CRL file in use changed since the last build.
+  /// True when a certificate, key, CA or CRL file in use (or the certificates directory) changed
+  /// since the last build.
   bool filesChanged() const;
 
+  /// The expiry schedule: logs each certificate in use when its daily check is due (a warning
+  /// every day from [tls] expiry_warning_days before expiry, an error every day after it).
+  void checkExpiry(std::chrono::system_clock::time_point now);
+
  private:
-  transport::TlsSettings settingsFor(const config::Config& c);
+  transport::TlsSettings settingsFor(const config::Config& c, std::vector<tls::CertificateInfo>& infos);
   std::map<std::string, std::string> fingerprintFiles() const;
 
   transport::TlsContextHolder& holder_;
   std::vector<std::string> watched_;
   std::map<std::string, std::string> stamps_;  ///< file -> size/mtime/inode when built
+  std::vector<tls::CertificateInfo> inUse_;
+  unsigned warningDays_ = 30;
+  std::chrono::system_clock::time_point nextExpiryCheck_{};
 };
 
 }  // namespace sipwarden::server

@@ -308,8 +308,16 @@ Selection selectCertificates(const CertificateStoreSettings& settings, TimePoint
     return a.certificateFile < b.certificateFile;
   });
 
-  // One certificate per name (SNI): the best that names it. [0] is the best overall.
-  std::vector<std::size_t> chosen{0};
+  // One certificate per name (SNI): the best that names it. [0], the default for clients without
+  // SNI or asking for a name nobody serves, is the best for the first served domain (the primary
+  // domain), else the best overall.
+  std::size_t defaultIndex = 0;
+  if (!names.empty() && domains > 0) {
+    auto primary = std::find_if(usableOnes.begin(), usableOnes.end(),
+                                [&](const Candidate& c) { return certificateMatchesName(c.info, names.front()); });
+    if (primary != usableOnes.end()) defaultIndex = static_cast<std::size_t>(primary - usableOnes.begin());
+  }
+  std::vector<std::size_t> chosen{defaultIndex};
   std::vector<std::vector<std::string>> serves(1);
   for (std::size_t n = 0; n < names.size(); ++n) {
     const std::string& name = names[n];
@@ -319,7 +327,7 @@ Selection selectCertificates(const CertificateStoreSettings& settings, TimePoint
       out.log.push_back(
           {n < domains ? Level::Warn : Level::Info, "no usable certificate names " + name +
                                                         ": clients asking for it get the default certificate (" +
-                                                        usableOnes.front().info.subject + "), which they may reject"});
+                                                        usableOnes[defaultIndex].info.subject + "), which they may reject"});
       continue;
     }
     std::size_t index = static_cast<std::size_t>(match - usableOnes.begin());

@@ -45,8 +45,8 @@ struct SelectedCertificate {
 };
 
 struct Selection {
-  /// [0] is the default: the best certificate overall, presented without SNI or for a name no
-  /// certificate matches. Each certificate appears once. Empty only when nothing is usable and
+  /// [0] is the default, presented without SNI or for a name no certificate matches: the best
+  /// certificate for the first served domain, else the best overall. Each certificate appears once. Empty only when nothing is usable and
   /// generateIfNone is false.
   std::vector<SelectedCertificate> certificates;
   /// What was skipped and why, what was generated, and the certificates in use (describe()).

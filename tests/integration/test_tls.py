@@ -505,6 +505,101 @@ class CertificateIdentity(unittest.TestCase):
         self.assertEqual(server.stop(), 0, server.read_log())
 
 
+def presented(port, server_name="localhost"):
+    """The certificate the server presents for `server_name` (SNI), as `openssl x509 -text`."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=server_name) as s:
+            der = s.getpeercert(binary_form=True)
+    r = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-subject", "-serial", "-fingerprint",
+                        "-sha256", "-ext", "subjectAltName"], input=der, capture_output=True, check=True)
+    return r.stdout.decode()
+
+
+class CertificateSelection(unittest.TestCase):
+    """The Exchange guide's behaviour at the listener: a self-signed certificate when nothing is
+    configured (kept across restarts), CA-issued before self-signed, one certificate per domain by
+    SNI, the certificate in use logged, and the expiry warning."""
+
+    def server(self, config, domains=()):
+        srv = Server(config, tls=True)
+        with open(srv.config_path, "a") as f:
+            for d in domains:
+                f.write('[[domain]]\nname = "%s"\n' % d)
+        self.addCleanup(srv.cleanup)
+        return srv
+
+    def test_no_certificate_configured_generates_a_self_signed_one_and_keeps_it(self):
+        srv = self.server("")
+        srv.start()
+        first = presented(srv.tls_port)
+        self.assertIn("DNS:%s" % DOMAIN, first)
+        cert_file = os.path.join(srv.data_dir, "tls", "self-signed.crt")
+        self.assertTrue(os.path.exists(cert_file))
+        self.assertEqual(os.stat(os.path.join(srv.data_dir, "tls", "self-signed.key")).st_mode & 0o777, 0o600)
+        log = srv.read_log()
+        self.assertIn("self-signed", log)
+        for label in ("subject", "issuer", "serial", "SHA-1 thumbprint", "SHA-256 fingerprint", "not before",
+                      "not after"):
+            self.assertIn(label, log)
+        fingerprint = [l for l in first.splitlines() if "Fingerprint" in l][0].split("=", 1)[1]
+        self.assertIn(fingerprint, log)
+        self.assertEqual(srv.stop(), 0, log)
+        srv.start()
+        self.assertEqual(presented(srv.tls_port), first)  # the same certificate after a restart
+        self.assertEqual(srv.stop(), 0, srv.read_log())
+
+    def test_ca_issued_before_self_signed_and_one_certificate_per_domain(self):
+        d = tempfile.mkdtemp(prefix="sipwarden-certs-")
+        self.addCleanup(shutil.rmtree, d, True)
+        # A self-signed certificate for example.test that lasts longer than the CA-issued one.
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", os.path.join(d, "selfie.key"), "-out", os.path.join(d, "selfie.crt"), "-days",
+                        "3650", "-subj", "/CN=example.test", "-addext", "subjectAltName=DNS:example.test"],
+                       check=True, capture_output=True)
+        shutil.copyfile(PKI.path("server-chain.crt"), os.path.join(d, "main-chain.crt"))
+        shutil.copyfile(PKI.path("server.key"), os.path.join(d, "main.key"))
+        # other.test has its own CA-issued certificate (SNI).
+        PKI.issue("other", "other.test", "server_ext")
+        subprocess.run(["openssl", "ca", "-batch", "-config", os.path.join(PKI.dir, "intermediate-ca.db", "ca.conf"),
+                        "-extensions", "other_ext", "-extfile", self.other_ext(d), "-notext", "-in",
+                        PKI.path("other.csr"), "-out", os.path.join(d, "other.crt")], check=True, capture_output=True)
+        shutil.copyfile(PKI.path("other.key"), os.path.join(d, "other.key"))
+        srv = self.server('[tls]\ncertificates_dir = "%s"\n' % d, domains=["other.test"])
+        srv.start()
+        main = presented(srv.tls_port, "example.test")
+        self.assertIn("serial=%s" % file_serial(PKI.path("server.crt")), main)
+        other = presented(srv.tls_port, "other.test")
+        self.assertIn("DNS:other.test", other)
+        self.assertNotIn("DNS:example.test", other)
+        # No SNI, or a name nobody serves: the default (the best certificate overall).
+        self.assertIn("serial=%s" % file_serial(PKI.path("server.crt")), presented(srv.tls_port, "unknown.invalid"))
+        self.assertEqual(srv.stop(), 0, srv.read_log())
+
+    @staticmethod
+    def other_ext(d):
+        path = os.path.join(d, "other.ext")
+        with open(path, "w") as f:
+            f.write("[other_ext]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                    "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:other.test\n")
+        return path
+
+    def test_a_certificate_close_to_expiry_is_warned_about_at_start(self):
+        end = time.strftime("%Y%m%d%H%M%SZ", time.gmtime(time.time() + 10 * 86400 + 3600))
+        start = time.strftime("%Y%m%d%H%M%SZ", time.gmtime(time.time() - 86400))
+        PKI.issue("shortlived", "localhost", "server_ext", start=start, end=end)
+        srv = self.server('[tls]\ncertificate = "%s"\nprivate_key = "%s"\n' % (PKI.path("shortlived-chain.crt"),
+                                                                                PKI.path("shortlived.key")))
+        srv.start()
+        log = srv.read_log()
+        self.assertRegex(log, r"warning .*expires in 1[01] days")
+        r = srv.cli("cert", "status", "--json")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertEqual(srv.stop(), 0, log)
+
+
 class TlsConfigErrors(unittest.TestCase):
     def start_fails(self, config, expected):
         srv = Server(config, tls=True, users=())
@@ -521,7 +616,7 @@ class TlsConfigErrors(unittest.TestCase):
     def test_a_key_that_does_not_match_the_certificate_stops_the_start(self):
         self.start_fails('[tls]\ncertificate = "%s"\nprivate_key = "%s"\n' % (PKI.path("server-chain.crt"),
                                                                              PKI.path("alice.key")),
-                         "does not match certificate")
+                         "does not belong to the certificate")
 
     def test_a_missing_certificate_file_names_the_file(self):
         missing = os.path.join(PKI_DIR, "nope.crt")

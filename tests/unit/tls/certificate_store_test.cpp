@@ -145,15 +145,21 @@ TEST_F(CertificateStoreTest, OneCertificatePerNameBySniWithWildcards) {
   Selection s = selectCertificates(
       settings({"sip.example.com", "sip.example.org", "example.org", "deep.sip.example.org"}), fixedNow());
   ASSERT_EQ(s.certificates.size(), 2u) << dump(s);
-  // The default is the best overall (longest validity), whichever name comes first.
-  EXPECT_EQ(s.certificates[0].certificateFile, certDir / "b.crt");
-  EXPECT_EQ(s.certificates[0].servesNames, (std::vector<std::string>{"sip.example.org", "example.org"}));
-  EXPECT_EQ(s.certificates[1].certificateFile, certDir / "a.crt");
-  EXPECT_EQ(s.certificates[1].servesNames, std::vector<std::string>{"sip.example.com"});
+  // The default is the best certificate for the first served domain (the primary one), even
+  // though b lasts longer.
+  EXPECT_EQ(s.certificates[0].certificateFile, certDir / "a.crt");
+  EXPECT_EQ(s.certificates[0].servesNames, std::vector<std::string>{"sip.example.com"});
+  EXPECT_EQ(s.certificates[1].certificateFile, certDir / "b.crt");
+  EXPECT_EQ(s.certificates[1].servesNames, (std::vector<std::string>{"sip.example.org", "example.org"}));
   // "*" stands for one label only: deep.sip.example.org is not covered; it gets the default.
   EXPECT_TRUE(logHas(s, LogLine::Level::Warn, "no usable certificate names deep.sip.example.org")) << dump(s);
-  EXPECT_TRUE(logHas(s, LogLine::Level::Info, "TLS certificate in use for sip.example.org, example.org (default)"))
-      << dump(s);
+  EXPECT_TRUE(logHas(s, LogLine::Level::Info, "TLS certificate in use for sip.example.com (default)")) << dump(s);
+
+  // When no certificate names the first domain, the default is the best overall (b: longer).
+  s = selectCertificates(settings({"nothing.example.net", "sip.example.com", "example.org"}), fixedNow());
+  ASSERT_EQ(s.certificates.size(), 2u) << dump(s);
+  EXPECT_EQ(s.certificates[0].certificateFile, certDir / "b.crt");
+  EXPECT_EQ(s.certificates[0].servesNames, std::vector<std::string>{"example.org"});
 
   // The host name (after the served domains) need not be covered: no warning for it.
   CertificateStoreSettings withHost = settings({"sip.example.com", "sip.example.org", "host-1"});
