@@ -273,7 +273,7 @@ Config loadConfigFile(const std::filesystem::path& file) {
       std::string prefix = "gateway[" + std::to_string(i) + "]";
       const toml::table* t = a->get(i)->as_table();
       if (t == nullptr) fail(r.key("", prefix), "expected a table with name = \"gw.example.net\"");
-      r.checkKeys(*t, prefix, {"name", "ca_file"});
+      r.checkKeys(*t, prefix, {"name"});
       GatewayConfig g;
       r.string(*t, prefix, "name", g.name);
       if (g.name.empty()) fail(r.key(prefix, "name"), "missing; every [[gateway]] needs name = \"gw.example.net\"");
@@ -282,7 +282,6 @@ Config loadConfigFile(const std::filesystem::path& file) {
       if (!validDomainName(host))
         fail(r.key(prefix, "name") + " = \"" + g.name + "\"", "expected a host name such as gw.example.net or *.example.net");
       g.name = lowerCase(g.name);
-      r.string(*t, prefix, "ca_file", g.caFile);
       c.gateways.push_back(g);
     }
   }
@@ -412,7 +411,6 @@ Config loadConfigFile(const std::filesystem::path& file) {
                          &c.tls.crlFile}) {
     resolve(*p);
   }
-  for (GatewayConfig& g : c.gateways) resolve(g.caFile);
   if (const toml::node* n = root.get("timers")) {
     const toml::table* t = n->as_table();
     if (t == nullptr) fail(r.key("", "timers"), "expected a table [timers]");

@@ -48,11 +48,10 @@ struct DomainConfig {
   std::string security = "unsecured";
 };
 
-/// A peer gateway or trunk admitted over mutual TLS by the name in its certificate.
+/// A peer gateway or trunk admitted over mutual TLS by the name in its certificate (which must
+/// chain to the [tls] ca_file / ca_dir trust anchors).
 struct GatewayConfig {
   std::string name;  ///< host name matched against the certificate's subjectAltName (or CN)
-  /// Trust anchors for this gateway only; empty: [tls] ca_file / ca_dir.
-  std::string caFile;
 };
 
 struct Config {

@@ -220,7 +220,28 @@ int runServer(ServeOptions options) {
   proxy::FlowTokens flowTokens(secret);
   im::OfflineMessages offline(store, im::OfflineSettings{.maxPerUser = cfg.messages.offlineMaxPerUser,
                                                          .expiry = cfg.messages.offlineExpiry});
-  Services services{coreSettings, authenticator, location, registrar, store, users, stats, flowTokens, offline};
+  security::SecuritySettings securitySettings;
+  for (const config::DomainConfig& d : cfg.domains) {
+    security::SecurityMode mode = security::SecurityMode::Unsecured;
+    security::parseSecurityMode(d.security, mode);
+    securitySettings.domains.push_back({d.name, mode});
+  }
+  for (const config::GatewayConfig& g : cfg.gateways) securitySettings.gatewayNames.push_back(g.name);
+  securitySettings.warnAgent = cfg.domains.front().name;
+  std::unique_ptr<security::SecurityPolicy> securityPolicy;
+  try {
+    securityPolicy = std::make_unique<security::SecurityPolicy>(securitySettings);
+  } catch (const std::invalid_argument& e) {
+    throw config::ConfigError(std::string("security settings: ") + e.what());
+  }
+  for (const config::DomainConfig& d : cfg.domains) {
+    if (d.security != "unsecured" && !TlsSetup::needed(cfg)) {
+      throw config::ConfigError("domain " + d.name + " has security = \"" + d.security +
+                                "\" but there is no TLS listener: add one, e.g. listen = [..., \"tls:5061\"]");
+    }
+  }
+  Services services{coreSettings, authenticator, location,    registrar, store, users,
+                    stats,        flowTokens,    offline,     *securityPolicy};
 
   transport::TlsContextHolder tlsContexts;
   TlsSetup tls(tlsContexts);

@@ -9,6 +9,7 @@
 #include "auth/authenticator.hpp"
 #include "im/offline_messages.hpp"
 #include "proxy/flow_token.hpp"
+#include "security/security_policy.hpp"
 #include "registrar/location_service.hpp"
 #include "registrar/registrar.hpp"
 #include "server/stats.hpp"
@@ -43,6 +44,7 @@ struct Services {
   Stats& stats;
   const proxy::FlowTokens& flowTokens;
   im::OfflineMessages& offline;
+  const security::SecurityPolicy& security;
   std::atomic<bool> draining{false};           ///< shutting down: new requests get 503
   std::atomic<std::int64_t> pendingWrites{0};  ///< REGISTERs waiting for their store commit
 

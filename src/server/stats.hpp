@@ -17,6 +17,7 @@ struct Stats {
   std::atomic<std::uint64_t> authChallenges{0};  ///< 401/407 sent
   std::atomic<std::uint64_t> authFailures{0};    ///< wrong password, replay, forged nonce...
   std::atomic<std::uint64_t> certificateAuthentications{0};  ///< requests let in by a client certificate
+  std::atomic<std::uint64_t> securityRejections{0};  ///< refused by a domain's security mode (403, 488)
   std::atomic<std::uint64_t> storeFailures{0};
   std::atomic<std::uint64_t> offlineStored{0};     ///< MESSAGEs kept for an unregistered user (202)
   std::atomic<std::uint64_t> offlineDelivered{0};  ///< of those, delivered (2xx) and removed

@@ -407,6 +407,11 @@ bool WorkerCore::authorizeSender(TransactionId id, sip::Message& req) {
   }
   const std::string user = fromUri.userUnescaped();
   const std::string& domainName = domain->name;
+  if (currentGateway().admitted) {
+    // A peer gateway (a PBX or trunk) admitted by its certificate sends for the users behind it.
+    services_.stats.certificateAuthentications++;
+    return true;
+  }
   if (certificateNames(user, domainName, domain->realm)) {
     services_.stats.certificateAuthentications++;
     return true;
@@ -449,6 +454,74 @@ bool WorkerCore::authorizeSender(TransactionId id, sip::Message& req) {
   return false;
 }
 
+security::GatewayAdmission WorkerCore::currentGateway() const {
+  if (currentSource_.transport != TransportKind::Tls || services_.security.settings().gatewayNames.empty()) return {};
+  const transport::TlsPeerIdentity* id = transport_.peerIdentity(currentSource_.connectionId);
+  if (id == nullptr || !id->verified) return {};
+  return services_.security.admitGateway(id->dnsNames, id->commonName);
+}
+
+bool WorkerCore::checkSecurity(TransactionId id, sip::Message& req) {
+  const security::SecurityPolicy& policy = services_.security;
+  const sip::Uri& fromUri = req.from().uri;
+  // A request in the name of an allow-listed gateway's domain must come from that gateway: over
+  // mutual TLS, with a certificate that chains to our CA and names it.
+  if (fromUri.isSip()) {
+    for (const std::string& g : policy.settings().gatewayNames) {
+      if (!security::gatewayNameMatches(g, fromUri.hostBare())) continue;
+      security::GatewayAdmission gw = currentGateway();
+      if (!gw.admitted || gw.allowedName != g) {
+        logRateLimited("request from " + currentSource_.toString() + " in the name of gateway " +
+                       std::string(fromUri.hostBare()) + " refused: not its certificate");
+        reply(id, req, 403, "Gateway Not Authenticated");
+        return false;
+      }
+      break;
+    }
+  }
+  auto domainOf = [&](const sip::Uri& u) -> std::string {
+    if (!u.isSip()) return {};
+    const Domain* d = services_.domainFor(u.hostBare());
+    return d != nullptr ? d->name : std::string(u.hostBare());
+  };
+  currentModes_ = policy.modesFor(domainOf(fromUri), domainOf(req.to().uri));
+  if (currentModes_.effective() == security::SecurityMode::Unsecured) return true;
+  security::PolicyDecision arrival = security::checkArrival(currentModes_, currentSource_.transport);
+  if (!arrival.allowed()) {
+    services_.stats.securityRejections++;
+    reply(id, req, arrival.status, arrival.reasonPhrase);
+    return false;
+  }
+  if (!req.body().empty()) {
+    std::string_view contentType;
+    if (const sip::HeaderField* c = req.find(sip::HeaderId::ContentType)) contentType = c->value;
+    security::PolicyDecision media = policy.checkMedia(currentModes_, contentType, req.body());
+    if (!media.allowed()) {
+      services_.stats.securityRejections++;
+      sip::Message resp = makeResponse(req, media.status, media.reasonPhrase);
+      if (!media.warning.empty()) resp.addHeader("Warning", media.warning);
+      respond(id, resp);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool WorkerCore::filterDepartures(TransactionId id, sip::Message& req, std::vector<proxy::Target>& targets) {
+  if (currentModes_.effective() == security::SecurityMode::Unsecured) return true;
+  security::PolicyDecision refused;
+  std::erase_if(targets, [&](const proxy::Target& t) {
+    security::PolicyDecision d = security::checkDeparture(currentModes_, t.peer.transport);
+    if (d.allowed()) return false;
+    refused = std::move(d);
+    return true;
+  });
+  if (!targets.empty()) return true;
+  services_.stats.securityRejections++;
+  reply(id, req, refused.status != 0 ? refused.status : 403, refused.reasonPhrase);
+  return false;
+}
+
 bool WorkerCore::targetForUri(const sip::Uri& uri, proxy::Target& out) {
   out = proxy::Target{};
   return resolve(uri, out.peer);
@@ -460,6 +533,7 @@ void WorkerCore::routeRequest(TransactionId id, sip::Message& req, const Peer& f
     reply(id, req, 482, "Loop Detected");
     return;
   }
+  if (!checkSecurity(id, req)) return;
   const bool inDialog = req.to().tag().has_value();
   // A Route left after ours: the request goes there (loose routing; a strict next hop gets the
   // Request-URI rewritten, §16.6 step 7 compatibility).
@@ -483,7 +557,8 @@ void WorkerCore::routeRequest(TransactionId id, sip::Message& req, const Peer& f
       req.addHeader("Route", "<" + oldUri + ">");
       t.uri = next;
     }
-    proxy_.forward(id, req, from, {std::move(t)}, now);
+    std::vector<proxy::Target> targets{std::move(t)};
+    if (filterDepartures(id, req, targets)) proxy_.forward(id, req, from, std::move(targets), now);
     return;
   }
   // The flow token of our Record-Route: back over the connection (or address) it names.
@@ -491,7 +566,8 @@ void WorkerCore::routeRequest(TransactionId id, sip::Message& req, const Peer& f
     proxy::Target t;
     t.peer = *routes.flow;
     t.flow = transport::isReliable(t.peer.transport);
-    proxy_.forward(id, req, from, {std::move(t)}, now);
+    std::vector<proxy::Target> targets{std::move(t)};
+    if (filterDepartures(id, req, targets)) proxy_.forward(id, req, from, std::move(targets), now);
     return;
   }
   const sip::Uri& ruri = req.requestUri();
@@ -519,7 +595,8 @@ void WorkerCore::routeRequest(TransactionId id, sip::Message& req, const Peer& f
     reply(id, req, 404, "Cannot Resolve The Request-URI");
     return;
   }
-  proxy_.forward(id, req, from, {std::move(t)}, now);
+  std::vector<proxy::Target> targets{std::move(t)};
+  if (filterDepartures(id, req, targets)) proxy_.forward(id, req, from, std::move(targets), now);
 }
 
 std::vector<proxy::Target> WorkerCore::targetsFor(std::vector<registrar::Binding> bindings) {
@@ -581,7 +658,8 @@ void WorkerCore::routeToUser(TransactionId id, sip::Message& req, const Peer& fr
     reply(id, req, 480, "Temporarily Unavailable");
     return;
   }
-  proxy_.forward(id, req, from, targetsFor(std::move(bindings)), transaction::Clock::now());
+  std::vector<proxy::Target> targets = targetsFor(std::move(bindings));
+  if (filterDepartures(id, req, targets)) proxy_.forward(id, req, from, std::move(targets), transaction::Clock::now());
 }
 
 void WorkerCore::handleRegister(TransactionId id, sip::Message& req) {
@@ -606,6 +684,17 @@ void WorkerCore::handleRegister(TransactionId id, sip::Message& req) {
   if (domain == nullptr) {
     reply(id, req, 403, "Domain Not Served Here");
     return;
+  }
+  // A sip-secured or secured domain registers its users over TLS only (their requests must
+  // arrive over TLS, and a binding over UDP or TCP could not be reached under the mode).
+  {
+    security::DomainModes modes = services_.security.modesFor(domain->name, domain->name);
+    security::PolicyDecision arrival = security::checkArrival(modes, currentSource_.transport);
+    if (!arrival.allowed()) {
+      services_.stats.securityRejections++;
+      reply(id, req, arrival.status, arrival.reasonPhrase);
+      return;
+    }
   }
   const std::string user = toUri.userUnescaped();
   const std::string& domainName = domain->name;

@@ -78,6 +78,15 @@ class WorkerCore final : public transport::MessageHandler,
   /// Whether the request came over a TLS connection whose verified client certificate names
   /// user@domain (per [tls] identity) and that user exists: then no digest is asked.
   bool certificateNames(std::string_view user, std::string_view domain, std::string_view realm) const;
+  /// The per-domain security mode (arrival over TLS, SRTP in SDP) and the gateway rule for a
+  /// request the proxy would forward; answers and returns false when it must not go on. Sets
+  /// currentModes_ for the departure check.
+  bool checkSecurity(transaction::TransactionId id, sip::Message& req);
+  /// Drops the targets a sip-secured or secured domain may not be reached over; answers 403 and
+  /// returns false when none is left.
+  bool filterDepartures(transaction::TransactionId id, sip::Message& req, std::vector<proxy::Target>& targets);
+  /// The gateway the current TLS connection's verified certificate names (admitted == false: none).
+  security::GatewayAdmission currentGateway() const;
   bool authorizeSender(transaction::TransactionId id, sip::Message& req);
   /// The next hop for a URI (a Route or a foreign Request-URI) as a one-target list; empty (and
   /// answered) when it cannot be resolved.
@@ -116,6 +125,7 @@ class WorkerCore final : public transport::MessageHandler,
   unsigned index_ = 0;
   boost::asio::steady_timer ticker_;
   transport::Peer currentSource_;  ///< the real source of the message being handled
+  security::DomainModes currentModes_;  ///< the security modes of the request being routed
   std::chrono::steady_clock::time_point logWindow_{};
   int logsInWindow_ = 0;
   std::uint64_t suppressedLogs_ = 0;

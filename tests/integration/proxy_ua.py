@@ -34,10 +34,12 @@ class Dialog:
 
 
 class UA:
-    def __init__(self, transport, port, user, password, alg="SHA-256"):
-        self.c = SipClient(transport, port)
-        self.user, self.password, self.alg = user, password, alg
-        self.reg = Registration(self.c, user, password, alg=alg)
+    def __init__(self, transport, port, user, password, alg="SHA-256", domain=DOMAIN, client=None):
+        """`client`: a ready SipClient (e.g. TLS with a certificate); else one over `transport`."""
+        self.c = client or SipClient(transport, port)
+        transport = self.c.transport
+        self.user, self.password, self.alg, self.domain = user, password, alg, domain
+        self.reg = Registration(self.c, user, password, domain=domain, alg=alg)
         self.contact = "<sip:%s@127.0.0.1:%d;transport=%s>" % (user, self.c.local_port, transport)
         self.proxy_challenge = None
         self.nc = 0
@@ -47,7 +49,7 @@ class UA:
 
     @property
     def aor(self):
-        return "sip:%s@%s" % (self.user, DOMAIN)
+        return "sip:%s@%s" % (self.user, self.domain)
 
     def register(self, expires=3600):
         r = self.reg.register(expires=expires, contact=self.contact)
@@ -90,11 +92,11 @@ class UA:
         return "\r\n".join(lines) + "\r\n\r\n" + body, branch
 
     def send_authenticated(self, method, target_user, body="", headers=(), content_type="text/plain",
-                           expect_final=True, wait=True):
-        """Sends an out-of-dialog request to target_user@DOMAIN, answering the 407. Returns
+                           expect_final=True, wait=True, target_domain=DOMAIN):
+        """Sends an out-of-dialog request to target_user@target_domain, answering the 407. Returns
         (first response after authentication or the final one, request text, call-id); with
         wait=False the response is None (the caller reads it after the callee answered)."""
-        uri = "sip:%s@%s" % (target_user, DOMAIN)
+        uri = "sip:%s@%s" % (target_user, target_domain)
         to = "<%s>" % uri
         call_id = uuid.uuid4().hex
         self.c.cseq += 1

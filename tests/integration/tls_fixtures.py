@@ -50,6 +50,11 @@ CA_CONF = textwrap.dedent("""\
     keyUsage = critical, digitalSignature
     extendedKeyUsage = clientAuth
     subjectAltName = URI:sip:bob@example.test, email:bob@example.test
+    [ gateway_ext ]
+    basicConstraints = critical, CA:FALSE
+    keyUsage = critical, digitalSignature
+    extendedKeyUsage = serverAuth, clientAuth
+    subjectAltName = DNS:gw.example.net
     [ server_only_ext ]
     basicConstraints = critical, CA:FALSE
     keyUsage = critical, digitalSignature
@@ -65,7 +70,7 @@ CA_CONF = textwrap.dedent("""\
 class Pki:
     """Files in `directory`: root-ca.crt, intermediate-ca.crt, ca-chain.crt (intermediate + root),
     server.key/server.crt/server-chain.crt, client certificates NAME.key/NAME.crt/NAME-chain.crt
-    (alice, expired, revoked, serveronly; bob-uri names sip:bob@example.test in subjectAltName), intermediate.crl, other-ca.crt, stranger.key/.crt."""
+    (alice, expired, revoked, serveronly; bob-uri names sip:bob@example.test in subjectAltName; gateway names DNS:gw.example.net), and stranger: a client certificate from another CA that names gw.example.net too, intermediate.crl, other-ca.crt, stranger.key/.crt."""
 
     def __init__(self, directory):
         self.dir = directory
@@ -78,6 +83,7 @@ class Pki:
         self.issue("revoked", "revoked", "client_ext")
         self.issue("serveronly", "serveronly", "server_only_ext")
         self.issue("bob-uri", "Bob's phone", "client_uri_ext")
+        self.issue("gateway", "gw.example.net", "gateway_ext")
         self.revoke("revoked")
         self._other_ca()
 
@@ -155,6 +161,7 @@ class Pki:
              cwd=self.dir)
         ext = self.path("stranger.ext")
         with open(ext, "w") as f:
-            f.write("basicConstraints=critical,CA:FALSE\nextendedKeyUsage=clientAuth\n")
+            f.write("basicConstraints=critical,CA:FALSE\nextendedKeyUsage=clientAuth\n"
+                    "subjectAltName=DNS:gw.example.net\n")
         _run("openssl", "x509", "-req", "-in", "stranger.csr", "-CA", "other-ca.crt", "-CAkey", "other-ca.key",
              "-CAcreateserial", "-days", "365", "-extfile", ext, "-out", "stranger.crt", cwd=self.dir)
