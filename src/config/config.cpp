@@ -244,7 +244,9 @@ Config loadConfigFile(const std::filesystem::path& file) {
       std::string prefix = "listener[" + std::to_string(i) + "]";
       const toml::table* t = a->get(i)->as_table();
       if (t == nullptr) fail(r.key("", prefix), "expected a table with listen = \"tls:0.0.0.0:5061\"");
-      r.checkKeys(*t, prefix, {"listen", "client_certificates"});
+      r.checkKeys(*t, prefix, {"listen", "client_certificates", "proxy_protocol"});
+      bool proxyProtocol = false;
+      r.boolean(*t, prefix, "proxy_protocol", proxyProtocol);
       std::string spec;
       r.string(*t, prefix, "listen", spec);
       if (spec.empty()) fail(r.key(prefix, "listen"), "missing; every [[listener]] needs listen = \"tls:0.0.0.0:5061\"");
@@ -261,7 +263,12 @@ Config loadConfigFile(const std::filesystem::path& file) {
           fail(r.key(prefix, "client_certificates"), "only TLS listeners ask for client certificates; remove it from " +
                                                          l.toString());
         }
+        if (proxyProtocol && l.transport == transport::TransportKind::Udp) {
+          fail(r.key(prefix, "proxy_protocol"), "the PROXY protocol is for TCP and TLS listeners; remove it from " +
+                                                    l.toString());
+        }
         l.clientCertificates = clientCerts;
+        l.proxyProtocol = proxyProtocol;
         c.listeners.push_back(l);
       }
     }

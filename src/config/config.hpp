@@ -33,6 +33,9 @@ struct ListenerConfig {
   bool v6 = false;
   /// TLS listeners: unset = the [tls] client_certificates default.
   std::optional<ClientCertificates> clientCertificates;
+  /// TCP/TLS listeners behind a load balancer: each connection starts with a PROXY protocol
+  /// (v1 or v2) header naming the client; connections without one are refused.
+  bool proxyProtocol = false;
   /// "udp:0.0.0.0:5060" / "tcp:[::1]:5060", the same syntax as --listen.
   [[nodiscard]] std::string toString() const;
 };

@@ -258,6 +258,7 @@ int runServer(ServeOptions options) {
     spec.clientCertificates = cc == config::ClientCertificates::Required   ? transport::ClientCertMode::Required
                               : cc == config::ClientCertificates::Optional ? transport::ClientCertMode::Optional
                                                                            : transport::ClientCertMode::None;
+    spec.proxyProtocol = l.proxyProtocol;
     ts.listeners.push_back(spec);
   }
   ts.tcpIdleTimeout = cfg.transport.tcpIdleTimeout;

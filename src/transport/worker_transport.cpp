@@ -1,10 +1,13 @@
 #include "transport/worker_transport.hpp"
 
+#include "transport/proxy_protocol.hpp"
+
 #include <sys/socket.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <cerrno>
 #include <cstring>
 
 namespace sipwarden::transport {
@@ -94,7 +97,16 @@ std::size_t ConnectionRegistry::size() const {
 class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
  public:
   StreamConnection(WorkerTransport& owner, tcp::socket socket, std::uint64_t id, Peer peer)
-      : owner_(owner), socket_(std::move(socket)), timer_(owner.io()), framer_(owner.settings_.limits), id_(id), peer_(peer) {}
+      : owner_(owner),
+        socket_(std::move(socket)),
+        timer_(owner.io()),
+        framer_(owner.settings_.limits),
+        id_(id),
+        peer_(peer),
+        accountedAddress_(peer.address) {}
+
+  /// The connection starts with a PROXY protocol header (the listener requires one).
+  void expectProxyHeader() { awaitingProxy_ = true; }
 
   ~StreamConnection() {
     if (ssl_ != nullptr) SSL_free(ssl_);
@@ -164,7 +176,7 @@ class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
     timer_.cancel();
-    owner_.connectionClosed(id_, peer_);
+    owner_.connectionClosed(id_, accountedAddress_);
   }
 
   const Peer& peer() const { return peer_; }
@@ -187,16 +199,17 @@ class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
 
   /// One timer per connection: the handshake deadline first, then the idle timeout.
   void armTimer() {
-    bool handshaking = ssl_ != nullptr && !handshakeDone_;
+    bool handshaking = (ssl_ != nullptr && !handshakeDone_) || awaitingProxy_;
     auto limit = handshaking ? std::chrono::steady_clock::duration(kHandshakeTimeout)
                              : std::chrono::steady_clock::duration(owner_.settings_.tcpIdleTimeout);
     timer_.expires_at(lastActivity_ + limit);
     timer_.async_wait([self = shared_from_this(), handshaking](const boost::system::error_code& ec) {
       if (ec || self->closed_) return;
-      bool still = self->ssl_ != nullptr && !self->handshakeDone_;
+      bool still = (self->ssl_ != nullptr && !self->handshakeDone_) || self->awaitingProxy_;
       if (handshaking && still) {
         self->owner_.counters_.tlsHandshakeFailures++;
-        self->owner_.handler_.onTransportError(self->peer_, "TLS handshake not finished within 10 s");
+        self->owner_.handler_.onTransportError(
+            self->peer_, self->awaitingProxy_ ? "no PROXY protocol header within 10 s" : "TLS handshake not finished within 10 s");
         self->close();
         return;
       }
@@ -240,9 +253,54 @@ class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
   /// for the readiness it needs next.
   void pump() {
     if (closed_ || connecting_) return;
+    if (awaitingProxy_ && !readProxyHeader()) return;
     if (ssl_ != nullptr && !handshakeDone_ && !handshake()) return;
     if (!flush()) return;
     if (!closing_) readAvailable();
+  }
+
+  /// Reads the PROXY protocol header, and only it (what follows is SIP or a TLS handshake): peeks,
+  /// parses, then consumes exactly the header's length. Returns true once it is consumed.
+  bool readProxyHeader() {
+    char buf[kMaxProxyHeader];
+    ssize_t n = ::recv(socket_.native_handle(), buf, sizeof buf, MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      waitRead();
+      return false;
+    }
+    if (n <= 0) {
+      close();
+      return false;
+    }
+    ProxyHeader h = parseProxyHeader(std::string_view(buf, static_cast<std::size_t>(n)));
+    if (h.status == ProxyHeader::Status::NeedMore) {
+      // The rest of the header is on its way; peeking again at once would spin on the bytes
+      // already there, so look again shortly (the handshake deadline bounds the wait).
+      auto retry = std::make_shared<asio::steady_timer>(owner_.io(), std::chrono::milliseconds(10));
+      retry->async_wait([self = shared_from_this(), retry](const boost::system::error_code& ec) {
+        if (!ec) self->pump();
+      });
+      return false;
+    }
+    if (h.status == ProxyHeader::Status::Invalid) {
+      owner_.counters_.proxyHeaderFailures++;
+      owner_.handler_.onTransportError(peer_, "connection from " + peer_.toString() + " refused: " + h.error +
+                                                  " (the listener requires the PROXY protocol)");
+      close();
+      return false;
+    }
+    ssize_t consumed = ::recv(socket_.native_handle(), buf, h.length, 0);
+    if (consumed != static_cast<ssize_t>(h.length)) {
+      close();
+      return false;
+    }
+    awaitingProxy_ = false;
+    if (!h.local) {
+      peer_.address = h.source;
+      peer_.port = h.sourcePort;
+    }
+    touch();
+    return true;
   }
 
   /// Returns true once the handshake is done (and the connection usable).
@@ -411,6 +469,7 @@ class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
   sip::StreamFramer framer_;
   std::uint64_t id_;
   Peer peer_;
+  IpAddress accountedAddress_;  ///< counted under this address in the registry (the real peer)
   SSL* ssl_ = nullptr;
   std::shared_ptr<const TlsContextSet> contexts_;
   std::unique_ptr<TlsPeerIdentity> identity_;
@@ -424,6 +483,7 @@ class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
   bool closing_ = false;  ///< closes once the queued writes are out
   bool connecting_ = false;
   bool handshakeDone_ = false;
+  bool awaitingProxy_ = false;
   bool waitingRead_ = false;
   bool waitingWrite_ = false;
 };
@@ -593,6 +653,7 @@ void WorkerTransport::accept(TcpListener& l) {
             peer.connectionId = registry_.add(this, addr);
             auto conn = std::make_shared<StreamConnection>(*this, std::move(socket), peer.connectionId, peer);
             if (ssl != nullptr) conn->useTls(ssl, std::move(contexts), {});
+            if (spec.proxyProtocol) conn->expectProxyHeader();
             connections_.emplace(peer.connectionId, conn);
             conn->start();
           }
@@ -746,8 +807,8 @@ std::string WorkerTransport::localHostPort(const Peer& peer) {
   return s + ":" + std::to_string(port);
 }
 
-void WorkerTransport::connectionClosed(std::uint64_t id, const Peer& remote) {
-  registry_.remove(id, remote.address);
+void WorkerTransport::connectionClosed(std::uint64_t id, const IpAddress& accounted) {
+  registry_.remove(id, accounted);
   // An outbound connection is forgotten with it, so the table holds live destinations only.
   if (auto it = outboundKeys_.find(id); it != outboundKeys_.end()) {
     outbound_.erase(it->second);

@@ -34,6 +34,9 @@ struct ListenerSpec {
   IpAddress address;
   std::uint16_t port = 5060;
   ClientCertMode clientCertificates = ClientCertMode::None;  ///< TLS listeners
+  /// TCP/TLS: every connection starts with a PROXY protocol v1 or v2 header (from a load
+  /// balancer) naming the client; a connection without one is refused.
+  bool proxyProtocol = false;
 };
 
 struct TransportSettings {
@@ -59,7 +62,8 @@ class MessageHandler {
 struct TransportCounters {
   std::atomic<std::uint64_t> datagramsIn{0}, datagramsOut{0}, streamMessagesIn{0}, bytesOut{0};
   std::atomic<std::uint64_t> invalid{0}, framingErrors{0}, connectionsAccepted{0}, connectionsRejected{0},
-      connectionsIdleClosed{0}, sendFailures{0}, connectionsOpened{0}, tlsHandshakes{0}, tlsHandshakeFailures{0};
+      connectionsIdleClosed{0}, sendFailures{0}, connectionsOpened{0}, tlsHandshakes{0}, tlsHandshakeFailures{0},
+      proxyHeaderFailures{0};
 };
 
 class WorkerTransport;
@@ -149,7 +153,8 @@ class WorkerTransport {
   /// TCP to a destination without a connection: reuses this worker's outbound connection to it,
   /// or opens one (the bytes wait until it is connected).
   bool connectAndSend(const Peer& to, std::string_view bytes, std::string_view serverName);
-  void connectionClosed(std::uint64_t id, const Peer& remote);
+  /// `accounted`: the address the connection was counted under in the registry.
+  void connectionClosed(std::uint64_t id, const IpAddress& accounted);
 
   boost::asio::io_context& io_;
   const TransportSettings& settings_;
