@@ -218,7 +218,7 @@ Config loadConfigFile(const std::filesystem::path& file) {
   Config c;
   r.checkKeys(
       root, "",
-      {"data_dir", "workers", "listen", "listener", "domain", "gateway", "log", "registrar", "auth", "transport", "tls",
+      {"data_dir", "workers", "listen", "listener", "domain", "gateway", "dns", "log", "registrar", "auth", "transport", "tls",
        "timers", "proxy", "messages", "shutdown_grace"});
   if (const toml::node* n = root.get("data_dir")) {
     if (!n->is_string() || n->as_string()->get().empty()) {
@@ -291,6 +291,30 @@ Config loadConfigFile(const std::filesystem::path& file) {
       g.name = lowerCase(g.name);
       c.gateways.push_back(g);
     }
+  }
+  if (const toml::node* n = root.get("dns")) {
+    const toml::table* t = n->as_table();
+    if (t == nullptr) fail(r.key("", "dns"), "expected a table [dns]");
+    r.checkKeys(*t, "dns", {"servers", "timeout", "attempts"});
+    c.dns.servers = r.strings(*t, "dns", "servers");
+    for (std::size_t i = 0; i < c.dns.servers.size(); ++i) {
+      std::string_view v = c.dns.servers[i];
+      std::size_t colon = v.find(':');
+      transport::IpAddress ip;
+      unsigned port = 53;
+      bool ok = transport::IpAddress::parse(v.substr(0, colon), ip) && !ip.v6;
+      if (ok && colon != std::string_view::npos) {
+        std::string_view p = v.substr(colon + 1);
+        auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
+        ok = ec == std::errc() && end == p.data() + p.size() && port >= 1 && port <= 65535;
+      }
+      if (!ok) {
+        fail(r.key("dns", "servers[" + std::to_string(i) + "]") + " = \"" + std::string(v) + "\"",
+             "expected an IPv4 address with an optional port, e.g. \"192.0.2.53\" or \"127.0.0.1:5353\"");
+      }
+    }
+    r.integer(*t, "dns", "timeout", c.dns.timeout, 1, 30);
+    r.integer(*t, "dns", "attempts", c.dns.attempts, 1, 5);
   }
   if (const toml::node* n = root.get("tls")) {
     const toml::table* t = n->as_table();
@@ -472,6 +496,23 @@ void applyDefaults(Config& c) {
     throw ConfigError("registrar.default_expires (" + std::to_string(c.registrar.defaultExpires) +
                       ") is outside min_expires..max_expires (" + std::to_string(c.registrar.minExpires) + ".." +
                       std::to_string(c.registrar.maxExpires) + ")");
+  }
+  const bool anyTls = std::any_of(c.listeners.begin(), c.listeners.end(),
+                                  [](const ListenerConfig& l) { return l.transport == transport::TransportKind::Tls; });
+  for (const DomainConfig& d : c.domains) {
+    if (d.security != "unsecured" && !anyTls) {
+      throw ConfigError("domain " + d.name + " has security = \"" + d.security +
+                        "\" but there is no TLS listener: add one, e.g. listen = [..., \"tls:5061\"]");
+    }
+  }
+  for (const ListenerConfig& l : c.listeners) {
+    ClientCertificates cc = l.clientCertificates.value_or(c.tls.clientCertificates);
+    if (l.transport == transport::TransportKind::Tls && cc != ClientCertificates::None && c.tls.caFile.empty() &&
+        c.tls.caDir.empty()) {
+      throw ConfigError("listener " + l.toString() +
+                        " asks for client certificates but no CA is configured to verify them: set [tls] ca_file "
+                        "or ca_dir");
+    }
   }
   if (c.timers.t2 < c.timers.t1) {
     throw ConfigError("timers.t2_ms is below timers.t1_ms; expected t1 <= t2 (RFC 3261 defaults: 500 and 4000)");

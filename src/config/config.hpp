@@ -133,6 +133,14 @@ struct Config {
 
   std::vector<GatewayConfig> gateways;
 
+  struct Dns {
+    /// Name servers for RFC 3263 lookups ("192.0.2.53" or "192.0.2.53:5353"; IPv4); empty: the
+    /// system's (/etc/resolv.conf, and /etc/hosts for addresses).
+    std::vector<std::string> servers;
+    std::uint32_t timeout = 2;  ///< seconds per query attempt
+    std::uint32_t attempts = 2;
+  } dns;
+
   std::chrono::seconds shutdownGrace{5};
 
   /// Domains served: the realm of `domain` (lower-case), or nullptr.

@@ -234,14 +234,19 @@ int runServer(ServeOptions options) {
   } catch (const std::invalid_argument& e) {
     throw config::ConfigError(std::string("security settings: ") + e.what());
   }
-  for (const config::DomainConfig& d : cfg.domains) {
-    if (d.security != "unsecured" && !TlsSetup::needed(cfg)) {
-      throw config::ConfigError("domain " + d.name + " has security = \"" + d.security +
-                                "\" but there is no TLS listener: add one, e.g. listen = [..., \"tls:5061\"]");
-    }
+  transport::DnsSettings dnsSettings;
+  for (const std::string& spec : cfg.dns.servers) {
+    std::size_t colon = spec.find(':');
+    transport::IpAddress ip;
+    transport::IpAddress::parse(spec.substr(0, colon), ip);
+    std::uint16_t port = colon == std::string::npos ? 53 : static_cast<std::uint16_t>(std::stoi(spec.substr(colon + 1)));
+    dnsSettings.servers.emplace_back(ip, port);
   }
-  Services services{coreSettings, authenticator, location,    registrar, store, users,
-                    stats,        flowTokens,    offline,     *securityPolicy};
+  dnsSettings.timeout = std::chrono::seconds(cfg.dns.timeout);
+  dnsSettings.attempts = static_cast<int>(cfg.dns.attempts);
+  transport::DnsResolver dns(dnsSettings);
+  Services services{coreSettings, authenticator, location, registrar,       store, users, stats,
+                    flowTokens,   offline,       *securityPolicy, dns};
 
   transport::TlsContextHolder tlsContexts;
   TlsSetup tls(tlsContexts);

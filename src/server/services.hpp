@@ -10,6 +10,7 @@
 #include "im/offline_messages.hpp"
 #include "proxy/flow_token.hpp"
 #include "security/security_policy.hpp"
+#include "transport/dns_resolver.hpp"
 #include "registrar/location_service.hpp"
 #include "registrar/registrar.hpp"
 #include "server/stats.hpp"
@@ -45,6 +46,7 @@ struct Services {
   const proxy::FlowTokens& flowTokens;
   im::OfflineMessages& offline;
   const security::SecurityPolicy& security;
+  transport::DnsResolver& dns;
   std::atomic<bool> draining{false};           ///< shutting down: new requests get 503
   std::atomic<std::int64_t> pendingWrites{0};  ///< REGISTERs waiting for their store commit
 

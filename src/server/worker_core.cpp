@@ -216,6 +216,11 @@ void WorkerCore::onInvalid(sip::Message& partial, const sip::ParseError& error, 
 
 bool WorkerCore::send(const Peer& to, std::string_view bytes) {
   if (spdlog::should_log(spdlog::level::trace)) spdlog::trace("worker {} sends to {}:\n{}", index_, to.toString(), bytes);
+  if (to.transport == TransportKind::Tls && to.connectionId == 0) {
+    // A new TLS connection to a destination found by name checks that name (RFC 5922).
+    auto it = tlsNames_.find(to.hostPort());
+    if (it != tlsNames_.end()) return transport_.send(to, bytes, it->second);
+  }
   return transport_.send(to, bytes);
 }
 
@@ -288,6 +293,16 @@ bool WorkerCore::resolve(const sip::Uri& uri, Peer& out) {
   out.listener = *listener;
   return true;
 }
+
+namespace {
+
+/// A SIP URI whose host is a name (not an address literal): RFC 3263 resolves it.
+bool isDnsName(const sip::Uri& uri) {
+  transport::IpAddress ip;
+  return uri.isSip() && !uri.hostBare().empty() && !transport::IpAddress::parse(uri.hostBare(), ip);
+}
+
+}  // namespace
 
 void WorkerCore::onRequest(TransactionId id, sip::Message& req, const Peer& from) {
   if (services_.draining.load(std::memory_order_relaxed)) {
@@ -407,11 +422,6 @@ bool WorkerCore::authorizeSender(TransactionId id, sip::Message& req) {
   }
   const std::string user = fromUri.userUnescaped();
   const std::string& domainName = domain->name;
-  if (currentGateway().admitted) {
-    // A peer gateway (a PBX or trunk) admitted by its certificate sends for the users behind it.
-    services_.stats.certificateAuthentications++;
-    return true;
-  }
   if (certificateNames(user, domainName, domain->realm)) {
     services_.stats.certificateAuthentications++;
     return true;
@@ -522,6 +532,54 @@ bool WorkerCore::filterDepartures(TransactionId id, sip::Message& req, std::vect
   return false;
 }
 
+void WorkerCore::forwardAfterLookup(TransactionId id, sip::Message& req, const Peer& from, const sip::Uri& next,
+                                    std::string requestUri) {
+  transport::SipLookup lookup;
+  lookup.host = std::string(next.hostBare());
+  if (next.hasPort) lookup.port = next.port;
+  TransportKind kind;
+  if (auto t = next.param("transport"); t && transport::parseTransportName(*t, kind)) lookup.transport = kind;
+  lookup.sips = next.scheme == sip::UriScheme::Sips;
+  for (TransportKind k : {TransportKind::Udp, TransportKind::Tcp, TransportKind::Tls}) {
+    if (transport_.listenerFor(k, false) || transport_.listenerFor(k, true)) lookup.supported.push_back(k);
+  }
+  // The request outlives this call: keep it as bytes and parse it again when the answer is back.
+  auto wire = std::make_shared<std::string>(sip::toWire(req));
+  services_.dns.resolve(std::move(lookup), io_,
+                        [this, id, wire, from, host = std::string(next.hostBare()), requestUri = std::move(requestUri),
+                         modes = currentModes_](std::vector<transport::DnsTarget> found) {
+                          sip::Message m;
+                          if (sip::parseMessage(*wire, m, sip::Limits{.maxMessageSize = wire->size() + 1})) return;
+                          currentSource_ = from;
+                          currentModes_ = modes;
+                          std::vector<proxy::Target> targets;
+                          int q = 1000;
+                          for (const transport::DnsTarget& d : found) {
+                            proxy::Target t;
+                            t.peer.transport = d.transport;
+                            t.peer.address = d.address;
+                            t.peer.port = d.port;
+                            auto listener = transport_.listenerFor(d.transport, d.address.v6);
+                            if (!listener) continue;
+                            t.peer.listener = *listener;
+                            t.uri = requestUri;
+                            t.q = std::max(q--, 1);  // RFC 3263 §4: one after the other, in order
+                            if (d.transport == TransportKind::Tls) {
+                              if (tlsNames_.size() > 4096) tlsNames_.clear();
+                              tlsNames_[t.peer.hostPort()] = host;
+                            }
+                            targets.push_back(std::move(t));
+                          }
+                          if (targets.empty()) {
+                            reply(id, m, 404, "Cannot Resolve " + host);
+                            return;
+                          }
+                          if (filterDepartures(id, m, targets)) {
+                            proxy_.forward(id, m, from, std::move(targets), transaction::Clock::now());
+                          }
+                        });
+}
+
 bool WorkerCore::targetForUri(const sip::Uri& uri, proxy::Target& out) {
   out = proxy::Target{};
   return resolve(uri, out.peer);
@@ -545,7 +603,8 @@ void WorkerCore::routeRequest(TransactionId id, sip::Message& req, const Peer& f
     if (!inDialog && !authorizeSender(id, req)) return;
     std::vector<sip::NameAddr> set = req.routeSet(sip::HeaderId::Route);
     proxy::Target t;
-    if (set.empty() || !targetForUri(set.front().uri, t)) {
+    const bool resolved = !set.empty() && targetForUri(set.front().uri, t);
+    if (!resolved && (set.empty() || !isDnsName(set.front().uri))) {
       reply(id, req, 404, "Cannot Resolve The Next Hop");
       return;
     }
@@ -556,6 +615,10 @@ void WorkerCore::routeRequest(TransactionId id, sip::Message& req, const Peer& f
       req.popRoute();
       req.addHeader("Route", "<" + oldUri + ">");
       t.uri = next;
+    }
+    if (!resolved) {
+      forwardAfterLookup(id, req, from, set.front().uri, t.uri);
+      return;
     }
     std::vector<proxy::Target> targets{std::move(t)};
     if (filterDepartures(id, req, targets)) proxy_.forward(id, req, from, std::move(targets), now);
@@ -592,6 +655,10 @@ void WorkerCore::routeRequest(TransactionId id, sip::Message& req, const Peer& f
   if (!inDialog && !authorizeSender(id, req)) return;
   proxy::Target t;
   if (!targetForUri(ruri, t)) {
+    if (isDnsName(ruri)) {
+      forwardAfterLookup(id, req, from, ruri, {});
+      return;
+    }
     reply(id, req, 404, "Cannot Resolve The Request-URI");
     return;
   }

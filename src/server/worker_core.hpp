@@ -85,6 +85,11 @@ class WorkerCore final : public transport::MessageHandler,
   /// Drops the targets a sip-secured or secured domain may not be reached over; answers 403 and
   /// returns false when none is left.
   bool filterDepartures(transaction::TransactionId id, sip::Message& req, std::vector<proxy::Target>& targets);
+  /// Forwards `req` to a URI whose host is a name, after RFC 3263 resolution on the resolver
+  /// thread (targets tried in order). `requestUri`: the Request-URI to set on the branch (empty:
+  /// unchanged). Answers 404 when nothing resolves.
+  void forwardAfterLookup(transaction::TransactionId id, sip::Message& req, const transport::Peer& from,
+                          const sip::Uri& next, std::string requestUri);
   /// The gateway the current TLS connection's verified certificate names (admitted == false: none).
   security::GatewayAdmission currentGateway() const;
   bool authorizeSender(transaction::TransactionId id, sip::Message& req);
@@ -126,6 +131,8 @@ class WorkerCore final : public transport::MessageHandler,
   boost::asio::steady_timer ticker_;
   transport::Peer currentSource_;  ///< the real source of the message being handled
   security::DomainModes currentModes_;  ///< the security modes of the request being routed
+  /// TLS destinations found by name: "host:port" -> the name their certificate must show (RFC 5922).
+  std::unordered_map<std::string, std::string> tlsNames_;
   std::chrono::steady_clock::time_point logWindow_{};
   int logsInWindow_ = 0;
   std::uint64_t suppressedLogs_ = 0;

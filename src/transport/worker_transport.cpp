@@ -209,7 +209,9 @@ class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
       if (handshaking && still) {
         self->owner_.counters_.tlsHandshakeFailures++;
         self->owner_.handler_.onTransportError(
-            self->peer_, self->awaitingProxy_ ? "no PROXY protocol header within 10 s" : "TLS handshake not finished within 10 s");
+            self->peer_, (self->awaitingProxy_ ? "no PROXY protocol header within 10 s from "
+                                               : "TLS handshake not finished within 10 s with ") +
+                             self->peer_.toString());
         self->close();
         return;
       }
