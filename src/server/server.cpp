@@ -395,6 +395,11 @@ int runServer(ServeOptions options) {
   spdlog::info("stopped: {} requests, {} invalid, {} registrations, {} rejections, {} auth failures",
                stats.requests.load(), stats.invalidMessages.load(), stats.registrations.load(), stats.rejections(),
                stats.authFailures.load());
+  spdlog::info("TLS: {} handshakes, {} failed; {} PROXY protocol refusals; {} requests let in by a client "
+               "certificate; {} refused by a domain security mode",
+               stats.transport.tlsHandshakes.load(), stats.transport.tlsHandshakeFailures.load(),
+               stats.transport.proxyHeaderFailures.load(), stats.certificateAuthentications.load(),
+               stats.securityRejections.load());
   spdlog::default_logger()->flush();
   ::close(lockFd);
   return 0;

@@ -67,7 +67,7 @@ transport::TlsSettings TlsSetup::settingsFor(const config::Config& c, std::vecto
     watched_.push_back(cr.certificateFile);
     watched_.push_back(cr.keyFile);
   }
-  for (const std::string& f : {s.caFile, s.crlFile, c.tls.certificatesDir}) {
+  for (const std::string& f : {s.caFile, s.caDir, s.crlFile, c.tls.certificatesDir}) {
     if (!f.empty()) watched_.push_back(f);  // a directory's mtime changes when a file comes or goes
   }
   return s;

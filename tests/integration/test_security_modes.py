@@ -51,6 +51,12 @@ class SecurityModes(unittest.TestCase):
         shutil.rmtree(cls.pki_dir, ignore_errors=True)
         if rc != 0:
             raise AssertionError("server exited with %d:\n%s" % (rc, log))
+        # The rejections of the tests above are counted (403 arrival x2 with REGISTER, departure,
+        # 488, gateway 403s are not security-mode ones).
+        import re
+        m = re.search(r"(\d+) refused by a domain security mode", log)
+        if not m or int(m.group(1)) < 4:
+            raise AssertionError("security rejections not counted:\n" + log[-2000:])
 
     def tls_client(self, cert=None):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
