@@ -192,13 +192,13 @@ make_pki() {
         p256) keyopt=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1) ;;
         *) die "KEY=$KEY: rsa2048 or p256" ;;
     esac
-    openssl req -x509 -nodes "${keyopt[@]}" -days 30 -subj "/CN=sipwarden bench root CA" \
+    openssl req -x509 -nodes "${keyopt[@]}" -days 365 -subj "/CN=sipwarden bench root CA" \
         -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
         -keyout "$d/root.key" -out "$d/root.crt" 2>/dev/null || die "openssl (root) failed"
     openssl req -new -nodes "${keyopt[@]}" -subj "/CN=example.test" -keyout "$d/key.pem" -out "$d/server.csr" \
         2>/dev/null || die "openssl (csr) failed"
     printf "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:example.test,DNS:localhost,IP:127.0.0.1\n" > "$d/ext"
-    openssl x509 -req -in "$d/server.csr" -CA "$d/root.crt" -CAkey "$d/root.key" -CAcreateserial -days 30 \
+    openssl x509 -req -in "$d/server.csr" -CA "$d/root.crt" -CAkey "$d/root.key" -CAcreateserial -days 365 \
         -extfile "$d/ext" -out "$d/chain.pem" 2>/dev/null || die "openssl (sign) failed"
     chmod 600 "$d/key.pem"
     CA=$d/root.crt; CERT=$d/chain.pem; KEYFILE=$d/key.pem
@@ -339,7 +339,8 @@ if last.get("search_result"):
             server, tag, r["offered"], r["achieved"], r["failed_pct"], "-", r["p50_ms"], r["p99_ms"], r["verdict"]))
         top = sorted(r["failures"].items(), key=lambda kv: -kv[1])[:2]
         if top: print("##   failures: " + "; ".join("%d x %s" % (n, k) for k, n in top))
-    print("## %s %s: highest passing rate %s/s (first failing: %s)" % (server, tag, last["best"], last["first_failing"] or "none"))
+    print("## %s %s: highest passing rate %s/s (first failing: %s)%s" % (server, tag, last["best"], last["first_failing"] or "none",
+          "; THE SERVER WENT AWAY during the search (connections refused): the rate that failed first may be the crash's" if last.get("server_gone") else ""))
     with open(results, "a") as f:
         f.write("\t".join(map(str, ("best", server, tag, last["best"], last["first_failing"]))) + "\n")
     sys.exit(0)

@@ -72,6 +72,7 @@ Engine::Engine(const Options& o, const std::vector<User>& users, const std::vect
                const TlsContexts* tls, unsigned index, unsigned count, std::uint32_t runTag)
     : o_(o), users_(users), callees_(callees), index_(index), count_(count), runTag_(runTag),
       shared_(io_, *this, tls), pacer_(io_), sweeper_(io_) {
+  shared_.coalesce = o.coalesce;
   char b[16];
   std::snprintf(b, sizeof b, "%08x", runTag_);
   runTagHex_ = b;
@@ -310,7 +311,8 @@ void Engine::armPacer() {
   // Wake when the next call is due, but at most once a millisecond: at high rates each wake starts
   // a few calls, as SIPp's scheduler does.
   auto next = t0_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(issued_ / rate_));
-  pacer_.expires_at(std::max(next, Clock::now() + std::chrono::milliseconds(1)));
+  auto tick = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(o_.tickMs));
+  pacer_.expires_at(std::max(next, Clock::now() + tick));
   auto gen = generation_;
   pacer_.async_wait([this, gen](const boost::system::error_code& ec) {
     if (ec || gen != generation_ || !running_) return;

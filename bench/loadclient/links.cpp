@@ -163,6 +163,12 @@ void StreamLink::startAccepted() {
 bool StreamLink::send(std::string_view bytes) {
   if (closed_) return false;
   out_.append(bytes);
+  if (!shared_.coalesce && ready_ && !waitingWrite_ && !flushPosted_) {
+    // A failed write closes and reports the link, and its owner may drop it: keep it alive here.
+    auto self = shared_from_this();
+    flush();
+    return true;
+  }
   scheduleFlush();
   return true;
 }
@@ -206,7 +212,10 @@ void StreamLink::pump() {
     shared_.handler.onReady(*this);
     if (closed_) return;
   }
-  if (!flush()) return;
+  // Read even while a write waits for room: a client that stops reading because the server is
+  // slow to read deadlocks with a server that stops reading while its answers cannot be written.
+  flush();
+  if (closed_) return;
   readAvailable();
 }
 

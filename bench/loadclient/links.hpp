@@ -2,9 +2,9 @@
 // accepted by the uas). Streams work as the server's transports do (src/transport/
 // worker_transport.cpp): non-blocking sockets driven by readiness waits, OpenSSL straight on the
 // file descriptor with SSL_MODE_RELEASE_BUFFERS, bytes read into one buffer per thread and framed
-// by sip::StreamFramer, so that 10,000 idle client connections stay small too. Writes are
-// gathered and flushed once per turn of the event loop, so that calls started together leave in
-// few TLS records, as from any client with one busy connection.
+// by sip::StreamFramer, so that 10,000 idle client connections stay small too. Each message is
+// written when it is sent (one TLS record each, as SIPp does); with `coalesce`, what one turn of the
+// event loop sends is gathered into one write.
 //
 // Thread-safety: a link and its handler live on one io_context thread.
 #pragma once
@@ -81,6 +81,7 @@ struct LinkShared {
   std::unique_ptr<char[]> readBuffer{new char[kReadBufferSize]};
   sip::Message scratch;
   int socketBuffer = 4 * 1024 * 1024;  ///< SO_SNDBUF/SO_RCVBUF of UDP sockets, as SIPp -buff_size
+  bool coalesce = false;  ///< streams: one write per turn of the event loop instead of one per message
 };
 
 class Link : public std::enable_shared_from_this<Link> {

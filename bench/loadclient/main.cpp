@@ -231,6 +231,7 @@ int main(int argc, char** argv) {
   // Search: raise the rate until a run fails, then bisect between the last pass and the first fail.
   double lo = 0, hi = 0;
   int step = 0;
+  bool serverGone = false;
   auto tryRate = [&](double rate) {
     auto calls = static_cast<std::uint64_t>(std::llround(std::max(1.0, rate * o.duration)));
     RunStats s = runAll(engines, rate, calls);
@@ -238,12 +239,19 @@ int main(int argc, char** argv) {
     note(o, "search step " + std::to_string(step) + ": " + toText(o, s));
     emit(o, toJson(o, s, "\"search_step\":" + std::to_string(step) + ","));
     if (o.searchPause > 0 && !gStopRequested) std::this_thread::sleep_for(std::chrono::duration<double>(o.searchPause));
+    // A server that refuses every connection has gone away: lower rates would not tell more.
+    bool refused = s.succeeded == 0 && !s.failures.empty();
+    for (const auto& [reason, n] : s.failures) refused = refused && reason.find("connect: ") != std::string::npos;
+    if (refused) {
+      note(o, "search: every connection was refused; the server is gone, the search stops\n");
+      serverGone = true;
+    }
     return s.passed();
   };
   double rate = niceRate(o.searchStart);
   if (tryRate(rate)) {
     lo = rate;
-    while (!gStopRequested) {
+    while (!gStopRequested && !serverGone) {
       double next = niceRate(rate * o.searchFactor);
       if (next > o.searchMax || next <= rate) break;
       rate = next;
@@ -256,7 +264,7 @@ int main(int argc, char** argv) {
     }
   } else {
     hi = rate;
-    for (int i = 0; i < 20 && rate > 1 && !gStopRequested; ++i) {
+    for (int i = 0; i < 20 && rate > 1 && !gStopRequested && !serverGone; ++i) {
       rate = niceRate(rate / 2);
       if (rate >= hi) break;
       if (tryRate(rate)) {
@@ -266,7 +274,7 @@ int main(int argc, char** argv) {
       hi = rate;
     }
   }
-  for (int k = 0; k < o.searchRefine && hi > 0 && !gStopRequested; ++k) {
+  for (int k = 0; k < o.searchRefine && hi > 0 && !gStopRequested && !serverGone; ++k) {
     double minStep = o.searchStep > 0 ? o.searchStep : std::max(1.0, 0.05 * lo);
     if (hi - lo <= minStep) break;
     double mid = niceRate((lo + hi) / 2);
@@ -280,10 +288,10 @@ int main(int argc, char** argv) {
   char b[256];
   std::snprintf(b, sizeof b,
                 "{\"tool\":\"sipwarden-load\",\"search_result\":true,\"mode\":\"%s\",\"transport\":\"%s\","
-                "\"connections\":\"%s\",\"best\":%.0f,\"first_failing\":%.0f,\"steps\":%d%s%s%s}",
+                "\"connections\":\"%s\",\"best\":%.0f,\"first_failing\":%.0f,\"steps\":%d,\"server_gone\":%s%s%s%s}",
                 modeName(o.mode), transportName(o.transport),
                 o.transport == Transport::Udp ? "udp" : o.connectionPerCall ? "per-call" : std::to_string(o.connections).c_str(),
-                lo, hi, step, o.label.empty() ? "" : ",\"label\":\"", jsonEscape(o.label).c_str(),
+                lo, hi, step, serverGone ? "true" : "false", o.label.empty() ? "" : ",\"label\":\"", jsonEscape(o.label).c_str(),
                 o.label.empty() ? "" : "\"");
   note(o, "search: highest passing rate " + std::to_string(static_cast<long>(lo)) + "/s (first failing " +
               (hi > 0 ? std::to_string(static_cast<long>(hi)) : std::string("none up to the maximum")) + ")\n");

@@ -78,6 +78,9 @@ Load (every loop is bounded in count and time):
   --connections K           persistent connections, calls spread over them [1]
   --connection-per-call     a new connection (TLS: a full handshake) per call, closed after it
   --threads 1|2             io_context threads, each with its own connections [1]
+  --tick MS                 new calls start in bursts at most every MS milliseconds [10, as SIPp]
+  --coalesce                streams: what one turn of the event loop sends leaves in one write
+                            (one TLS record) [each message written on its own, as SIPp]
   --search START,MAX        raise the rate by --search-factor [1.5] from START until a run fails
                             (>= 0.1% failed or achieved < 95%), then bisect --search-refine [3]
                             times; each run lasts --duration; --search-pause S [2] between runs
@@ -225,6 +228,10 @@ Options parseOptions(int argc, char** argv) {
       o.connections = static_cast<std::uint32_t>(toUint(a, value(), 1, 10000));
     } else if (flag("--connection-per-call")) {
       o.connectionPerCall = true;
+    } else if (flag("--coalesce")) {
+      o.coalesce = true;
+    } else if (flag("--tick")) {
+      o.tickMs = toDouble(a, value(), 0.1, 100);
     } else if (flag("--threads")) {
       o.threads = static_cast<unsigned>(toUint(a, value(), 1, 2));
     } else if (flag("--search")) {

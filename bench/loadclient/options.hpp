@@ -57,6 +57,13 @@ struct Options {
   std::uint32_t connections = 1;
   bool connectionPerCall = false;
   unsigned threads = 1;
+  /// Pacing: new calls start at most this often, in bursts of rate x tick. 10 ms as SIPp's default
+  /// -timer_resol: a server's CPU per call depends on how bursty arrivals are (wake-ups, group
+  /// commits), and the cross-check against SIPp needs the same pattern (bench/RESULTS.md).
+  double tickMs = 10;
+  /// Streams: gather what is sent in one turn of the event loop into one write (one TLS record);
+  /// false writes every message on its own, as SIPp does.
+  bool coalesce = false;
 
   // Search for the highest passing rate.
   bool search = false;
