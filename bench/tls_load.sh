@@ -38,7 +38,7 @@
 #   SEARCH [1] then search the highest persistent rates from SEARCH_REGISTER ["4000,60000"]
 #                 SEARCH_MESSAGE ["2000,30000"] SEARCH_INVITE ["1000,20000"] (start,max; x1.5, then
 #                 3 bisections)
-#   PHASES ["handshake register calls idle"]   CROSSCHECK [1]   CROSS_RATE [3000]
+#   PHASES ["handshake register calls idle"] (empty: none)   CROSSCHECK [1]   CROSS_RATE [3000]
 #   IDLE_CONNS [10000] IDLE_RATE [400] connections opened per second, at most IDLE_INFLIGHT [50]
 #                 handshakes in progress at once (so that the transient memory of many concurrent
 #                 handshakes is not counted as memory of idle connections)   IDLE_HOLD [10] seconds held
@@ -72,7 +72,7 @@ SEARCH=${SEARCH:-1}
 SEARCH_REGISTER=${SEARCH_REGISTER:-"4000,60000"}
 SEARCH_MESSAGE=${SEARCH_MESSAGE:-"2000,30000"}
 SEARCH_INVITE=${SEARCH_INVITE:-"1000,20000"}
-PHASES=${PHASES:-"handshake register calls idle"}
+PHASES=${PHASES-"handshake register calls idle"}
 CROSSCHECK=${CROSSCHECK:-1}
 CROSS_RATE=${CROSS_RATE:-3000}
 IDLE_CONNS=${IDLE_CONNS:-10000}
