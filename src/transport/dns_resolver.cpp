@@ -159,7 +159,11 @@ void addFromSrv(Query& q, const std::string& host, TransportKind t, std::vector<
 
 DnsResolver::DnsResolver(DnsSettings settings) : settings_(std::move(settings)) {}
 
-DnsResolver::~DnsResolver() {
+DnsResolver::~DnsResolver() { stop(); }
+
+void DnsResolver::stop() {
+  if (stopped_) return;
+  stopped_ = true;
   pool_.stop();
   pool_.join();
 }

@@ -55,9 +55,14 @@ class DnsResolver {
   /// The same, synchronously (for tests and the CLI).
   std::vector<DnsTarget> resolveNow(const SipLookup& lookup);
 
+  /// Drops lookups not started and waits for the one running (its answer is posted, to an
+  /// io_context that must still exist). Call before the io_contexts it answers to are destroyed.
+  void stop();
+
  private:
   DnsSettings settings_;
   boost::asio::thread_pool pool_{1};
+  bool stopped_ = false;
 };
 
 }  // namespace sipwarden::transport
