@@ -225,24 +225,15 @@ class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
     });
   }
 
-  void waitRead() {
-    if (waitingRead_ || closed_) return;
-    waitingRead_ = true;
-    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
-      self->waitingRead_ = false;
-      if (ec || self->closed_) {
-        if (ec != asio::error::operation_aborted) self->close();
-        return;
-      }
-      self->pump();
-    });
-  }
+  void waitRead() { waitFor(tcp::socket::wait_read, waitingRead_); }
+  void waitWrite() { waitFor(tcp::socket::wait_write, waitingWrite_); }
 
-  void waitWrite() {
-    if (waitingWrite_ || closed_) return;
-    waitingWrite_ = true;
-    socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](const boost::system::error_code& ec) {
-      self->waitingWrite_ = false;
+  /// One readiness wait of `type` at a time (`pending` says one is armed); pump() when it comes.
+  void waitFor(tcp::socket::wait_type type, bool& pending) {
+    if (pending || closed_) return;
+    pending = true;
+    socket_.async_wait(type, [self = shared_from_this(), &pending](const boost::system::error_code& ec) {
+      pending = false;
       if (ec || self->closed_) {
         if (ec != asio::error::operation_aborted) self->close();
         return;
