@@ -70,7 +70,13 @@ WorkerCore::WorkerCore(asio::io_context& io, Services& services, const transport
                                   .lingerAfterInvite = 64 * timers.t1,
                                   .recordRoute = true,
                                   .serverHeader = services.settings.serverHeader}),
-      ticker_(io) {}
+      ticker_(io) {
+  const security::SecuritySettings& sec = services.security.settings();
+  securityActive_ = !sec.gatewayNames.empty() || sec.defaultMode != security::SecurityMode::Unsecured ||
+                    std::any_of(sec.domains.begin(), sec.domains.end(), [](const security::DomainSecurity& d) {
+                      return d.mode != security::SecurityMode::Unsecured;
+                    });
+}
 
 void WorkerCore::setSiblings(std::vector<WorkerCore*> all, unsigned index) {
   siblings_ = std::move(all);
@@ -472,6 +478,8 @@ security::GatewayAdmission WorkerCore::currentGateway() const {
 }
 
 bool WorkerCore::checkSecurity(TransactionId id, sip::Message& req) {
+  currentModes_ = {};
+  if (!securityActive_) return true;  // every domain unsecured, no gateway: nothing to check
   const security::SecurityPolicy& policy = services_.security;
   const sip::Uri& fromUri = req.from().uri;
   // A request in the name of an allow-listed gateway's domain must come from that gateway: over
@@ -545,7 +553,7 @@ void WorkerCore::forwardAfterLookup(TransactionId id, sip::Message& req, const P
   }
   // The request outlives this call: keep it as bytes and parse it again when the answer is back.
   auto wire = std::make_shared<std::string>(sip::toWire(req));
-  services_.dns.resolve(std::move(lookup), io_,
+  const bool queued = services_.dns.resolve(std::move(lookup), io_,
                         [this, id, wire, from, host = std::string(next.hostBare()), requestUri = std::move(requestUri),
                          modes = currentModes_](std::vector<transport::DnsTarget> found) {
                           sip::Message m;
@@ -578,6 +586,11 @@ void WorkerCore::forwardAfterLookup(TransactionId id, sip::Message& req, const P
                             proxy_.forward(id, m, from, std::move(targets), transaction::Clock::now());
                           }
                         });
+  if (!queued) {
+    sip::Message resp = makeResponse(req, 503, "Too Many DNS Lookups In Progress");
+    resp.addHeader("Retry-After", "5");
+    respond(id, resp);
+  }
 }
 
 bool WorkerCore::targetForUri(const sip::Uri& uri, proxy::Target& out) {

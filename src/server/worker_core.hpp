@@ -131,6 +131,8 @@ class WorkerCore final : public transport::MessageHandler,
   boost::asio::steady_timer ticker_;
   transport::Peer currentSource_;  ///< the real source of the message being handled
   security::DomainModes currentModes_;  ///< the security modes of the request being routed
+  /// Some domain is not unsecured, or gateways are listed (else checkSecurity has nothing to do).
+  bool securityActive_ = false;
   /// TLS destinations found by name: "host:port" -> the name their certificate must show (RFC 5922).
   std::unordered_map<std::string, std::string> tlsNames_;
   std::chrono::steady_clock::time_point logWindow_{};
