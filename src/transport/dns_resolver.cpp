@@ -168,12 +168,18 @@ void DnsResolver::stop() {
   pool_.join();
 }
 
-void DnsResolver::resolve(SipLookup lookup, boost::asio::io_context& io,
+bool DnsResolver::resolve(SipLookup lookup, boost::asio::io_context& io,
                           std::function<void(std::vector<DnsTarget>)> done) {
+  if (pending_.fetch_add(1) >= kMaxPending) {
+    pending_.fetch_sub(1);
+    return false;
+  }
   boost::asio::post(pool_, [this, lookup = std::move(lookup), &io, done = std::move(done)]() mutable {
     std::vector<DnsTarget> result = resolveNow(lookup);
+    pending_.fetch_sub(1);
     boost::asio::post(io, [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
   });
+  return true;
 }
 
 std::vector<DnsTarget> DnsResolver::resolveNow(const SipLookup& l) {

@@ -6,6 +6,7 @@
 // Thread-safety: resolve() may be called from any thread.
 #pragma once
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <chrono>
 #include <cstdint>
@@ -49,8 +50,10 @@ class DnsResolver {
   DnsResolver& operator=(const DnsResolver&) = delete;
 
   /// Resolves on the resolver thread; `done` runs on `io` with the targets in the order to try
-  /// (empty: nothing found).
-  void resolve(SipLookup lookup, boost::asio::io_context& io, std::function<void(std::vector<DnsTarget>)> done);
+  /// (empty: nothing found). Returns false, and does nothing, when kMaxPending lookups already
+  /// wait (a flood of requests to unknown names must not queue without bound).
+  bool resolve(SipLookup lookup, boost::asio::io_context& io, std::function<void(std::vector<DnsTarget>)> done);
+  static constexpr int kMaxPending = 256;
 
   /// The same, synchronously (for tests and the CLI).
   std::vector<DnsTarget> resolveNow(const SipLookup& lookup);
@@ -63,6 +66,7 @@ class DnsResolver {
   DnsSettings settings_;
   boost::asio::thread_pool pool_{1};
   bool stopped_ = false;
+  std::atomic<int> pending_{0};
 };
 
 }  // namespace sipwarden::transport
