@@ -34,7 +34,7 @@ function usage(message) {
   if (message) console.error(`webphone_e2e: ${message}`);
   console.error('usage: webphone_e2e.js --url URL --caller USER@DOMAIN --caller-password PW ' +
                 '--callee USER@DOMAIN --callee-password PW [--ws WSS_URL] [--chromium PATH] ' +
-                '[--hold SECONDS] [--timeout SECONDS] [--step-timeout SECONDS] [--screenshots DIR] [--debug]');
+                '[--hold SECONDS] [--timeout SECONDS] [--step-timeout SECONDS] [--screenshots DIR] [--require-loopback] [--debug]');
   process.exit(64);
 }
 
@@ -45,6 +45,7 @@ function parseArgs(argv) {
     timeout: 60,
     stepTimeout: 10,
     debug: false,
+    requireLoopback: false,
   };
   const names = {
     '--url': 'url', '--caller': 'caller', '--caller-password': 'callerPassword', '--callee': 'callee',
@@ -54,6 +55,7 @@ function parseArgs(argv) {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--debug') opts.debug = true;
+    else if (a === '--require-loopback') opts.requireLoopback = true;
     else if (a === '--help' || a === '-h') usage();
     else if (names[a] && i + 1 < argv.length) opts[names[a]] = argv[++i];
     else usage(`unknown or incomplete argument: ${a}`);
@@ -232,6 +234,12 @@ async function signIn(phone, password) {
   await page.click('#sign-in');
 }
 
+function isLoopbackPair(pair) {
+  // "ADDR:PORT ⇄ ADDR:PORT PROTO", addresses 127.x.x.x or ::1
+  const m = pair && /^(.*):\d+ ⇄ (.*):\d+ /.exec(pair);
+  return !!m && [m[1], m[2]].every((a) => /^127\./.test(a) || a === '::1' || a === '[::1]');
+}
+
 async function mediaStats(phone) {
   return phone.page.evaluate(() => window.sipwardenPhone.mediaStats());
 }
@@ -317,6 +325,9 @@ async function run() {
     if (got <= 0 || sent <= 0) {
       throw new StepError(`${p.name}: no RTP during the ${opts.hold} s hold (received ${got}, sent ${sent} packets)`);
     }
+    if (opts.requireLoopback && !isLoopbackPair(after[i].pair)) {
+      throw new StepError(`${p.name}: the ICE pair in use is ${after[i].pair}, not loopback`);
+    }
     if (!after[i].kinds.includes('audio')) {
       throw new StepError(`${p.name}: no audio received (media kinds: ${after[i].kinds.join(', ') || 'none'})`);
     }
@@ -336,7 +347,9 @@ async function run() {
   if (end.originator !== 'remote') {
     throw new StepError(`callee: the call ended by "${end.originator}" (${end.cause}), expected the other side's BYE`);
   }
-  await waitInPage(callee, "RTCPeerConnection 'closed'", () => window.sipwardenPhone.peerConnectionState() === 'closed');
+  await waitInPage(callee, "RTCPeerConnection 'closed' (and shown)", () =>
+    window.sipwardenPhone.peerConnectionState() === 'closed' &&
+    document.getElementById('pc-state').dataset.state === 'closed');
   ok(`caller hung up; callee sees the call ended by the other side (${end.cause}) and its RTCPeerConnection closed`);
 
   // Messages both ways.

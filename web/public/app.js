@@ -379,6 +379,12 @@ function endCall(token, e) {
   el.callCause.dataset.originator = e.originator;
   log(`call ${token}: ${e.cause}${status} (by ${who})`, token === 'failed' ? 'error' : 'info');
   setCallState(token, token === 'ended' ? 'ended' : `failed: ${e.cause}`);
+  // JsSIP closes the RTCPeerConnection as the session ends; close() fires no
+  // 'connectionstatechange', so the state is read again here.
+  const pc = state.pc;
+  const showPc = () => setPcState(pc ? pc.connectionState : 'none');
+  showPc();
+  setTimeout(showPc, 0);
   el.remoteVideo.srcObject = null;
   el.localVideo.srcObject = null;
   el.media.hidden = true;
