@@ -73,6 +73,10 @@ Engine::Engine(const Options& o, const std::vector<User>& users, const std::vect
     : o_(o), users_(users), callees_(callees), index_(index), count_(count), runTag_(runTag),
       shared_(io_, *this, tls), pacer_(io_), sweeper_(io_) {
   shared_.coalesce = o.coalesce;
+  shared_.wsPath = o.wsPath;
+  shared_.wsHost = o.wsHost;
+  shared_.wsOrigin = o.wsOrigin;
+  shared_.wsRandom = splitmix((std::uint64_t{runTag} << 8) ^ index) | 1;
   char b[16];
   std::snprintf(b, sizeof b, "%08x", runTag_);
   runTagHex_ = b;
@@ -372,7 +376,7 @@ void Engine::sweep() {
     if (now >= c.deadline) {
       std::string what;
       if (c.own && !c.own->ready()) {
-        what = o_.transport == Transport::Tls ? "connection or TLS handshake not done" : "connection not established";
+        what = usesTls(o_.transport) ? "connection or TLS handshake not done" : "connection not established";
       } else if (c.stage == Stage::First) {
         what = std::string("no final response to the first ") + (kind_ == Kind::Register  ? "REGISTER"
                                                                  : kind_ == Kind::Message ? "MESSAGE"
@@ -794,7 +798,7 @@ void Engine::buildFirst(Call& c, const Challenge* challenge) {
   appendVia(c, cseq == 1 ? "1" : "2");
   appendCommon(c, to);
   req_.append("CSeq: ").append(std::to_string(cseq)).append(" ").append(method).append("\r\n");
-  const char* t = transportName(o_.transport);
+  const char* t = contactTransportName(o_.transport);
   if (kind_ == Kind::Register) {
     req_.append("Contact: <sip:").append(userName(c)).append("@").append(contactHostPort_);
     req_.append(";transport=").append(t).append(">\r\nExpires: ").append(std::to_string(o_.expires)).append("\r\n");
@@ -870,7 +874,7 @@ void Engine::buildResponse(const sip::Message& req, int status, std::string_view
     }
   }
   if (dialog) {
-    req_.append("Contact: <sip:").append(contactHostPort_).append(";transport=").append(transportName(o_.transport));
+    req_.append("Contact: <sip:").append(contactHostPort_).append(";transport=").append(contactTransportName(o_.transport));
     req_.append(">\r\n");
   }
   if (!body.empty()) req_.append("Content-Type: application/sdp\r\n");

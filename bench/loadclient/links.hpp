@@ -1,10 +1,21 @@
-// The load client's sockets: a UDP socket, and TCP/TLS connections (opened by the client, or
-// accepted by the uas). Streams work as the server's transports do (src/transport/
+// The load client's sockets: a UDP socket, and TCP/TLS/WS/WSS connections (opened by the client,
+// or accepted by the uas). Streams work as the server's transports do (src/transport/
 // worker_transport.cpp): non-blocking sockets driven by readiness waits, OpenSSL straight on the
 // file descriptor with SSL_MODE_RELEASE_BUFFERS, bytes read into one buffer per thread and framed
 // by sip::StreamFramer, so that 10,000 idle client connections stay small too. Each message is
 // written when it is sent (one TLS record each, as SIPp does); with `coalesce`, what one turn of the
 // event loop sends is gathered into one write.
+//
+// WS/WSS (RFC 6455 client side, RFC 7118): after TCP (and TLS) the link sends the HTTP upgrade with
+// `Sec-WebSocket-Protocol: sip`, checks the 101 (Sec-WebSocket-Accept, the sip subprotocol), and
+// only then reports ready. Each SIP message goes out as one masked text frame; each WebSocket
+// message that arrives (fragments joined) is parsed as one SIP message; pings are answered with
+// pongs; a close frame is answered and reported with its status code. The framing is written here
+// rather than taken from Boost.Beast: a beast::websocket::stream over asio::ssl::stream holds two
+// 17 KiB TLS record buffers, Beast's read and write buffers and a timer for every connection (see
+// bench/RESULTS.md, issue 6, for the measured difference), and the load client has to hold 100,000
+// of them beside the server on one machine. A WebSocket link adds one pointer to a StreamLink and
+// a small state while open; its buffers are empty and released between messages.
 //
 // Thread-safety: a link and its handler live on one io_context thread.
 #pragma once
@@ -80,6 +91,12 @@ struct LinkShared {
   static constexpr std::size_t kReadBufferSize = 65536;
   std::unique_ptr<char[]> readBuffer{new char[kReadBufferSize]};
   sip::Message scratch;
+  // WebSocket: the upgrade request's target, Host and Origin (empty: no Origin header).
+  std::string wsPath = "/", wsHost, wsOrigin;
+  std::uint64_t wsRandom = 0x9e3779b97f4a7c15ULL;  ///< xorshift state for keys and masks (seeded per run)
+  std::uint64_t wsPings = 0, wsPongs = 0;  ///< pings answered, unsolicited pongs
+  /// Release the write buffer after every complete write (many idle connections: no buffer kept).
+  bool lean = false;
   int socketBuffer = 4 * 1024 * 1024;  ///< SO_SNDBUF/SO_RCVBUF of UDP sockets, as SIPp -buff_size
   bool coalesce = false;  ///< streams: one write per turn of the event loop instead of one per message
 };
@@ -118,6 +135,9 @@ class StreamLink final : public Link {
   ~StreamLink() override;
 
   void connect(const tcp::endpoint& remote);
+  /// As connect(), from `local` (port 0: the kernel picks the port when connecting,
+  /// IP_BIND_ADDRESS_NO_PORT, so that one source address serves many servers' ports).
+  void connectFrom(const asio::ip::address& local, const tcp::endpoint& remote);
   /// An accepted connection: handshake (TLS), then read.
   void startAccepted();
 
@@ -137,10 +157,22 @@ class StreamLink final : public Link {
   void waitRead();
   void waitWrite();
   void scheduleFlush();
+  void becomeReady();
+
+  // WebSocket (RFC 6455, client side).
+  struct WsState;
+  void wsStartUpgrade();
+  bool wsOnBytes(std::string_view bytes);
+  bool wsFrames(std::string_view data, std::size_t& pos);
+  void wsDeliver(std::string_view message);
+  void wsSendFrame(unsigned opcode, std::string_view payload);
+  void wsProtocolError(std::uint16_t code, const std::string& why);
+  std::uint32_t wsMask();
 
   LinkShared& shared_;
   tcp::socket socket_;
   sip::StreamFramer framer_;
+  std::unique_ptr<WsState> ws_;  ///< WS/WSS only
   SSL* ssl_ = nullptr;
   std::string out_;  ///< bytes not yet written, from outOffset_
   std::size_t outOffset_ = 0;

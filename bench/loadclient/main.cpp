@@ -17,6 +17,7 @@
 #include <openssl/ssl.h>
 
 #include "engine.hpp"
+#include "hold.hpp"
 #include "links.hpp"
 #include "options.hpp"
 #include "stats.hpp"
@@ -87,6 +88,9 @@ double wallBound(const Options& o) {
       return o.hold + static_cast<double>(o.usersLast - o.usersFirst + 1) / o.registerRate + 2 * o.callTimeout + 60;
     case Mode::Idle:
       return run + o.hold + 60;
+    case Mode::Hold:
+      return static_cast<double>(o.calls) / o.rate + 2 * o.callTimeout +
+             static_cast<double>(o.milestones.size() + 1) * (o.settle + o.callTimeout + 5) + o.hold + 120;
     default:
       break;
   }
@@ -136,13 +140,29 @@ int main(int argc, char** argv) {
   try {
     users = loadUsers(o);
     callees = loadCallees(o);
-    if (o.transport == Transport::Tls) tls = std::make_unique<TlsContexts>(o);
+    if (usesTls(o.transport)) tls = std::make_unique<TlsContexts>(o);
   } catch (const std::exception& e) {
     std::cerr << "sipwarden-load: " << e.what() << "\n";
     return 2;
   }
 
   std::uint32_t runTag = std::random_device{}();
+  if (o.mode == Mode::Hold) {
+    // One descriptor per client: refuse a run the file limit cannot hold rather than fail late.
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && o.calls + 64 > rl.rlim_cur) {
+      std::string why = "hold: " + std::to_string(o.calls) + " clients need as many descriptors, RLIMIT_NOFILE is " +
+                        std::to_string(rl.rlim_cur) + " (hard " + std::to_string(rl.rlim_max) + ")";
+      std::cerr << "sipwarden-load: " << why << "\n";
+      emit(o, "{\"tool\":\"sipwarden-load\",\"mode\":\"hold\",\"error\":\"" + jsonEscape(why) + "\",\"verdict\":\"FAIL\"}");
+      return 2;
+    }
+    HoldEngine h(o, users, tls.get(), runTag);
+    bool passed = false;
+    std::string j = h.run(passed);
+    emit(o, j);
+    return passed ? 0 : 1;
+  }
   std::vector<std::unique_ptr<Engine>> engines;
   for (unsigned i = 0; i < o.threads; ++i) {
     engines.push_back(std::make_unique<Engine>(o, users, callees, tls.get(), i, o.threads, runTag));

@@ -18,6 +18,7 @@ const char* modeName(Mode m) {
     case Mode::Options: return "options";
     case Mode::Uas: return "uas";
     case Mode::Idle: return "idle";
+    case Mode::Hold: return "hold";
   }
   return "?";
 }
@@ -27,6 +28,8 @@ const char* transportName(Transport t) {
     case Transport::Udp: return "udp";
     case Transport::Tcp: return "tcp";
     case Transport::Tls: return "tls";
+    case Transport::Ws: return "ws";
+    case Transport::Wss: return "wss";
   }
   return "?";
 }
@@ -36,9 +39,13 @@ const char* transportViaName(Transport t) {
     case Transport::Udp: return "UDP";
     case Transport::Tcp: return "TCP";
     case Transport::Tls: return "TLS";
+    case Transport::Ws: return "WS";
+    case Transport::Wss: return "WSS";
   }
   return "?";
 }
+
+const char* contactTransportName(Transport t) { return isWebSocket(t) ? "ws" : transportName(t); }
 
 std::string usage() {
   return R"(usage: sipwarden-load MODE [options]
@@ -50,19 +57,29 @@ Modes:
   options    OPTIONS -> 200 (no authentication)
   uas        registers --users with Contact = this process, then answers MESSAGE 200,
              INVITE 100/180/200, BYE 200 until SIGTERM/SIGINT or --hold seconds
-  idle       opens --calls connections (TCP/TLS) at --rate per second, one request on each
-             (--idle-request register|options), holds them --hold seconds, closes them
+  idle       opens --calls connections (TCP/TLS/WS/WSS) at --rate per second, one request on
+             each (--idle-request register|options), holds them --hold seconds, closes them
+  hold       --calls clients (one per user, one connection each, TCP/TLS/WS/WSS) connected and
+             registered at --rate per second, then kept registered (REGISTER refreshed with a
+             fresh digest challenge, as JsSIP does) for --hold seconds, then closed. WS/WSS
+             clients look like JsSIP: Via SIP/2.0/WSS <random>.invalid, Contact
+             <sip:user@<random>.invalid;transport=ws;ob>;+sip.instance=...;reg-id=1. Reports
+             connected, registered, refreshes, drops, ramp time and (--watch-pids) the server's
+             memory at 0, at each --milestones count and at the end of the ramp and of the hold
 
 Where (loopback only):
-  --transport udp|tcp|tls   [udp]
-  --server IP:PORT          [127.0.0.1:5060, TLS 5061]
+  --transport udp|tcp|tls|ws|wss   [udp]
+  --server IP:PORT          [127.0.0.1:5060, TLS 5061, WS 8080, WSS 8443]
   --local-ip IP             [127.0.0.1]
   --local-port N            UDP source port; uas: the listening port [0; uas 5080]
   --domain NAME             [example.test]
 
 Users:
   --users A-B               user N, password <prefix>N [1000-10999]
-  --password-prefix TEXT    [pw-]
+  --password-prefix TEXT    [pw-] (the password of user NAME is <prefix>NAME)
+  --user-prefix TEXT        user N is named <TEXT><N> [""]
+  --user-width W            ... with N zero-padded to W digits [0]: --users 0-99999
+                            --user-prefix u --user-width 6 gives u000000..u099999
   --users-csv FILE          lines user;password[;callee] (a first line SEQUENTIAL is skipped)
   --callees A-B             message/invite targets [the users' range]
   --callee-offset N         caller k calls callee (k + N) mod count [half the callees]
@@ -92,8 +109,26 @@ Authentication and TLS:
   --tls-server-name NAME    SNI and the name verified [the domain]
   --tls-cert FILE --tls-key FILE   uas: the listener's certificate; others: a client certificate
 
-idle / uas:
-  --hold S                  idle: seconds to hold the connections; uas: longest lifetime [10]
+WebSocket (ws, wss; RFC 6455 with Sec-WebSocket-Protocol: sip, RFC 7118):
+  --ws-path PATH            [/]
+  --ws-host TEXT            Host header [the server's IP:port]
+  --ws-origin ORIGIN        Origin header, as a browser sends it [none]
+
+hold:
+  --local-ips A-B|A,B,...   source addresses, e.g. 127.0.0.2-127.0.0.9 (an ephemeral port range
+                            per address: ~28,000 connections to one server port each) [--local-ip]
+  --expires S               the Expires asked for [3600]; --refresh-at F refresh when F of the
+                            granted expiry has passed [0.5]
+  --milestones K,K,...      pause the ramp when K clients have been started and settled, wait
+                            --settle S [5], sample memory, go on [none]
+  --watch-pids P,P,...      processes whose VmRSS/VmHWM (/proc/P/status) and Pss
+                            (/proc/P/smaps_rollup) are sampled, summed [none]
+  --max-outstanding N       connections being set up or registering at once [200]
+  --call-timeout S          a connection or REGISTER transaction not done in S fails [30]
+  --progress S              a progress line on stderr every S seconds [10; 0: none]
+
+idle / uas / hold:
+  --hold S                  idle, hold: seconds to hold the connections; uas: longest lifetime [10]
   --idle-request register|options  [register]
   --register-rate R         uas: REGISTERs per second while registering [2000]
   --ready-file PATH         written when the connections are up / the users registered
@@ -140,6 +175,47 @@ void range(std::string_view name, const std::string& v, std::uint32_t& first, st
   if (last - first >= 10000000) throw std::invalid_argument(std::string(name) + ": at most 10,000,000 users");
 }
 
+std::vector<std::uint64_t> uintList(std::string_view name, const std::string& v, std::uint64_t lo, std::uint64_t hi) {
+  std::vector<std::uint64_t> out;
+  std::size_t start = 0;
+  while (start <= v.size() && out.size() < 1000) {
+    auto comma = v.find(',', start);
+    std::string_view item = std::string_view(v).substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    out.push_back(toUint(name, item, lo, hi));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+/// "127.0.0.2-127.0.0.9" (IPv4, at most 256 addresses) or "A,B,...".
+void localIps(std::string_view name, const std::string& v, std::vector<std::string>& out) {
+  out.clear();
+  auto dash = v.find('-');
+  if (dash != std::string::npos) {
+    in_addr a{}, b{};
+    std::string first = v.substr(0, dash), last = v.substr(dash + 1);
+    if (inet_pton(AF_INET, first.c_str(), &a) != 1 || inet_pton(AF_INET, last.c_str(), &b) != 1 ||
+        ntohl(b.s_addr) < ntohl(a.s_addr) || ntohl(b.s_addr) - ntohl(a.s_addr) >= 256) {
+      throw std::invalid_argument(std::string(name) + " " + v + ": expected A-B, IPv4, at most 256 addresses");
+    }
+    for (std::uint32_t x = ntohl(a.s_addr); x <= ntohl(b.s_addr); ++x) {
+      in_addr c{};
+      c.s_addr = htonl(x);
+      char buf[INET_ADDRSTRLEN];
+      out.emplace_back(inet_ntop(AF_INET, &c, buf, sizeof buf));
+    }
+    return;
+  }
+  std::size_t start = 0;
+  while (out.size() < 256) {
+    auto comma = v.find(',', start);
+    out.push_back(v.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+}
+
 bool isLoopback(const std::string& ip) {
   in_addr a4{};
   if (inet_pton(AF_INET, ip.c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
@@ -166,9 +242,10 @@ Options parseOptions(int argc, char** argv) {
   else if (mode == "options") o.mode = Mode::Options;
   else if (mode == "uas") o.mode = Mode::Uas;
   else if (mode == "idle") o.mode = Mode::Idle;
+  else if (mode == "hold") o.mode = Mode::Hold;
   else throw std::invalid_argument("unknown mode " + mode);
 
-  bool haveLocalPort = false, haveHold = false;
+  bool haveLocalPort = false, haveHold = false, haveCallTimeout = false;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     std::string v;
@@ -190,7 +267,9 @@ Options parseOptions(int argc, char** argv) {
       if (v == "udp") o.transport = Transport::Udp;
       else if (v == "tcp") o.transport = Transport::Tcp;
       else if (v == "tls") o.transport = Transport::Tls;
-      else throw std::invalid_argument("--transport " + v + ": expected udp, tcp or tls");
+      else if (v == "ws") o.transport = Transport::Ws;
+      else if (v == "wss") o.transport = Transport::Wss;
+      else throw std::invalid_argument("--transport " + v + ": expected udp, tcp, tls, ws or wss");
     } else if (flag("--server")) {
       hostPort(a, value(), o.serverIp, o.serverPort);
     } else if (flag("--local-ip")) {
@@ -204,6 +283,29 @@ Options parseOptions(int argc, char** argv) {
       range(a, value(), o.usersFirst, o.usersLast);
     } else if (flag("--password-prefix")) {
       o.passwordPrefix = value();
+    } else if (flag("--user-prefix")) {
+      o.userPrefix = value();
+    } else if (flag("--user-width")) {
+      o.userWidth = static_cast<std::uint32_t>(toUint(a, value(), 0, 12));
+    } else if (flag("--ws-path")) {
+      o.wsPath = value();
+      if (o.wsPath.empty() || o.wsPath[0] != '/') throw std::invalid_argument("--ws-path " + v + ": expected /...");
+    } else if (flag("--ws-host")) {
+      o.wsHost = value();
+    } else if (flag("--ws-origin")) {
+      o.wsOrigin = value();
+    } else if (flag("--local-ips")) {
+      localIps(a, value(), o.localIps);
+    } else if (flag("--refresh-at")) {
+      o.refreshAt = toDouble(a, value(), 0.05, 0.95);
+    } else if (flag("--milestones")) {
+      o.milestones = uintList(a, value(), 1, 10000000);
+    } else if (flag("--settle")) {
+      o.settle = toDouble(a, value(), 0, 600);
+    } else if (flag("--watch-pids")) {
+      for (auto p : uintList(a, value(), 1, 1u << 30)) o.watchPids.push_back(static_cast<int>(p));
+    } else if (flag("--progress")) {
+      o.progress = toDouble(a, value(), 0, 3600);
     } else if (flag("--users-csv")) {
       o.usersCsv = value();
     } else if (flag("--callees")) {
@@ -222,6 +324,7 @@ Options parseOptions(int argc, char** argv) {
       o.duration = toDouble(a, value(), 0.1, 3600);
     } else if (flag("--call-timeout")) {
       o.callTimeout = toDouble(a, value(), 0.1, 300);
+      haveCallTimeout = true;
     } else if (flag("--max-outstanding")) {
       o.maxOutstanding = static_cast<std::uint32_t>(toUint(a, value(), 1, 1 << 20));
     } else if (flag("--connections")) {
@@ -294,7 +397,13 @@ Options parseOptions(int argc, char** argv) {
     }
   }
 
-  if (o.serverPort == 0) o.serverPort = o.transport == Transport::Tls ? 5061 : 5060;
+  if (o.serverPort == 0) {
+    o.serverPort = o.transport == Transport::Tls ? 5061 : o.transport == Transport::Ws ? 8080 : o.transport == Transport::Wss ? 8443 : 5060;
+  }
+  if (o.wsHost.empty()) o.wsHost = (o.serverIp.find(':') != std::string::npos ? "[" + o.serverIp + "]" : o.serverIp) + ":" + std::to_string(o.serverPort);
+  for (const auto& ip : o.localIps) {
+    if (!isLoopback(ip)) throw std::invalid_argument("--local-ips " + ip + ": loopback addresses only");
+  }
   if (o.mode == Mode::Uas && !haveLocalPort) o.localPort = 5080;
   if (o.mode == Mode::Uas && !haveHold) o.hold = 600;
   if (o.tlsServerName.empty()) o.tlsServerName = o.domain;
@@ -302,10 +411,18 @@ Options parseOptions(int argc, char** argv) {
   if (!isLoopback(o.serverIp)) throw std::invalid_argument("--server " + o.serverIp + ": loopback addresses only");
   if (!isLoopback(o.localIp)) throw std::invalid_argument("--local-ip " + o.localIp + ": loopback addresses only");
   if (o.mode == Mode::Idle) {
-    if (o.transport == Transport::Udp) throw std::invalid_argument("idle needs --transport tcp or tls");
+    if (o.transport == Transport::Udp) throw std::invalid_argument("idle needs --transport tcp, tls, ws or wss");
     o.connectionPerCall = true;
   }
   if (o.mode == Mode::Uas && o.threads != 1) throw std::invalid_argument("uas runs on one thread");
+  if (o.mode == Mode::Uas && isWebSocket(o.transport)) throw std::invalid_argument("uas: no WebSocket listener (udp, tcp or tls)");
+  if (o.mode == Mode::Hold) {
+    if (o.transport == Transport::Udp) throw std::invalid_argument("hold needs --transport tcp, tls, ws or wss");
+    if (o.threads != 1) throw std::invalid_argument("hold runs on one thread");
+    if (!haveHold) o.hold = 60;
+    if (!haveCallTimeout) o.callTimeout = 30;
+    if (o.maxOutstanding == 0) o.maxOutstanding = 200;
+  }
   if (o.transport == Transport::Udp && o.connectionPerCall) {
     throw std::invalid_argument("--connection-per-call needs tcp or tls");
   }
@@ -318,6 +435,9 @@ Options parseOptions(int argc, char** argv) {
     o.calleesLast = o.usersLast;
   }
   if (o.calls == 0) o.calls = static_cast<std::uint64_t>(std::llround(std::max(1.0, o.rate * o.duration)));
+  if (o.mode == Mode::Hold && o.calls > std::uint64_t{o.usersLast} - o.usersFirst + 1 && o.usersCsv.empty()) {
+    throw std::invalid_argument("hold: --calls " + std::to_string(o.calls) + " clients need as many --users");
+  }
   return o;
 }
 
@@ -349,7 +469,9 @@ std::vector<User> loadUsers(const Options& o) {
   users.reserve(o.usersLast - o.usersFirst + 1);
   for (std::uint64_t n = o.usersFirst; n <= o.usersLast; ++n) {
     User u;
-    u.name = std::to_string(n);
+    std::string digits = std::to_string(n);
+    if (digits.size() < o.userWidth) digits.insert(0, o.userWidth - digits.size(), '0');
+    u.name = o.userPrefix + digits;
     u.password = o.passwordPrefix + u.name;
     users.push_back(std::move(u));
   }

@@ -15,13 +15,21 @@ enum class Mode : std::uint8_t {
   Options,   ///< OPTIONS -> 200 (no authentication; a probe)
   Uas,       ///< registers its users, then answers MESSAGE, INVITE, BYE until told to stop
   Idle,      ///< opens N connections, one request on each, holds them open
+  Hold,      ///< N clients, each on its own connection, registered and refreshing for a while
 };
 
-enum class Transport : std::uint8_t { Udp, Tcp, Tls };
+/// Ws/Wss: SIP over WebSocket (RFC 7118), one SIP message per text frame; Wss over TLS.
+enum class Transport : std::uint8_t { Udp, Tcp, Tls, Ws, Wss };
+
+inline bool usesTls(Transport t) { return t == Transport::Tls || t == Transport::Wss; }
+inline bool isWebSocket(Transport t) { return t == Transport::Ws || t == Transport::Wss; }
 
 const char* modeName(Mode m);
 const char* transportName(Transport t);      ///< "udp", "tcp", "tls"
-const char* transportViaName(Transport t);   ///< "UDP", "TCP", "TLS"
+const char* transportViaName(Transport t);   ///< "UDP", "TCP", "TLS", "WS", "WSS"
+/// The Contact's transport parameter: "udp", "tcp", "tls"; "ws" for both WebSocket transports
+/// (RFC 7118 §5.2: a SIP URI has no "wss" transport).
+const char* contactTransportName(Transport t);
 
 struct User {
   std::string name;
@@ -42,6 +50,8 @@ struct Options {
   // Users: a range (user N, password <prefix>N, as the Kamailio harness) or a CSV file.
   std::uint32_t usersFirst = 1000, usersLast = 10999;
   std::string passwordPrefix = "pw-";
+  std::string userPrefix;     ///< user N is named <userPrefix><N zero-padded to userWidth>
+  std::uint32_t userWidth = 0;
   std::string usersCsv;
   std::uint32_t calleesFirst = 0, calleesLast = 0;  ///< 0/0: the users' range
   std::int64_t calleeOffset = -1;                   ///< -1: half the callees (the harness's pairing)
@@ -84,6 +94,19 @@ struct Options {
   std::string idleRequest = "register";   ///< register (authenticated) or options
   double registerRate = 2000;             ///< uas: REGISTERs per second while registering its users
   std::string readyFile;                  ///< written once connections are up / users registered
+
+  // WebSocket (ws, wss).
+  std::string wsPath = "/";   ///< the request target of the upgrade
+  std::string wsHost;         ///< Host header [server IP:port]
+  std::string wsOrigin;       ///< Origin header, as a browser sends it ["": none]
+
+  // hold.
+  std::vector<std::string> localIps;  ///< source addresses, connection k from localIps[k % size]
+  double refreshAt = 0.5;             ///< refresh when this fraction of the granted expiry has passed
+  std::vector<std::uint64_t> milestones;  ///< pause the ramp at these counts of clients to sample memory
+  double settle = 5;                  ///< seconds between the ramp's pause and the memory sample
+  std::vector<int> watchPids;         ///< processes whose memory is sampled (the server's)
+  double progress = 10;               ///< seconds between progress lines on stderr (0: none)
 
   // Output.
   std::string jsonFile;  ///< append JSON lines here as well as to stdout

@@ -74,7 +74,7 @@ std::string toJson(const Options& o, RunStats& s, const std::string& extra) {
   j += ",\"transport\":\"" + std::string(transportName(o.transport)) + "\"";
   j += ",\"connections\":\"" + connectionText(o) + "\"";
   j += ",\"threads\":" + std::to_string(o.threads);
-  if (o.transport == Transport::Tls) j += ",\"tls_version\":\"" + o.tlsVersion + "\"";
+  if (usesTls(o.transport)) j += ",\"tls_version\":\"" + o.tlsVersion + "\"";
   j += ",\"offered\":" + num(s.offered, 1);
   j += ",\"calls\":" + std::to_string(s.calls);
   j += ",\"started\":" + std::to_string(s.started);
