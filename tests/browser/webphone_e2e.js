@@ -10,9 +10,9 @@
 //
 // Two tabs of one fresh browser profile, as a person testing the phone would open them:
 //   1. both load the page from the server and find JsSIP; the WebSocket URL defaults to the
-//      page's own origin (wss://HOST:PORT/ws);
+//      page's own origin (wss://HOST:PORT/ws, or ws:// for a page on http://);
 //   2. the caller signs in with a wrong password first: the server's digest challenge refuses it;
-//   3. caller and callee sign in (REGISTER over WSS, digest authentication);
+//   3. caller and callee sign in (REGISTER over WSS or WS, digest authentication);
 //   4. the caller calls the callee; the callee sees the incoming call and answers;
 //   5. both see the call connected and their RTCPeerConnection 'connected', and stay so for
 //      --hold seconds (2) while RTP packets keep arriving on both sides;
@@ -92,7 +92,9 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 class StepError extends Error {}
 
 let passed = 0;
+let finishing = false;
 function ok(text) {
+  if (finishing) return; // the watchdog fired: the run is being torn down
   passed++;
   console.log(`ok ${passed} - ${text} (${elapsed()} s)`);
 }
@@ -183,7 +185,11 @@ async function cleanup() {
   } catch {
     // Closing a browser that already died.
   }
-  if (profileDir) fs.rmSync(profileDir, { recursive: true, force: true });
+  try {
+    if (profileDir) fs.rmSync(profileDir, { recursive: true, force: true, maxRetries: 3 });
+  } catch (e) {
+    console.log(`(could not remove ${profileDir}: ${e.message})`);
+  }
 }
 
 async function screenshot(name) {
@@ -216,7 +222,7 @@ async function openPhone(phone) {
   if (!check.jssip) throw new StepError(`${phone.name}: the page has no JsSIP (vendor/jssip.min.js not served?)`);
   if (!check.phone) throw new StepError(`${phone.name}: app.js did not start (no window.sipwardenPhone)`);
   if (!check.secure) throw new StepError(`${phone.name}: the page is not a secure context`);
-  const expectedWs = `wss://${url.host}/ws`;
+  const expectedWs = `${url.protocol === 'https:' ? 'wss' : 'ws'}://${url.host}/ws`;
   if (check.server !== expectedWs) {
     throw new StepError(`${phone.name}: the WebSocket URL defaults to "${check.server}", expected "${expectedWs}"`);
   }
@@ -231,13 +237,20 @@ async function signIn(phone, password) {
     await page.evaluate(() => { document.getElementById('advanced').open = true; });
     await page.fill('#server', opts.ws);
   }
-  await page.click('#sign-in');
+  await click(phone, '#sign-in');
 }
 
 function isLoopbackPair(pair) {
   // "ADDR:PORT ⇄ ADDR:PORT PROTO", addresses 127.x.x.x or ::1
   const m = pair && /^(.*):\d+ ⇄ (.*):\d+ /.exec(pair);
   return !!m && [m[1], m[2]].every((a) => /^127\./.test(a) || a === '::1' || a === '[::1]');
+}
+
+// Clicks as a person would: on the tab in front. (A background tab's animation frames are
+// throttled, and Playwright's click waits for them.)
+async function click(phone, selector) {
+  await phone.page.bringToFront();
+  await phone.page.click(selector);
 }
 
 async function mediaStats(phone) {
@@ -285,11 +298,12 @@ async function run() {
   await signIn(caller, opts.callerPassword);
   await signIn(callee, opts.calleePassword);
   await Promise.all([caller, callee].map((p) => waitState(p, '#reg-state', 'registered', ['failed'])));
-  ok(`${caller.address} and ${callee.address} registered over WSS with digest authentication`);
+  const transport = (opts.ws || check.server).startsWith('wss:') ? 'WSS' : 'WS';
+  ok(`${caller.address} and ${callee.address} registered over ${transport} with digest authentication`);
 
   // The call.
   await caller.page.fill('#call-target', callee.address);
-  await caller.page.click('#call');
+  await click(caller, '#call');
   await waitState(callee, '#call-state', 'incoming', ['failed', 'ended']);
   const callerShown = await callee.page.textContent('#call-peer');
   if (!callerShown.includes(caller.address)) {
@@ -297,7 +311,7 @@ async function run() {
   }
   ok(`${callee.address} sees an incoming call from ${callerShown}`);
 
-  await callee.page.click('#answer');
+  await click(callee, '#answer');
   await Promise.all([caller, callee].map((p) => waitState(p, '#call-state', 'connected', ['failed', 'ended'])));
   await Promise.all([caller, callee].map((p) =>
     waitInPage(p, "RTCPeerConnection 'connected'", () => window.sipwardenPhone.peerConnectionState() === 'connected')));
@@ -337,7 +351,7 @@ async function run() {
      `${after[1].packetsReceived - before[1].packetsReceived} (${after[1].kinds.join('+')}); ICE pair ${after[0].pair}`);
 
   // Hang up: the callee must see the call end because of the caller's BYE.
-  await caller.page.click('#hangup');
+  await click(caller, '#hangup');
   await waitState(caller, '#call-state', 'ended', ['failed']);
   await waitState(callee, '#call-state', 'ended', ['failed']);
   const end = await callee.page.evaluate(() => {
@@ -357,7 +371,7 @@ async function run() {
   const text = `Watson, come here ${token}`;
   await caller.page.fill('#message-to', callee.address);
   await caller.page.fill('#message-text', text);
-  await caller.page.click('#send');
+  await click(caller, '#send');
   await waitInPage(caller, 'the message marked sent', (t) => {
     const li = [...document.querySelectorAll('#messages li[data-direction="out"]')].find((l) => l.textContent.includes(t));
     return li && li.dataset.status !== 'sending' ? li.dataset.status : false;
@@ -377,7 +391,7 @@ async function run() {
 
   const reply = `Coming ${token}`;
   await callee.page.fill('#message-text', reply); // #message-to is the selected conversation
-  await callee.page.click('#send');
+  await click(callee, '#send');
   await waitInPage(caller, `the reply "${reply}" shown`, ([t, from]) =>
     [...document.querySelectorAll('#messages li[data-direction="in"]')]
       .some((l) => l.dataset.peer === from && l.textContent.includes(t)), [reply, callee.address]);
@@ -385,30 +399,24 @@ async function run() {
   await screenshot('messages');
 
   // Sign out (un-REGISTER); the page goes back to the sign-in form.
-  await caller.page.click('#sign-out');
+  await click(caller, '#sign-out');
   await waitState(caller, '#reg-state', 'signed-out');
   ok('caller signed out');
 }
 
-const watchdog = setTimeout(async () => {
-  console.log(`FAIL: the run took more than ${opts.timeout} s (at ${elapsed()} s)`);
-  await Promise.race([diagnostics(), sleep(5000)]);
+// The run ends once: by its own result or by the watchdog, whichever comes first.
+async function finish(code, message) {
+  if (finishing) return;
+  finishing = true;
+  if (message) console.log(message);
+  if (code !== 0) await Promise.race([diagnostics(), sleep(8000)]);
   await cleanup();
-  process.exit(2);
-}, opts.timeout * 1000);
+  console.log(`webphone e2e ${code === 0 ? 'done in' : 'stopped at'} ${elapsed()} s`);
+  console.log(`webphone: ${passed} passed, ${code === 0 ? 0 : 1} failed`);
+  process.exit(code);
+}
 
-run().then(async () => {
-  clearTimeout(watchdog);
-  await cleanup();
-  console.log(`webphone e2e done in ${elapsed()} s`);
-  console.log(`webphone: ${passed} passed, 0 failed`);
-  process.exit(0);
-}, async (e) => {
-  clearTimeout(watchdog);
-  console.log(`FAIL: ${e instanceof StepError ? e.message : e.stack || e}`);
-  await Promise.race([diagnostics(), sleep(8000)]);
-  await cleanup();
-  console.log(`webphone e2e stopped at ${elapsed()} s`);
-  console.log(`webphone: ${passed} passed, 1 failed`);
-  process.exit(1);
-});
+setTimeout(() => finish(2, `FAIL: the run took more than ${opts.timeout} s (at ${elapsed()} s)`),
+           opts.timeout * 1000).unref();
+
+run().then(() => finish(0), (e) => finish(1, `FAIL: ${e instanceof StepError ? e.message : e.stack || e}`));
