@@ -16,7 +16,8 @@
 //   4. the caller calls the callee; the callee sees the incoming call and answers;
 //   5. both see the call connected and their RTCPeerConnection 'connected', and stay so for
 //      --hold seconds (2) while RTP packets keep arriving on both sides;
-//   6. the caller hangs up; the callee sees the call end (BYE from the other side);
+//   6. the caller hangs up; the callee sees the call end (BYE from the other side); a second
+//      call is rejected by the callee (486), a third cancelled by the caller while it rings;
 //   7. the caller sends the callee a MESSAGE, the callee shows it; the callee answers, the caller
 //      shows that.
 // Prints one "ok N - ..." line per step and "webphone: N passed, 0 failed" at the end; on any
@@ -365,6 +366,27 @@ async function run() {
     window.sipwardenPhone.peerConnectionState() === 'closed' &&
     document.getElementById('pc-state').dataset.state === 'closed');
   ok(`caller hung up; callee sees the call ended by the other side (${end.cause}) and its RTCPeerConnection closed`);
+
+  // A call the callee rejects (486 through the proxy), and one the caller cancels while it rings.
+  await click(caller, '#call');
+  await waitState(callee, '#call-state', 'incoming'); // from the last call's end state
+  await screenshot('incoming');
+  await click(callee, '#reject');
+  await waitState(caller, '#call-state', 'failed', ['connected', 'ended']);
+  const busy = await caller.page.textContent('#call-cause');
+  if (!/^Busy 486/.test(busy)) throw new StepError(`caller: the rejected call failed with "${busy}", expected Busy 486`);
+  await waitState(callee, '#call-state', 'failed', ['connected', 'ended']);
+  ok(`callee rejected a second call; caller sees "${busy}"`);
+
+  await click(caller, '#call');
+  await waitState(callee, '#call-state', 'incoming'); // from the last call's end state
+  await waitState(caller, '#call-state', 'ringing', ['failed', 'ended', 'connected']);
+  await click(caller, '#hangup');
+  await waitState(callee, '#call-state', 'failed', ['connected', 'ended']);
+  const canceled = await callee.page.evaluate(() => document.getElementById('call-cause').dataset.cause);
+  if (canceled !== 'Canceled') throw new StepError(`callee: the cancelled call ended with "${canceled}", expected Canceled`);
+  await waitState(caller, '#call-state', 'failed', ['connected', 'ended']);
+  ok('caller cancelled a third call while it rang; callee sees it Canceled');
 
   // Messages both ways.
   const token = Math.random().toString(36).slice(2, 8);

@@ -278,9 +278,9 @@ function signOut() {
 // Calls
 
 function setCallState(token, text) {
+  if (token !== 'ended' && token !== 'failed') delete el.callState.dataset.by;
   el.callState.dataset.state = token;
   el.callState.textContent = text || token;
-  const s = state.session;
   const incomingUnanswered = token === 'incoming';
   const active = ['calling', 'ringing', 'connecting', 'connected'].includes(token);
   el.answer.hidden = !incomingUnanswered;
@@ -297,7 +297,6 @@ function setCallState(token, text) {
     clearInterval(state.timer);
     state.timer = 0;
   }
-  if (!s) el.callTimer.textContent = '';
 }
 
 function showTimer() {
@@ -327,6 +326,9 @@ function onSession(session, originator, request) {
   state.pc = null;
   setPcState('none');
   el.callCause.textContent = '';
+  delete el.callCause.dataset.cause;
+  delete el.callCause.dataset.originator;
+  el.callTimer.textContent = '';
   el.callPeer.textContent = describe(session.remote_identity);
 
   // For an outgoing call JsSIP creates the RTCPeerConnection before 'newRTCSession'; for an
@@ -378,7 +380,9 @@ function endCall(token, e) {
   el.callCause.dataset.cause = e.cause;
   el.callCause.dataset.originator = e.originator;
   log(`call ${token}: ${e.cause}${status} (by ${who})`, token === 'failed' ? 'error' : 'info');
-  setCallState(token, token === 'ended' ? 'ended' : `failed: ${e.cause}`);
+  // A call that I cancelled or rejected "failed" in JsSIP's terms; it is shown as a plain end.
+  el.callState.dataset.by = e.originator;
+  setCallState(token, token === 'ended' ? 'ended' : `${e.originator === 'local' ? 'ended' : 'failed'}: ${e.cause}`);
   // JsSIP closes the RTCPeerConnection as the session ends; close() fires no
   // 'connectionstatechange', so the state is read again here.
   const pc = state.pc;
