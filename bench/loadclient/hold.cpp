@@ -124,7 +124,7 @@ std::string HoldEngine::run(bool& passed) {
 
   bool rampDone = rampEnd_ != Clock::time_point{};
   double rampWall = seconds((rampDone ? rampEnd_ : Clock::now()) - t0_);
-  passed = rampDone && registered_ == n_ && refreshFailed_ == 0 && drops_ == 0 && !gStopRequested;
+  passed = rampDone && notStarted_ == 0 && registered_ == n_ && refreshFailed_ == 0 && drops_ == 0 && !gStopRequested;
   std::string j = "{\"tool\":\"sipwarden-load\",\"mode\":\"hold\",\"transport\":\"" +
                   std::string(transportName(o_.transport)) + "\",\"server\":\"" + o_.serverIp + ":" +
                   std::to_string(o_.serverPort) + "\",\"clients\":" + std::to_string(n_) +
@@ -132,8 +132,9 @@ std::string HoldEngine::run(bool& passed) {
                   ",\"expires\":" + std::to_string(o_.expires) + ",\"refresh_at\":" + fmt(o_.refreshAt, 2) +
                   ",\"hold_s\":" + fmt(o_.hold, 1) +
                   ",\"source_addresses\":" + std::to_string(std::max<std::size_t>(1, sources_.size()));
-  j += ",\"started\":" + std::to_string(issued_) + ",\"connected\":" + std::to_string(connected_) +
-       ",\"registered\":" + std::to_string(registered_) + ",\"connect_failed\":" + std::to_string(connectFailed_) +
+  j += ",\"started\":" + std::to_string(issued_ - notStarted_) + ",\"not_started\":" + std::to_string(notStarted_) +
+       ",\"connected\":" + std::to_string(connected_) + ",\"registered\":" + std::to_string(registered_) +
+       ",\"connect_failed\":" + std::to_string(connectFailed_) +
        ",\"register_failed\":" + std::to_string(registerFailed_) + ",\"refresh_ok\":" + std::to_string(refreshOk_) +
        ",\"refresh_failed\":" + std::to_string(refreshFailed_) + ",\"drops\":" + std::to_string(drops_) +
        ",\"open_at_end\":" + std::to_string(openAtEnd) + ",\"ramp_completed\":" + (rampDone ? "true" : "false") +
@@ -174,6 +175,16 @@ void HoldEngine::tick() {
   runRefreshes(now);
   switch (phase_) {
     case Phase::Ramp:
+      if (failedInRow_ >= kGiveUpAfter) {
+        // The server refuses or drops every new connection (it has died, or is full): more
+        // attempts would tell nothing more. The clients never started count as not started.
+        count(failures_,
+              "not started: the last " + std::to_string(kGiveUpAfter) + " connections all failed, the ramp stopped");
+        notStarted_ = n_ - issued_;
+        issued_ = n_;
+        milestones_.resize(nextMilestone_ + 1);
+        milestones_.back() = n_;
+      }
       pace(now);
       if (issued_ >= milestones_[nextMilestone_]) {
         phase_ = Phase::Draining;
@@ -209,7 +220,8 @@ void HoldEngine::tick() {
       }
       break;
     case Phase::Hold:
-      if (now >= holdEnd_) {
+      if (now >= holdEnd_ || open_ == 0) {
+        if (open_ == 0) count(failures_, "every connection was gone: the hold ended early");
         sample("hold end");
         phase_ = Phase::Done;
         io_.stop();
@@ -311,6 +323,7 @@ void HoldEngine::failTransaction(std::uint32_t i, const std::string& why) {
   if (c.state == State::Connecting) {
     --connecting_;
     ++connectFailed_;
+    ++failedInRow_;
   } else if (c.state == State::Registering) {
     --registeringFirst_;
     ++registerFailed_;
@@ -337,6 +350,7 @@ void HoldEngine::onReady(Link& link) {
   --connecting_;
   ++registeringFirst_;
   ++connected_;
+  failedInRow_ = 0;
   ++open_;
   c.state = State::Registering;
   c.refreshing = false;
@@ -426,10 +440,10 @@ void HoldEngine::onRegisterResponse(std::uint32_t i, const sip::Message& msg) {
     return;
   }
   // 2xx: the expiry granted to our binding (RFC 3261 §10.2.4), else the Expires header.
-  std::string h = host(i);
+  std::string h = contactHost(i);
   std::optional<std::uint32_t> granted;
   for (const sip::Contact& ct : msg.contacts()) {
-    if (ct.address.uri.host == h || ct.address.uri.raw.find(h) != std::string_view::npos) {
+    if (ct.address.uri.raw.find(h) != std::string_view::npos) {
       granted = ct.expires;
       break;
     }
@@ -492,6 +506,13 @@ std::string HoldEngine::host(std::uint32_t i) const {
   return h + ".invalid";
 }
 
+std::string HoldEngine::contactHost(std::uint32_t i) const {
+  if (isWebSocket(o_.transport)) return host(i);
+  const Client& c = clients_[i];
+  return (o_.localIps.empty() ? o_.localIp : o_.localIps[i % o_.localIps.size()]) + ":" +
+         std::to_string(c.link ? c.link->localPort() : 0);
+}
+
 std::string_view HoldEngine::userName(std::uint32_t i) const { return users_[i % users_.size()].name; }
 
 void HoldEngine::sendRegister(std::uint32_t i, const Challenge* challenge) {
@@ -501,19 +522,14 @@ void HoldEngine::sendRegister(std::uint32_t i, const Challenge* challenge) {
   std::string ruri = "sip:" + o_.domain;
   std::string idx = std::to_string(i);
   bool ws = isWebSocket(o_.transport);
-  std::string h = host(i);
+  std::string h = contactHost(i);
   req_.clear();
   req_.append("REGISTER ")
       .append(ruri)
       .append(" SIP/2.0\r\nVia: SIP/2.0/")
       .append(transportViaName(o_.transport))
       .append(" ");
-  if (ws) {
-    req_.append(h);  // RFC 7118 §5.2: a WebSocket client has no reachable address of its own
-  } else {
-    req_.append(o_.localIps.empty() ? o_.localIp : o_.localIps[i % o_.localIps.size()]).append(":");
-    req_.append(std::to_string(c.link->localPort()));
-  }
+  req_.append(h);  // WebSocket: RFC 7118 §5.2, a client has no reachable address of its own
   req_.append(";branch=z9hG4bK-").append(runTagHex_).append("-").append(idx).append("-").append(std::to_string(c.cseq));
   req_.append(ws ? "\r\n" : ";rport\r\n");
   req_.append("Max-Forwards: 69\r\nTo: <sip:").append(user).append("@").append(o_.domain).append(">\r\n");
@@ -534,13 +550,7 @@ void HoldEngine::sendRegister(std::uint32_t i, const Challenge* challenge) {
   std::snprintf(uuid, sizeof uuid, "%08x-%04x-4%03x-8%03x-%012llx", static_cast<unsigned>(u >> 32),
                 static_cast<unsigned>((u >> 16) & 0xffff), static_cast<unsigned>(u & 0xfff),
                 static_cast<unsigned>((v >> 48) & 0xfff), static_cast<unsigned long long>(v & 0xffffffffffffULL));
-  req_.append("Contact: <sip:").append(user).append("@");
-  if (ws) {
-    req_.append(h);
-  } else {
-    req_.append(o_.localIps.empty() ? o_.localIp : o_.localIps[i % o_.localIps.size()]).append(":");
-    req_.append(std::to_string(c.link->localPort()));
-  }
+  req_.append("Contact: <sip:").append(user).append("@").append(h);
   req_.append(";transport=")
       .append(contactTransportName(o_.transport))
       .append(";ob>;+sip.ice;reg-id=1;+sip.instance=\"<urn:uuid:");

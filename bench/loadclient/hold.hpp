@@ -82,6 +82,8 @@ class HoldEngine final : public LinkHandler {
   std::uint64_t inFlight() const { return connecting_ + registeringFirst_; }
 
   std::string host(std::uint32_t i) const;  ///< the client's random "<12 chars>.invalid"
+  /// The host part of the client's Via and Contact: host(i) on WebSocket, else source IP:port.
+  std::string contactHost(std::uint32_t i) const;
   std::string_view userName(std::uint32_t i) const;
   void count(std::map<std::string, std::uint64_t>& m, const std::string& key);
 
@@ -113,6 +115,8 @@ class HoldEngine final : public LinkHandler {
   std::size_t nextMilestone_ = 0;
   std::uint32_t issued_ = 0;
   std::uint64_t connecting_ = 0, registeringFirst_ = 0;
+  static constexpr std::uint64_t kGiveUpAfter = 1000;  ///< connection failures in a row that end the ramp
+  std::uint64_t failedInRow_ = 0, notStarted_ = 0;
 
   // Counters.
   std::uint64_t connected_ = 0, registered_ = 0, registerFailed_ = 0, connectFailed_ = 0;
