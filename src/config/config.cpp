@@ -11,6 +11,7 @@
 
 #include "sip/text.hpp"
 #include "sip/uri.hpp"
+#include "transport/websocket_policy.hpp"
 
 namespace sipwarden::config {
 std::string lowerCase(std::string_view s) {
@@ -140,17 +141,13 @@ std::string ListenerConfig::toString() const {
 std::vector<ListenerConfig> parseListen(std::string_view text, std::string_view where) {
   const std::string bad = std::string(where) + " = \"" + std::string(text) + "\"";
   const std::string expected =
-      "expected TRANSPORT:ADDRESS:PORT or TRANSPORT:PORT, e.g. udp:0.0.0.0:5060, tcp:[::1]:5060, udp:5060";
+      "expected TRANSPORT:ADDRESS:PORT or TRANSPORT:PORT (udp, tcp, tls, ws, wss), e.g. udp:0.0.0.0:5060, tcp:[::1]:5060, "
+      "wss:8443";
   std::size_t colon = text.find(':');
   if (colon == std::string_view::npos) throw ConfigError(bad + ": " + expected);
   ListenerConfig l;
   if (!transport::parseTransportName(text.substr(0, colon), l.transport)) {
     throw ConfigError(bad + ": unknown transport \"" + std::string(text.substr(0, colon)) + "\"; " + expected);
-  }
-  if (l.transport != transport::TransportKind::Udp && l.transport != transport::TransportKind::Tcp &&
-      l.transport != transport::TransportKind::Tls) {
-    throw ConfigError(bad + ": transport " + lowerCase(transport::transportName(l.transport)) +
-                      " is not available yet; use udp, tcp or tls");
   }
   std::string_view rest = text.substr(colon + 1);
   std::string_view addr;
@@ -219,7 +216,7 @@ Config loadConfigFile(const std::filesystem::path& file) {
   r.checkKeys(
       root, "",
       {"data_dir", "workers", "listen", "listener", "domain", "gateway", "dns", "log", "registrar", "auth", "transport", "tls",
-       "timers", "proxy", "messages", "shutdown_grace"});
+       "timers", "proxy", "messages", "shutdown_grace", "websocket", "web"});
   if (const toml::node* n = root.get("data_dir")) {
     if (!n->is_string() || n->as_string()->get().empty()) {
       fail(r.key("", "data_dir") + " = " + describe(*n), "expected a directory path string");
@@ -259,11 +256,11 @@ Config loadConfigFile(const std::filesystem::path& file) {
                                         : ClientCertificates::Required;
       }
       for (ListenerConfig& l : parseListen(spec, r.key(prefix, "listen"))) {
-        if (clientCerts && l.transport != transport::TransportKind::Tls) {
-          fail(r.key(prefix, "client_certificates"), "only TLS listeners ask for client certificates; remove it from " +
-                                                         l.toString());
+        if (clientCerts && l.transport != transport::TransportKind::Tls && l.transport != transport::TransportKind::Wss) {
+          fail(r.key(prefix, "client_certificates"),
+               "only TLS and WSS listeners ask for client certificates; remove it from " + l.toString());
         }
-        if (proxyProtocol && l.transport == transport::TransportKind::Udp) {
+        if (proxyProtocol && l.transport != transport::TransportKind::Tcp && l.transport != transport::TransportKind::Tls) {
           fail(r.key(prefix, "proxy_protocol"), "the PROXY protocol is for TCP and TLS listeners; remove it from " +
                                                     l.toString());
         }
@@ -434,6 +431,41 @@ Config loadConfigFile(const std::filesystem::path& file) {
     c.messages.offlineExpiry = std::chrono::seconds(expiry);
     r.integer(*t, "messages", "max_body", c.messages.maxBody, 1300, 65000);
   }
+  if (const toml::node* n = root.get("websocket")) {
+    const toml::table* t = n->as_table();
+    if (t == nullptr) fail(r.key("", "websocket"), "expected a table [websocket]");
+    r.checkKeys(*t, "websocket", {"allowed_origins", "idle_timeout"});
+    if (t->get("allowed_origins") != nullptr) {
+      c.websocket.allowedOrigins = r.strings(*t, "websocket", "allowed_origins");
+      for (std::size_t i = 0; i < c.websocket.allowedOrigins.size(); ++i) {
+        const std::string& o = c.websocket.allowedOrigins[i];
+        const bool hostOnly = o.find("://") == std::string::npos;
+        bool ok = o == "*" || o == "null" || (!hostOnly && transport::parseOrigin(o).has_value());
+        if (hostOnly && !o.empty() && o != "*" && o != "null") {
+          sip::HostKind kind;
+          ok = sip::parseHost(o, kind) == nullptr && o.find(':') == std::string::npos;
+        }
+        if (!ok) {
+          fail(r.key("websocket", "allowed_origins[" + std::to_string(i) + "]") + " = \"" + o + "\"",
+               "expected \"*\", an origin such as \"https://app.example.com:8443\", or a host name such as "
+               "\"app.example.com\"");
+        }
+      }
+    }
+    std::int64_t idle = c.websocket.idleTimeout.count();
+    r.integer(*t, "websocket", "idle_timeout", idle, 10, 86400);
+    c.websocket.idleTimeout = std::chrono::seconds(idle);
+  }
+  if (const toml::node* n = root.get("web")) {
+    const toml::table* t = n->as_table();
+    if (t == nullptr) fail(r.key("", "web"), "expected a table [web]");
+    r.checkKeys(*t, "web", {"enabled", "root"});
+    r.boolean(*t, "web", "enabled", c.web.enabled);
+    r.string(*t, "web", "root", c.web.root);
+    if (!c.web.root.empty() && std::filesystem::path(c.web.root).is_relative()) {
+      c.web.root = (file.parent_path() / c.web.root).lexically_normal().string();
+    }
+  }
   // TLS files are named relative to the configuration file (as certificates beside it usually are).
   auto resolve = [&](std::string& path) {
     if (!path.empty() && std::filesystem::path(path).is_relative()) path = (file.parent_path() / path).lexically_normal().string();
@@ -466,7 +498,7 @@ std::string hostName() {
 void applyDefaults(Config& c) {
   if (c.workers == 0) c.workers = std::max(1u, std::thread::hardware_concurrency());
   if (c.listeners.empty()) {
-    for (const char* spec : {"udp:5060", "tcp:5060", "tls:5061"}) {
+    for (const char* spec : {"udp:5060", "tcp:5060", "tls:5061", "wss:8443"}) {
       for (ListenerConfig& l : parseListen(spec, "default")) c.listeners.push_back(l);
     }
   }
@@ -497,8 +529,9 @@ void applyDefaults(Config& c) {
                       ") is outside min_expires..max_expires (" + std::to_string(c.registrar.minExpires) + ".." +
                       std::to_string(c.registrar.maxExpires) + ")");
   }
-  const bool anyTls = std::any_of(c.listeners.begin(), c.listeners.end(),
-                                  [](const ListenerConfig& l) { return l.transport == transport::TransportKind::Tls; });
+  const bool anyTls = std::any_of(c.listeners.begin(), c.listeners.end(), [](const ListenerConfig& l) {
+    return l.transport == transport::TransportKind::Tls || l.transport == transport::TransportKind::Wss;
+  });
   for (const DomainConfig& d : c.domains) {
     if (d.security != "unsecured" && !anyTls) {
       throw ConfigError("domain " + d.name + " has security = \"" + d.security +
@@ -507,7 +540,8 @@ void applyDefaults(Config& c) {
   }
   for (const ListenerConfig& l : c.listeners) {
     ClientCertificates cc = l.clientCertificates.value_or(c.tls.clientCertificates);
-    if (l.transport == transport::TransportKind::Tls && cc != ClientCertificates::None && c.tls.caFile.empty() &&
+    const bool tls = l.transport == transport::TransportKind::Tls || l.transport == transport::TransportKind::Wss;
+    if (tls && cc != ClientCertificates::None && c.tls.caFile.empty() &&
         c.tls.caDir.empty()) {
       throw ConfigError("listener " + l.toString() +
                         " asks for client certificates but no CA is configured to verify them: set [tls] ca_file "

@@ -133,6 +133,22 @@ struct Config {
 
   std::vector<GatewayConfig> gateways;
 
+  struct WebSocket {
+    /// Origins allowed to open a SIP WebSocket: "*", "null", a full origin
+    /// ("https://app.example.com:8443") or a host name (any scheme and port). Empty: the
+    /// server's own names (domains, host name, listener addresses, localhost).
+    std::vector<std::string> allowedOrigins;
+    /// A WebSocket silent this long is closed; a ping goes out after half of it.
+    std::chrono::seconds idleTimeout{60};
+  } websocket;
+
+  struct Web {
+    /// Serve the web softphone (static files) on the WS/WSS listeners.
+    bool enabled = true;
+    /// Directory of the files; empty: the bundled web/public.
+    std::string root;
+  } web;
+
   struct Dns {
     /// Name servers for RFC 3263 lookups ("192.0.2.53" or "192.0.2.53:5353"; IPv4); empty: the
     /// system's (/etc/resolv.conf, and /etc/hosts for addresses).

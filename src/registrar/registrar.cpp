@@ -221,7 +221,8 @@ RegisterResult Registrar::process(const sip::Message& request, const std::string
   });
 }
 
-void Registrar::addContacts(sip::Message& response, const std::vector<Binding>& bindings, std::int64_t nowUnix) {
+void Registrar::addContacts(sip::Message& response, const std::vector<Binding>& bindings, std::int64_t nowUnix,
+                            const GruuCodec* gruus) {
   std::string value;
   for (const Binding& b : bindings) {
     value.clear();
@@ -244,6 +245,13 @@ void Registrar::addContacts(sip::Message& response, const std::vector<Binding>& 
     if (b.regId != 0) {
       value += ";reg-id=";
       appendNumber(value, b.regId);
+    }
+    if (gruus != nullptr && !b.instance.empty()) {
+      value += ";pub-gruu=\"";
+      value += GruuCodec::publicGruu(b.aor, b.instance);
+      value += "\";temp-gruu=\"";
+      value += gruus->temporaryGruu(b.aor, b.instance);
+      value += '"';
     }
     response.addHeader("Contact", value);
   }

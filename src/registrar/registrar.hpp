@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "registrar/binding.hpp"
+#include "registrar/gruu.hpp"
 #include "registrar/location_service.hpp"
 #include "sip/message.hpp"
 #include "sip/uri.hpp"
@@ -71,7 +72,10 @@ class Registrar {
 
   /// Adds one Contact header per binding to a 200 OK (RFC 3261 §10.3 step 8):
   /// <uri>;expires=<remaining>[;q=0.5][;+sip.instance="..."][;reg-id=N], remaining >= 0.
-  static void addContacts(sip::Message& response, const std::vector<Binding>& bindings, std::int64_t nowUnix);
+  /// With `gruus` (the UA said Supported: gruu), a binding with a +sip.instance also gets its
+  /// pub-gruu and a new temp-gruu (RFC 5627 §5.2).
+  static void addContacts(sip::Message& response, const std::vector<Binding>& bindings, std::int64_t nowUnix,
+                          const GruuCodec* gruus = nullptr);
 
   /// "user@domain" from a To/From URI: the user %-unescaped, the host lower-case, no port or
   /// parameters. Empty for a non-sip/sips URI or one without a user.

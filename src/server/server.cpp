@@ -219,6 +219,7 @@ int runServer(ServeOptions options) {
                                      : cfg.tls.identity == "san-or-cn" ? Identity::SanOrCn
                                                                        : Identity::None;
   proxy::FlowTokens flowTokens(secret);
+  registrar::GruuCodec gruus(secret);
   im::OfflineMessages offline(store, im::OfflineSettings{.maxPerUser = cfg.messages.offlineMaxPerUser,
                                                          .expiry = cfg.messages.offlineExpiry});
   security::SecuritySettings securitySettings;
@@ -247,7 +248,7 @@ int runServer(ServeOptions options) {
   dnsSettings.attempts = static_cast<int>(cfg.dns.attempts);
   transport::DnsResolver dns(dnsSettings);
   Services services{coreSettings, authenticator, location, registrar,       store, users, stats,
-                    flowTokens,   offline,       *securityPolicy, dns};
+                    flowTokens,   offline,       *securityPolicy, dns,  gruus};
 
   transport::TlsContextHolder tlsContexts;
   TlsSetup tls(tlsContexts);
@@ -267,6 +268,12 @@ int runServer(ServeOptions options) {
     spec.proxyProtocol = l.proxyProtocol;
     ts.listeners.push_back(spec);
   }
+  ts.websocket.allowedOrigins = cfg.websocket.allowedOrigins;
+  ts.websocket.idleTimeout = cfg.websocket.idleTimeout;
+  ts.websocket.serverHeader = coreSettings.serverHeader;
+  ts.websocket.ownNames = localAliases(cfg);
+  for (const config::DomainConfig& d : cfg.domains) ts.websocket.ownNames.push_back(d.name);
+  if (cfg.web.enabled) ts.websocket.webRoot = cfg.web.root.empty() ? fs::path(SIPWARDEN_WEB_ROOT) : fs::path(cfg.web.root);
   ts.tcpIdleTimeout = cfg.transport.tcpIdleTimeout;
   ts.maxConnectionsPerAddress = cfg.transport.maxConnectionsPerAddress;
   ts.limits.maxMessageSize = cfg.transport.maxMessageSize;

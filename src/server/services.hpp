@@ -11,6 +11,7 @@
 #include "proxy/flow_token.hpp"
 #include "security/security_policy.hpp"
 #include "transport/dns_resolver.hpp"
+#include "registrar/gruu.hpp"
 #include "registrar/location_service.hpp"
 #include "registrar/registrar.hpp"
 #include "server/stats.hpp"
@@ -47,6 +48,7 @@ struct Services {
   im::OfflineMessages& offline;
   const security::SecurityPolicy& security;
   transport::DnsResolver& dns;
+  const registrar::GruuCodec& gruus;
   std::atomic<bool> draining{false};           ///< shutting down: new requests get 503
   std::atomic<std::int64_t> pendingWrites{0};  ///< REGISTERs waiting for their store commit
 

@@ -11,7 +11,9 @@ namespace sipwarden::server {
 
 bool TlsSetup::needed(const config::Config& c) {
   return std::any_of(c.listeners.begin(), c.listeners.end(),
-                     [](const config::ListenerConfig& l) { return l.transport == transport::TransportKind::Tls; });
+                     [](const config::ListenerConfig& l) {
+                       return l.transport == transport::TransportKind::Tls || l.transport == transport::TransportKind::Wss;
+                     });
 }
 
 namespace {

@@ -21,7 +21,7 @@ using proxy::newTag;
 namespace {
 
 constexpr std::string_view kAllow = "REGISTER, OPTIONS, INVITE, ACK, CANCEL, BYE, MESSAGE";
-constexpr std::string_view kSupported = "path";
+constexpr std::string_view kSupported = "path, outbound, gruu";
 constexpr std::chrono::milliseconds kTick{10};
 
 /// SIP-date (RFC 3261 §20.17), e.g. "Sun, 22 Nov 2026 10:00:00 GMT"; now by default.
@@ -33,7 +33,9 @@ std::string sipDate(std::time_t t = std::time(nullptr)) {
   return buf;
 }
 
-bool supportedOption(std::string_view tag) { return sip::iequals(tag, "path"); }
+bool supportedOption(std::string_view tag) {
+  return sip::iequals(tag, "path") || sip::iequals(tag, "outbound") || sip::iequals(tag, "gruu");
+}
 
 /// RFC 1918, RFC 6598 (carrier-grade NAT), link-local, and IPv6 unique-local / link-local.
 bool isPrivateAddress(const transport::IpAddress& a) {
@@ -378,7 +380,7 @@ void WorkerCore::handleOther(TransactionId id, sip::Message& req) {
 bool WorkerCore::certificateNames(std::string_view user, std::string_view domain, std::string_view realm) const {
   using Mode = CoreSettings::CertificateIdentity;
   const Mode mode = services_.settings.certificateIdentity;
-  if (mode == Mode::None || currentSource_.transport != TransportKind::Tls) return false;
+  if (mode == Mode::None || !security::isSecureTransport(currentSource_.transport)) return false;
   const transport::TlsPeerIdentity* id = transport_.peerIdentity(currentSource_.connectionId);
   if (id == nullptr || !id->verified) return false;
   auto sameAddress = [&](std::string_view u, std::string_view d) {
@@ -714,7 +716,19 @@ std::vector<proxy::Target> WorkerCore::targetsFor(std::vector<registrar::Binding
 void WorkerCore::routeToUser(TransactionId id, sip::Message& req, const Peer& from, const Domain& domain) {
   const bool inDialog = req.to().tag().has_value();
   if (!inDialog && !authorizeSender(id, req)) return;
-  const std::string user = req.requestUri().userUnescaped();
+  std::string user = req.requestUri().userUnescaped();
+  // A GRUU (RFC 5627 §5.1) names one instance of the user: public (the AOR with gr=<instance>)
+  // or temporary (tgruu.<sealed AOR and instance>;gr).
+  std::optional<std::string> instance;
+  if (auto gr = req.requestUri().param("gr")) {
+    auto target = services_.gruus.resolve(user, domain.name, *gr);
+    if (!target) {
+      reply(id, req, 404, "Unknown GRUU");
+      return;
+    }
+    user = target->aor.substr(0, target->aor.rfind('@'));
+    instance = std::move(target->instance);
+  }
   if (!services_.users.exists(user, domain.name)) {
     reply(id, req, 404, "Not Found");
     return;
@@ -730,6 +744,13 @@ void WorkerCore::routeToUser(TransactionId id, sip::Message& req, const Peer& fr
   }
   const std::string aor = user + "@" + domain.name;
   std::vector<registrar::Binding> bindings = services_.location.lookup(aor, unixSeconds());
+  if (instance) {
+    std::erase_if(bindings, [&](const registrar::Binding& b) { return b.instance != *instance; });
+    if (bindings.empty()) {
+      reply(id, req, 480, "Temporarily Unavailable (the GRUU's instance is not registered)");
+      return;
+    }
+  }
   if (bindings.empty()) {
     if (req.method() == sip::Method::Message && !inDialog) {
       storeOffline(id, req, aor);
@@ -852,13 +873,30 @@ void WorkerCore::handleRegister(TransactionId id, sip::Message& req) {
     return;
   }
   sip::Message resp = makeResponse(req, 200);
-  registrar::Registrar::addContacts(resp, result.current, now);
-  // RFC 3327 §5.3: the registrar returns the Path it stored to a UA that supports Path.
   bool uaSupportsPath = false;
+  bool uaSupportsGruu = false;
   req.forEachValue(sip::HeaderId::Supported, [&](std::string_view tag) {
-    uaSupportsPath = sip::iequals(sip::trimLws(tag), "path");
-    return !uaSupportsPath;
+    tag = sip::trimLws(tag);
+    uaSupportsPath = uaSupportsPath || sip::iequals(tag, "path");
+    uaSupportsGruu = uaSupportsGruu || sip::iequals(tag, "gruu");
+    return true;
   });
+  // RFC 5627 §5.2: a UA that supports GRUU gets a pub-gruu and a temp-gruu per instance.
+  registrar::Registrar::addContacts(resp, result.current, now, uaSupportsGruu ? &services_.gruus : nullptr);
+  // RFC 5626 §6: a REGISTER that set up an outbound flow (instance and reg-id) is answered with
+  // Require: outbound — unless an edge proxy on the Path lacks outbound (no "ob" on the first Path
+  // URI), in which case the reg-id was only stored and no flow is promised.
+  bool outboundFlow = false;
+  for (const registrar::Binding& b : result.current) {
+    if (b.regId != 0 && !b.instance.empty() && b.callId == req.callId()) outboundFlow = true;
+  }
+  if (outboundFlow && req.count(sip::HeaderId::Path) > 0) {
+    std::vector<sip::NameAddr> path = req.routeSet(sip::HeaderId::Path);
+    outboundFlow = !path.empty() && path.front().uri.param("ob").has_value();
+  }
+  if (outboundFlow) resp.addHeader("Require", "outbound");
+  resp.addHeader("Supported", kSupported);
+  // RFC 3327 §5.3: the registrar returns the Path it stored to a UA that supports Path.
   if (uaSupportsPath) {
     req.forEachValue(sip::HeaderId::Path, [&](std::string_view v) {
       resp.addHeader("Path", sip::trimLws(v));

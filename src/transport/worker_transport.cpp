@@ -94,7 +94,7 @@ std::size_t ConnectionRegistry::size() const {
 // therefore holds no read buffer, no TLS record buffers and an empty framer: a few hundred bytes
 // plus OpenSSL's session state (the memory-per-idle-connection target of issue 5).
 
-class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
+class StreamConnection final : public Connection, public std::enable_shared_from_this<StreamConnection> {
  public:
   StreamConnection(WorkerTransport& owner, tcp::socket socket, std::uint64_t id, Peer peer)
       : owner_(owner),
@@ -108,7 +108,7 @@ class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
   /// The connection starts with a PROXY protocol header (the listener requires one).
   void expectProxyHeader() { awaitingProxy_ = true; }
 
-  ~StreamConnection() {
+  ~StreamConnection() override {
     if (ssl_ != nullptr) SSL_free(ssl_);
   }
 
@@ -121,7 +121,7 @@ class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
   }
 
   /// An accepted connection: handshake (TLS), then read.
-  void start() {
+  void start() override {
     boost::system::error_code ec;
     socket_.non_blocking(true, ec);
     if (ssl_ != nullptr) SSL_set_accept_state(ssl_);
@@ -151,7 +151,7 @@ class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
     });
   }
 
-  void write(std::string bytes) {
+  void write(std::string bytes) override {
     if (closed_) return;
     // A peer that sends but never reads must not make the queue grow without bound.
     if (queuedBytes_ + bytes.size() > kMaxQueuedBytes) {
@@ -165,7 +165,7 @@ class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
     if (!connecting_ && !waitingWrite_ && (ssl_ == nullptr || handshakeDone_)) flush();
   }
 
-  void close() {
+  void close() override {
     if (closed_) return;
     closed_ = true;
     if (ssl_ != nullptr && handshakeDone_) {
@@ -180,7 +180,7 @@ class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
   }
 
   const Peer& peer() const { return peer_; }
-  const TlsPeerIdentity* identity() const { return identity_.get(); }
+  const TlsPeerIdentity* identity() const override { return identity_.get(); }
 
   /// Stops reading and closes when the write queue is empty.
   void closeAfterWrites() {
@@ -529,8 +529,9 @@ WorkerTransport::WorkerTransport(asio::io_context& io, const TransportSettings& 
         ports_[i] = l->socket.local_endpoint().port();
         udpByIndex_[i] = l.get();
         udp_.push_back(std::move(l));
-      } else if (spec.transport == TransportKind::Tcp || spec.transport == TransportKind::Tls) {
-        if (spec.transport == TransportKind::Tls && (settings.tls == nullptr || !settings.tls->get())) {
+      } else {
+        const bool tls = spec.transport == TransportKind::Tls || spec.transport == TransportKind::Wss;
+        if (tls && (settings.tls == nullptr || !settings.tls->get())) {
           throw boost::system::system_error(asio::error::invalid_argument, "no TLS certificate configured");
         }
         tcp::endpoint ep(toAsio(spec.address), spec.port);
@@ -633,15 +634,22 @@ void WorkerTransport::accept(TcpListener& l) {
           peer.address = addr;
           peer.port = remote.port();
           peer.listener = l.index;
+          const bool tls = spec.transport == TransportKind::Tls || spec.transport == TransportKind::Wss;
+          const bool ws = spec.transport == TransportKind::Ws || spec.transport == TransportKind::Wss;
           SSL* ssl = nullptr;
           std::shared_ptr<const TlsContextSet> contexts;
-          if (spec.transport == TransportKind::Tls) {
+          if (tls) {
             contexts = settings_.tls->get();
             ssl = contexts->newServerSession(spec.clientCertificates);
           }
-          if (spec.transport == TransportKind::Tls && ssl == nullptr) {
+          if (tls && ssl == nullptr) {
             counters_.connectionsRejected++;
             socket.close(rec);
+          } else if (ws) {
+            peer.connectionId = registry_.add(this, addr);
+            auto conn = makeWebSocket(std::move(socket), peer, ssl, std::move(contexts));
+            connections_.emplace(peer.connectionId, conn);
+            conn->start();
           } else {
             peer.connectionId = registry_.add(this, addr);
             auto conn = std::make_shared<StreamConnection>(*this, std::move(socket), peer.connectionId, peer);

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -39,8 +40,23 @@ struct ListenerSpec {
   bool proxyProtocol = false;
 };
 
+/// The WebSocket listeners (RFC 7118) and the web pages they serve.
+struct WebSocketSettings {
+  /// Origins that may open a SIP WebSocket (see originAllowed()); empty: the server's own names.
+  std::vector<std::string> allowedOrigins;
+  /// The server's own names for the default Origin rule: domains, host name, listener addresses.
+  std::vector<std::string> ownNames;
+  /// Closed after this long without a frame from the client; a ping goes out after half of it.
+  std::chrono::seconds idleTimeout{60};
+  /// Static files served to plain HTTP(S) requests on WS/WSS listeners (the web softphone);
+  /// empty: none (such requests get 426 Upgrade Required).
+  std::filesystem::path webRoot;
+  std::string serverHeader = "sipwarden";
+};
+
 struct TransportSettings {
   std::vector<ListenerSpec> listeners;
+  WebSocketSettings websocket;
   /// The TLS contexts in use (needed when a TLS listener exists or TLS is sent); swapped on reload.
   TlsContextHolder* tls = nullptr;
   std::chrono::seconds tcpIdleTimeout{600};
@@ -63,7 +79,20 @@ struct TransportCounters {
   std::atomic<std::uint64_t> datagramsIn{0}, datagramsOut{0}, streamMessagesIn{0}, bytesOut{0};
   std::atomic<std::uint64_t> invalid{0}, framingErrors{0}, connectionsAccepted{0}, connectionsRejected{0},
       connectionsIdleClosed{0}, sendFailures{0}, connectionsOpened{0}, tlsHandshakes{0}, tlsHandshakeFailures{0},
-      proxyHeaderFailures{0};
+      proxyHeaderFailures{0}, webSocketsOpened{0}, webSocketsRefused{0}, httpRequests{0};
+};
+
+/// One connection of a worker: TCP, TLS, WS or WSS. Lives on its worker's thread.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  /// Accepted connections: starts the handshakes and reading.
+  virtual void start() = 0;
+  /// Queues one whole SIP message.
+  virtual void write(std::string bytes) = 0;
+  virtual void close() = 0;
+  /// The verified certificate of a TLS or WSS peer (nullptr: none).
+  [[nodiscard]] virtual const TlsPeerIdentity* identity() const = 0;
 };
 
 class WorkerTransport;
@@ -91,6 +120,8 @@ class ConnectionRegistry {
 };
 
 class StreamConnection;
+template <class NextLayer>
+class WsConnection;
 
 class WorkerTransport {
  public:
@@ -135,6 +166,8 @@ class WorkerTransport {
 
  private:
   friend class StreamConnection;
+  template <class NextLayer>
+  friend class WsConnection;
   struct UdpListener {
     boost::asio::ip::udp::socket socket;
     std::uint32_t index;
@@ -149,6 +182,9 @@ class WorkerTransport {
   void receiveUdp(UdpListener& l);
   void onDatagram(UdpListener& l, std::size_t size);
   void accept(TcpListener& l);
+  /// A new WS or WSS connection (websocket_connection.cpp).
+  std::shared_ptr<Connection> makeWebSocket(boost::asio::ip::tcp::socket socket, const Peer& peer, SSL* ssl,
+                                            std::shared_ptr<const TlsContextSet> contexts);
   bool sendLocal(std::uint64_t connectionId, std::string_view bytes);
   /// TCP to a destination without a connection: reuses this worker's outbound connection to it,
   /// or opens one (the bytes wait until it is connected).
@@ -165,7 +201,7 @@ class WorkerTransport {
   std::vector<std::unique_ptr<TcpListener>> tcp_;
   std::vector<UdpListener*> udpByIndex_;
   std::vector<std::uint16_t> ports_;
-  std::unordered_map<std::uint64_t, std::shared_ptr<StreamConnection>> connections_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<Connection>> connections_;
   std::unordered_map<std::string, std::uint64_t> outbound_;  ///< "TCP:host:port" -> connection we opened
   std::unordered_map<std::uint64_t, std::string> outboundKeys_;  ///< the reverse, to forget closed ones
   std::unordered_map<IpAddress, IpAddress, ConnectionRegistry::AddressHash> sourceCache_;

@@ -43,11 +43,13 @@ class Server:
     """One sipwarden process. Use as a context manager, or start()/stop()."""
 
     def __init__(self, config="", data_dir=None, extra_args=(), users=(("alice", "secret-a"), ("bob", "secret-b")),
-                 workers=2, tls=False):
+                 workers=2, tls=False, ws=False, wss=False):
         self.tmp = tempfile.mkdtemp(prefix="sipwarden-it-")
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
         self.port = free_port()
         self.tls_port = free_port() if tls else None  # a TLS listener too (the config gives [tls])
+        self.ws_port = free_port() if ws else None  # WebSocket listeners (WSS: [tls], or the self-signed one)
+        self.wss_port = free_port() if wss else None
         self.config_path = os.path.join(self.tmp, "sipwarden.toml")
         with open(self.config_path, "w") as f:
             f.write('data_dir = "%s"\n' % self.data_dir)
@@ -55,6 +57,10 @@ class Server:
             listen = ["udp:127.0.0.1:%d" % self.port, "tcp:127.0.0.1:%d" % self.port]
             if tls:
                 listen.append("tls:127.0.0.1:%d" % self.tls_port)
+            if ws:
+                listen.append("ws:127.0.0.1:%d" % self.ws_port)
+            if wss:
+                listen.append("wss:127.0.0.1:%d" % self.wss_port)
             f.write("listen = [%s]\n" % ", ".join('"%s"' % l for l in listen))
             f.write('shutdown_grace = 3\n')
             f.write('[[domain]]\nname = "%s"\n' % DOMAIN)
@@ -146,12 +152,18 @@ class ServerPerClass:
     server_config = ""
     server_users = None
     server_tls = False
+    server_ws = False
+    server_wss = False
 
     @classmethod
     def setUpClass(cls):
         kwargs = {} if cls.server_users is None else {"users": cls.server_users}
         if cls.server_tls:
             kwargs["tls"] = True
+        if cls.server_ws:
+            kwargs["ws"] = True
+        if cls.server_wss:
+            kwargs["wss"] = True
         cls.server = Server(cls.server_config, **kwargs)
         cls.server.start()
 
@@ -228,13 +240,23 @@ def digest_response(alg, user, realm, password, method, uri, nonce, nc, cnonce, 
 class SipClient:
     """A SIP test driver over UDP, TCP or TLS from 127.0.0.1. For TLS, `ssl_context` is a Python
     ssl.SSLContext (client certificate and trust anchors set by the test) and `server_name` the SNI
-    name."""
+    name. Over "ws"/"wss" it speaks SIP over WebSocket (RFC 7118)."""
 
-    def __init__(self, transport, port, timeout=5.0, host="127.0.0.1", ssl_context=None, server_name=None):
+    ws = None  # the WebSocket (ws_client.WebSocket) of a ws/wss client
+    via_host = None  # "host:port" in Via; WebSocket clients use a random .invalid name (RFC 7118)
+
+    def __init__(self, transport, port, timeout=5.0, host="127.0.0.1", ssl_context=None, server_name=None,
+                 origin=None):
         self.transport = transport
         self.server = (host, port)
         self.timeout = timeout
-        if transport == "udp":
+        if transport in ("ws", "wss"):
+            import ws_client
+            self.ws = ws_client.WebSocket(port, host=host, tls=transport == "wss", ssl_context=ssl_context,
+                                          server_name=server_name or "localhost", origin=origin, timeout=timeout)
+            self.sock = self.ws.sock
+            self.via_host = uuid.uuid4().hex[:12] + ".invalid"
+        elif transport == "udp":
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.sock.bind(("127.0.0.1", 0))
         elif transport == "tls":
@@ -255,13 +277,18 @@ class SipClient:
     def send_raw(self, data):
         if isinstance(data, str):
             data = data.encode()
-        if self.transport == "udp":
+        if self.ws is not None:
+            self.ws.send_text(data.decode())
+        elif self.transport == "udp":
             self.sock.sendto(data, self.server)
         else:
             self.sock.sendall(data)
 
     def recv(self, timeout=None):
         """The next message (a Response), or raises socket.timeout."""
+        if self.ws is not None:
+            _, payload = self.ws.recv_message(timeout or self.timeout)
+            return Response(payload.decode("utf-8", "replace"))
         self.sock.settimeout(timeout or self.timeout)
         if self.transport == "udp":
             data, _ = self.sock.recvfrom(65536)
@@ -295,7 +322,8 @@ class SipClient:
         branch = branch or "z9hG4bK" + uuid.uuid4().hex
         lines = [
             "%s %s SIP/2.0" % (method, uri),
-            "Via: SIP/2.0/%s 127.0.0.1:%d;branch=%s%s" % (self.transport.upper(), self.local_port, branch, via_extra),
+            "Via: SIP/2.0/%s %s;branch=%s%s" % (self.transport.upper(), self.via_host or "127.0.0.1:%d" % self.local_port,
+                                                branch, via_extra),
             "Max-Forwards: 70",
             "From: %s;tag=%s" % (from_ or "<sip:alice@%s>" % DOMAIN, self.tag),
             "To: %s" % (to or "<sip:alice@%s>" % DOMAIN),
@@ -320,6 +348,8 @@ class Registration:
         self.password = password
         self.domain = domain
         self.alg = alg
+        if contact is None and client.via_host:
+            contact = "<sip:%s@%s;transport=ws>" % (user, client.via_host)
         self.contact = contact or "<sip:%s@127.0.0.1:%d;transport=%s>" % (user, client.local_port, client.transport)
         self.nc = 0
         self.challenge = None

@@ -40,7 +40,10 @@ class UA:
         transport = self.c.transport
         self.user, self.password, self.alg, self.domain = user, password, alg, domain
         self.reg = Registration(self.c, user, password, domain=domain, alg=alg)
-        self.contact = "<sip:%s@127.0.0.1:%d;transport=%s>" % (user, self.c.local_port, transport)
+        if self.c.via_host:  # a WebSocket client: its Contact cannot be reached but over its connection
+            self.contact = "<sip:%s@%s;transport=ws;ob>" % (user, self.c.via_host)
+        else:
+            self.contact = "<sip:%s@127.0.0.1:%d;transport=%s>" % (user, self.c.local_port, transport)
         self.proxy_challenge = None
         self.nc = 0
 
@@ -81,7 +84,8 @@ class UA:
     def build_request(self, method, uri, to, headers=(), body="", call_id=None, branch=None, cseq=None, from_tag=None):
         branch = branch or "z9hG4bK" + uuid.uuid4().hex
         lines = ["%s %s SIP/2.0" % (method, uri),
-                 "Via: SIP/2.0/%s 127.0.0.1:%d;branch=%s;rport" % (self.c.transport.upper(), self.c.local_port, branch),
+                 "Via: SIP/2.0/%s %s;branch=%s;rport" % (self.c.transport.upper(),
+                                                         self.c.via_host or "127.0.0.1:%d" % self.c.local_port, branch),
                  "Max-Forwards: 70",
                  "From: <%s>;tag=%s" % (self.aor, from_tag or self.c.tag),
                  "To: %s" % to,
@@ -92,11 +96,11 @@ class UA:
         return "\r\n".join(lines) + "\r\n\r\n" + body, branch
 
     def send_authenticated(self, method, target_user, body="", headers=(), content_type="text/plain",
-                           expect_final=True, wait=True, target_domain=DOMAIN):
+                           expect_final=True, wait=True, target_domain=DOMAIN, uri=None):
         """Sends an out-of-dialog request to target_user@target_domain, answering the 407. Returns
         (first response after authentication or the final one, request text, call-id); with
         wait=False the response is None (the caller reads it after the callee answered)."""
-        uri = "sip:%s@%s" % (target_user, target_domain)
+        uri = uri or "sip:%s@%s" % (target_user, target_domain)  # `uri`: a whole Request-URI (a GRUU)
         to = "<%s>" % uri
         call_id = uuid.uuid4().hex
         self.c.cseq += 1
