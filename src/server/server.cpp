@@ -8,6 +8,7 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -151,27 +152,42 @@ int runServer(ServeOptions options) {
   UserDirectory users(store);
 
   if (options.demoUser) {
+    // Two users with one password, so that a newcomer can call from one phone (or browser tab) to
+    // the other at once.
     const config::DomainConfig& d = cfg.domains.front();
     const std::string pw = demoPassword(secret);
-    storage::UserRecord u;
-    u.user = "demo";
-    u.domain = d.name;
-    u.realm = d.realm;
-    auth::Ha1Set h = auth::computeHa1Set(u.user, u.realm, pw);
-    u.ha1Md5 = h.md5;
-    u.ha1Sha256 = h.sha256;
-    u.ha1Sha512_256 = h.sha512_256;
-    u.createdAt = u.updatedAt = unixSeconds();
-    bool created = store.addUser(u);
-    if (!created) {
-      // Keep the demo password working even if the realm changed since the first run.
-      auto existing = store.findUser(u.user, u.domain);
-      if (existing && existing->ha1Md5 != u.ha1Md5) store.updateUser(u);
+    bool created = false;
+    for (const char* name : {"demo", "demo2"}) {
+      storage::UserRecord u;
+      u.user = name;
+      u.domain = d.name;
+      u.realm = d.realm;
+      auth::Ha1Set h = auth::computeHa1Set(u.user, u.realm, pw);
+      u.ha1Md5 = h.md5;
+      u.ha1Sha256 = h.sha256;
+      u.ha1Sha512_256 = h.sha512_256;
+      u.createdAt = u.updatedAt = unixSeconds();
+      if (store.addUser(u)) {
+        created = true;
+      } else {
+        // Keep the demo password working even if the realm changed since the first run.
+        auto existing = store.findUser(u.user, u.domain);
+        if (existing && existing->ha1Md5 != u.ha1Md5) store.updateUser(u);
+      }
     }
-    std::cout << "\n  demo user   sip:demo@" << d.name << "\n  password    " << pw << "\n  realm       " << d.realm
+    std::cout << "\n  demo user   sip:demo@" << d.name << "\n  and         sip:demo2@" << d.name << "\n  password    "
+              << pw << " (both)\n  realm       " << d.realm
               << (created ? "\n  (created now; the password is derived from " : "\n  (derived from ")
-              << (cfg.dataDir / "secret").string() << ")\n\n"
-              << std::flush;
+              << (cfg.dataDir / "secret").string() << ")\n";
+    for (const config::ListenerConfig& l : cfg.listeners) {
+      if (l.transport != transport::TransportKind::Wss || !cfg.web.enabled) continue;
+      std::string host = l.address == "0.0.0.0" || l.address == "::" ? "localhost" : l.address;
+      if (l.v6 && host != "localhost") host = "[" + host + "]";
+      std::cout << "  web phone   https://" << host << ":" << l.port
+                << "/  (open it in two tabs, sign in as demo and demo2, and call)\n";
+      break;
+    }
+    std::cout << "\n" << std::flush;
   }
 
   std::size_t userCount = users.reload();
@@ -301,8 +317,15 @@ int runServer(ServeOptions options) {
     for (unsigned i = 0; i < all.size(); ++i) all[i]->setSiblings(all, i);
   }
 
-  spdlog::info("sipwarden {} starting: {} worker(s), data dir {}", SIPWARDEN_VERSION_STRING, cfg.workers,
-               fs::absolute(cfg.dataDir).string());
+  // Every connection is a file descriptor: take all the kernel allows this process.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+    ::getrlimit(RLIMIT_NOFILE, &files);
+  }
+  spdlog::info("sipwarden {} starting: {} worker(s), data dir {}, up to {} open files", SIPWARDEN_VERSION_STRING,
+               cfg.workers, fs::absolute(cfg.dataDir).string(), static_cast<std::uint64_t>(files.rlim_cur));
   for (std::size_t l = 0; l < ts.listeners.size(); ++l) {
     config::ListenerConfig shown = cfg.listeners[l];
     shown.port = ts.listeners[l].port;

@@ -9,13 +9,13 @@ from harness import DOMAIN, Registration, Server, SipClient
 
 class DemoUserTest(unittest.TestCase):
     def test_demo_user_registers_and_survives_restart(self):
-        server = Server(users=(), extra_args=["--demo-user"])
+        server = Server(users=(), extra_args=["--demo-user"], wss=True)
         self.addCleanup(server.cleanup)
         passwords = []
         for _ in range(2):
             server.start()
             log = server.read_log()
-            m = re.findall(r"demo user\s+sip:demo@(\S+)\s+password\s+(\S+)", log)
+            m = re.findall(r"demo user\s+sip:demo@(\S+)\s+and\s+sip:demo2@\S+\s+password\s+(\S+)", log)
             self.assertTrue(m, log)
             domain, password = m[-1]
             self.assertEqual(domain, DOMAIN)
@@ -25,15 +25,20 @@ class DemoUserTest(unittest.TestCase):
             r = Registration(c, "demo", password).register(600)
             self.assertEqual(r.status, 200, r.raw)
             self.assertEqual(Registration(c, "demo", password + "x").register(600).status, 401)
+            # The second demo user (the other end of a first call) has the same password.
+            self.assertEqual(Registration(c, "demo2", password).register(600).status, 200)
+            # The web phone's address is printed, on the WSS listener's port.
+            self.assertIn("web phone   https://127.0.0.1:%d/" % server.wss_port, log)
             self.assertEqual(server.stop(signal.SIGTERM), 0, server.read_log())
         self.assertEqual(passwords[0], passwords[1])
         self.assertGreaterEqual(len(passwords[0]), 12)
         # The password is derived, never stored.
         import os
         blob = b""
-        for name in os.listdir(server.data_dir):
-            with open(os.path.join(server.data_dir, name), "rb") as f:
-                blob += f.read()
+        for folder, _, names in os.walk(server.data_dir):
+            for name in names:
+                with open(os.path.join(folder, name), "rb") as f:
+                    blob += f.read()
         self.assertNotIn(passwords[0].encode(), blob)
         # Every rejection is counted: the 401s above show up in the stop summary.
         stops = re.findall(r"stopped: (\d+) requests, (\d+) invalid, (\d+) registrations, (\d+) rejections, "
