@@ -437,6 +437,9 @@ int runServer(ServeOptions options) {
                stats.transport.tlsHandshakes.load(), stats.transport.tlsHandshakeFailures.load(),
                stats.transport.proxyHeaderFailures.load(), stats.certificateAuthentications.load(),
                stats.securityRejections.load());
+  spdlog::info("WebSocket: {} opened, {} handshakes refused (subprotocol or Origin); {} HTTP requests",
+               stats.transport.webSocketsOpened.load(), stats.transport.webSocketsRefused.load(),
+               stats.transport.httpRequests.load());
   spdlog::default_logger()->flush();
   ::close(lockFd);
   return 0;

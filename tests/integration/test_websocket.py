@@ -162,6 +162,20 @@ class WebSocketHandshake(ServerPerClass, unittest.TestCase):
         c.close()
 
 
+class WebSocketCounters(unittest.TestCase):
+    def test_stop_line_counts_websockets_and_refusals(self):
+        s = Server(ws=True)
+        try:
+            s.start()
+            ws_client.WebSocket(s.ws_port).close()
+            with self.assertRaises(ws_client.HandshakeRefused):
+                ws_client.WebSocket(s.ws_port, protocols=())
+            self.assertEqual(s.stop(), 0)
+            self.assertRegex(s.read_log(), r"WebSocket: 1 opened, 1 handshakes refused .*; 2 HTTP requests")
+        finally:
+            s.cleanup()
+
+
 class WebSocketLimits(ServerPerClass, unittest.TestCase):
     server_ws = True
     server_config = '[transport]\nmax_message_size = 4096\n[websocket]\nidle_timeout = 10\n'
