@@ -16,7 +16,8 @@
 //   4. the caller calls the callee; the callee sees the incoming call and answers;
 //   5. both see the call connected and their RTCPeerConnection 'connected', and stay so for
 //      --hold seconds (2) while RTP packets keep arriving on both sides;
-//   6. the caller hangs up; the callee sees the call end (BYE from the other side); a second
+//   6. the caller puts the call on hold and resumes it (re-INVITEs), the callee sees both;
+//      the caller hangs up; the callee sees the call end (BYE from the other side); a second
 //      call is rejected by the callee (486), a third cancelled by the caller while it rings;
 //   7. the caller sends the callee a MESSAGE, the callee shows it; the callee answers, the caller
 //      shows that.
@@ -113,6 +114,20 @@ async function run() {
   ok(`RTCPeerConnection 'connected' on both sides for ${opts.hold} s; caller received ` +
      `${after[0].packetsReceived - before[0].packetsReceived} RTP packets (${after[0].kinds.join('+')}), callee ` +
      `${after[1].packetsReceived - before[1].packetsReceived} (${after[1].kinds.join('+')}); ICE pair ${after[0].pair}`);
+
+  // Hold and resume: re-INVITEs through the proxy; the callee sees the hold from the SDP, and
+  // RTP comes back after the resume.
+  await click(caller, '#hold');
+  await waitState(caller, '#hold-state', 'local');
+  await waitState(callee, '#hold-state', 'remote');
+  await click(caller, '#hold');
+  await waitState(caller, '#hold-state', 'none');
+  await waitState(callee, '#hold-state', 'none');
+  // While held the callee answered recvonly and sent nothing; after the resume it sends again.
+  const resumed = await mediaStats(caller);
+  await waitInPage(caller, 'RTP from the callee after the resume', (n) => window.sipwardenPhone.mediaStats()
+    .then((s) => s.packetsReceived > n + 25), resumed.packetsReceived);
+  ok('caller put the call on hold and resumed it (re-INVITEs); callee saw both, RTP flows again');
 
   // Hang up: the callee must see the call end because of the caller's BYE.
   await click(caller, '#hangup');

@@ -3,8 +3,8 @@
 WebphoneTest: the server serves the page over HTTPS and SIP over WSS on one listener (and again
 over HTTP and WS); two tabs sign in with digest authentication (a wrong password first), call each
 other with WebRTC (Chromium's fake camera and microphone, ICE over loopback host candidates), stay
-connected for two seconds with RTP flowing both ways, hang up (BYE), reject a call (486) and
-cancel one (CANCEL), and exchange MESSAGEs. The browser side is tests/browser/webphone_e2e.js
+connected for two seconds with RTP flowing both ways, hold and resume (re-INVITEs), hang up (BYE),
+reject a call (486) and cancel one (CANCEL), and exchange MESSAGEs. The browser side is tests/browser/webphone_e2e.js
 (playwright-core from web/node_modules driving Debian's /usr/bin/chromium); this test starts the
 server, runs it, and checks its verdict and the server's exit.
 
@@ -103,13 +103,14 @@ class WebphoneTest(unittest.TestCase):
         for step in ("two tabs loaded", "a wrong password is refused",
                      "registered over %s with digest authentication" % transport,
                      "sees an incoming call from alice@", "RTCPeerConnection 'connected' on both sides",
+                     "put the call on hold and resumed it",
                      "callee sees the call ended by the other side", "caller sees \"Busy 486",
                      "callee sees it Canceled", "callee shows it in the conversation",
                      "caller shows \"Coming", "caller signed out"):
             self.assertIn(step, out, detail)
         if LOOPBACK_ONLY:
             self.assertRegex(out, r"ICE pair (127\.0\.0\.1|::1):\d+ ⇄ (127\.0\.0\.1|::1):", detail)
-        self.assertIn("webphone: 12 passed, 0 failed", out, detail)
+        self.assertIn("webphone: 13 passed, 0 failed", out, detail)
         self.assertEqual(server.stop(), 0, server.read_log())
 
     def test_wss_page_over_https(self):

@@ -4,7 +4,7 @@
 // copied from node_modules by scripts/setup.sh) defines the global `JsSIP`.
 //
 // Tests read the page through stable hooks: element ids, `data-state` attributes
-// (#reg-state, #call-state, #pc-state), `data-direction`/`data-peer`/`data-status` on each
+// (#reg-state, #call-state, #pc-state, #hold-state), `data-direction`/`data-peer`/`data-status` on each
 // message, and `window.sipwardenPhone` (below).
 
 /* global JsSIP */
@@ -35,6 +35,8 @@ const el = {
   answer: $('answer'),
   reject: $('reject'),
   mute: $('mute'),
+  hold: $('hold'),
+  holdState: $('hold-state'),
   hangup: $('hangup'),
   media: $('media'),
   remoteVideo: $('remote-video'),
@@ -287,6 +289,7 @@ function setCallState(token, text) {
   el.reject.hidden = !incomingUnanswered;
   el.hangup.hidden = !active;
   el.mute.hidden = token !== 'connected';
+  el.hold.hidden = token !== 'connected';
   el.call.disabled = incomingUnanswered || active;
   if (token === 'connected') {
     state.connectedAt = Date.now();
@@ -362,6 +365,14 @@ function onSession(session, originator, request) {
   });
   session.on('muted', () => updateMute(session));
   session.on('unmuted', () => updateMute(session));
+  // A hold by the other side arrives as a re-INVITE (or UPDATE) whose SDP says sendonly/inactive;
+  // our own shows once our re-INVITE is answered (toggleHold).
+  session.on('hold', (e) => {
+    if (mine() && e.originator === 'remote') updateHold(session);
+  });
+  session.on('unhold', (e) => {
+    if (mine() && e.originator === 'remote') updateHold(session);
+  });
 
   if (originator === 'remote') {
     state.incomingVideo = /^m=video [1-9]/m.test((request && request.body) || '');
@@ -395,6 +406,7 @@ function endCall(token, e) {
   el.mute.textContent = 'Mute';
   el.mute.setAttribute('aria-pressed', 'false');
   state.session = null;
+  updateHold(null);
 }
 
 function watchPeerConnection(pc) {
@@ -430,6 +442,35 @@ function updateMute(session) {
   const muted = session.isMuted().audio;
   el.mute.textContent = muted ? 'Unmute' : 'Mute';
   el.mute.setAttribute('aria-pressed', String(muted));
+}
+
+function updateHold(session) {
+  const h = session ? session.isOnHold() : { local: false, remote: false };
+  const token = h.local && h.remote ? 'both' : h.local ? 'local' : h.remote ? 'remote' : 'none';
+  el.holdState.dataset.state = token;
+  el.holdState.textContent = { none: '', local: 'on hold', remote: 'held by the other side',
+                               both: 'on hold (both sides)' }[token];
+  el.hold.textContent = h.local ? 'Resume' : 'Hold';
+  el.hold.setAttribute('aria-pressed', String(h.local));
+  el.hold.disabled = false;
+}
+
+// Hold and resume are re-INVITEs through the proxy (RFC 3264 §8.4: sendonly, then sendrecv).
+function toggleHold() {
+  const s = state.session;
+  if (!s || !s.isEstablished()) return;
+  const resume = s.isOnHold().local;
+  const done = () => {
+    if (s !== state.session) return;
+    log(resume ? 'call resumed' : 'call on hold');
+    updateHold(s);
+  };
+  if (resume ? s.unhold({}, done) : s.hold({}, done)) {
+    el.hold.disabled = true;
+    el.hold.textContent = resume ? 'Resuming…' : 'Holding…';
+  } else {
+    log('cannot change hold now (an offer is in progress)', 'error');
+  }
 }
 
 function call(event) {
@@ -660,6 +701,7 @@ function init() {
   el.reject.addEventListener('click', reject);
   el.hangup.addEventListener('click', hangup);
   el.mute.addEventListener('click', toggleMute);
+  el.hold.addEventListener('click', toggleHold);
   el.messageForm.addEventListener('submit', sendMessage);
   el.remoteVideo.addEventListener('click', () => el.remoteVideo.play().catch(() => {}));
   window.addEventListener('pagehide', () => stopUa());
@@ -682,6 +724,7 @@ window.sipwardenPhone = {
   registrationState: () => el.regState.dataset.state,
   callState: () => el.callState.dataset.state,
   peerConnectionState: () => (state.pc ? state.pc.connectionState : 'none'),
+  holdState: () => el.holdState.dataset.state,
   // RTP counters and the ICE pair in use, from getStats() of the current (or last) call.
   async mediaStats() {
     const out = { bytesReceived: 0, packetsReceived: 0, bytesSent: 0, packetsSent: 0, kinds: [], pair: null };
