@@ -8,14 +8,16 @@
 // "sip" subprotocol and an allowed Origin; Beast enforces the frame rules, the message size limit
 // (close 1009) and answers pings; our side pings after half the idle timeout and closes a silent
 // connection.
-#include <boost/asio/ssl.hpp>
+#include <boost/asio/compose.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 
 #include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <climits>
 
 #include <optional>
 #include <type_traits>
@@ -31,7 +33,192 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 using asio::ip::tcp;
 
-using TlsSocket = asio::ssl::stream<tcp::socket>;
+// ---------------------------------------------------------------------------------------------
+// FdTlsStream: the TLS layer under Beast for WSS. OpenSSL runs directly on the socket's descriptor
+// (SSL_set_fd) and a would-block becomes a readiness wait, as in StreamConnection: with
+// SSL_MODE_RELEASE_BUFFERS an idle connection holds no TLS record buffers. (asio::ssl::stream keeps
+// two 17 KiB buffers and a BIO pair per connection: about 60 KB more per idle WSS client.)
+// Beast may have one read and one write outstanding at once; both run on the worker's thread, and
+// each retries its own SSL call when the socket is ready.
+
+class FdTlsStream {
+ public:
+  using executor_type = tcp::socket::executor_type;
+  using next_layer_type = tcp::socket;
+
+  /// Adopts `ssl` (freed with the stream).
+  FdTlsStream(tcp::socket socket, SSL* ssl) : socket_(std::move(socket)), ssl_(ssl) {
+    boost::system::error_code ec;
+    socket_.non_blocking(true, ec);
+    SSL_set_fd(ssl_, static_cast<int>(socket_.native_handle()));
+    SSL_set_accept_state(ssl_);
+  }
+  ~FdTlsStream() { SSL_free(ssl_); }
+  FdTlsStream(const FdTlsStream&) = delete;
+  FdTlsStream& operator=(const FdTlsStream&) = delete;
+
+  executor_type get_executor() noexcept { return socket_.get_executor(); }
+  tcp::socket& next_layer() noexcept { return socket_; }
+  SSL* native_handle() noexcept { return ssl_; }
+
+  /// Sends close_notify (best effort, never waits) and closes the socket.
+  void shutdownNow() {
+    if (handshakeDone_ && socket_.is_open()) {
+      ERR_clear_error();
+      SSL_shutdown(ssl_);
+      ERR_clear_error();
+    }
+    boost::system::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+  }
+
+  template <class Handler>
+  auto async_handshake(Handler&& handler) {
+    return asio::async_compose<Handler, void(beast::error_code)>(HandshakeOp(*this), handler, socket_);
+  }
+  template <class Buffers, class Handler>
+  auto async_read_some(const Buffers& buffers, Handler&& handler) {
+    return asio::async_compose<Handler, void(beast::error_code, std::size_t)>(IoOp<Buffers, true>(*this, buffers),
+                                                                               handler, socket_);
+  }
+  template <class Buffers, class Handler>
+  auto async_write_some(const Buffers& buffers, Handler&& handler) {
+    return asio::async_compose<Handler, void(beast::error_code, std::size_t)>(IoOp<Buffers, false>(*this, buffers),
+                                                                               handler, socket_);
+  }
+
+ private:
+  /// What an SSL call's failure means: wait for the socket (true, `wait` set) or an error.
+  bool wouldBlock(int result, tcp::socket::wait_type& wait, beast::error_code& ec) const {
+    int err = SSL_get_error(ssl_, result);
+    if (err == SSL_ERROR_WANT_READ) {
+      wait = tcp::socket::wait_read;
+      return true;
+    }
+    if (err == SSL_ERROR_WANT_WRITE) {
+      wait = tcp::socket::wait_write;
+      return true;
+    }
+    if (err == SSL_ERROR_ZERO_RETURN) {
+      ec = asio::error::eof;  // close_notify
+    } else if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+      ec = errno != 0 && errno != EAGAIN ? beast::error_code(errno, boost::system::system_category())
+                                         : beast::error_code(asio::ssl::error::stream_truncated);
+    } else {
+      unsigned long e = ERR_get_error();
+      ec = e != 0 ? beast::error_code(static_cast<int>(e), asio::error::get_ssl_category())
+                  : beast::error_code(asio::ssl::error::stream_truncated);
+    }
+    ERR_clear_error();
+    return false;
+  }
+
+  // An operation that finishes on its first attempt must not call its handler from inside the
+  // initiating function: it posts itself once and completes then.
+  struct HandshakeOp {
+    explicit HandshakeOp(FdTlsStream& stream) : s(stream) {}
+    FdTlsStream& s;
+    bool waited = false;
+    bool finished = false;
+    beast::error_code result;
+    template <class Self>
+    void operator()(Self& self, beast::error_code ec = {}) {
+      if (finished) {
+        self.complete(result);
+        return;
+      }
+      if (ec) {
+        self.complete(ec);
+        return;
+      }
+      ERR_clear_error();
+      int r = SSL_do_handshake(s.ssl_);
+      tcp::socket::wait_type wait{};
+      if (r != 1 && s.wouldBlock(r, wait, result)) {
+        waited = true;
+        s.socket_.async_wait(wait, std::move(self));
+        return;
+      }
+      if (r == 1) s.handshakeDone_ = true;
+      if (waited) {
+        self.complete(result);
+        return;
+      }
+      finished = true;
+      asio::post(s.socket_.get_executor(), std::move(self));
+    }
+  };
+
+  template <class Buffers, bool Read>
+  struct IoOp {
+    IoOp(FdTlsStream& stream, const Buffers& b) : s(stream), buffers(b) {}
+    FdTlsStream& s;
+    Buffers buffers;
+    bool waited = false;
+    bool finished = false;
+    beast::error_code result;
+    std::size_t transferred = 0;
+    template <class Self>
+    void operator()(Self& self, beast::error_code ec = {}) {
+      if (finished) {
+        self.complete(result, transferred);
+        return;
+      }
+      if (ec) {
+        self.complete(ec, 0);
+        return;
+      }
+      // The first non-empty buffer of the sequence (SSL_read / SSL_write take one).
+      void* data = nullptr;
+      std::size_t size = 0;
+      for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers); ++it) {
+        auto b = *it;
+        if (b.size() != 0) {
+          data = const_cast<void*>(static_cast<const void*>(b.data()));
+          size = std::min<std::size_t>(b.size(), INT_MAX);
+          break;
+        }
+      }
+      if (size != 0) {
+        ERR_clear_error();
+        int r = Read ? SSL_read(s.ssl_, data, static_cast<int>(size)) : SSL_write(s.ssl_, data, static_cast<int>(size));
+        tcp::socket::wait_type wait{};
+        if (r > 0) {
+          transferred = static_cast<std::size_t>(r);
+        } else if (s.wouldBlock(r, wait, result)) {
+          waited = true;
+          s.socket_.async_wait(wait, std::move(self));
+          return;
+        }
+      }
+      if (waited) {
+        self.complete(result, transferred);
+        return;
+      }
+      finished = true;
+      asio::post(s.socket_.get_executor(), std::move(self));
+    }
+  };
+
+  tcp::socket socket_;
+  SSL* ssl_;
+  bool handshakeDone_ = false;
+};
+
+// Beast's closing handshake ends with a teardown of the layer below the WebSocket.
+void teardown(beast::role_type, FdTlsStream& stream, beast::error_code& ec) {
+  stream.shutdownNow();
+  ec = {};
+}
+
+template <class TeardownHandler>
+void async_teardown(beast::role_type, FdTlsStream& stream, TeardownHandler&& handler) {
+  stream.shutdownNow();
+  asio::post(stream.get_executor(), [h = std::forward<TeardownHandler>(handler)]() mutable { h(beast::error_code{}); });
+}
+
+using TlsSocket = FdTlsStream;
 
 template <class NextLayer>
 class WsConnection final : public Connection, public std::enable_shared_from_this<WsConnection<NextLayer>> {
@@ -49,10 +236,9 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   void start() override {
     armDeadline(kHandshakeTimeout);
     if constexpr (kTls) {
-      ws_.next_layer().async_handshake(asio::ssl::stream_base::server,
-                                       [self = this->shared_from_this()](const beast::error_code& ec) {
-                                         self->onTlsHandshake(ec);
-                                       });
+      ws_.next_layer().async_handshake([self = this->shared_from_this()](const beast::error_code& ec) {
+        self->onTlsHandshake(ec);
+      });
     } else {
       readRequest();
     }
