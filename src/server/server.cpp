@@ -332,6 +332,16 @@ int runServer(ServeOptions options) {
     spdlog::info("listening on {}", shown.toString());
   }
   for (const config::DomainConfig& d : cfg.domains) spdlog::info("domain {} (realm \"{}\")", d.name, d.realm);
+  // JsSIP answers MD5 only, and only the last challenge of a response: browsers cannot sign in
+  // unless MD5 comes last.
+  const bool webSockets = std::any_of(cfg.listeners.begin(), cfg.listeners.end(), [](const config::ListenerConfig& l) {
+    return l.transport == transport::TransportKind::Ws || l.transport == transport::TransportKind::Wss;
+  });
+  if (webSockets && (cfg.auth.algorithms.empty() || cfg.auth.algorithms.back() != "MD5")) {
+    spdlog::warn("auth.algorithms does not end with \"MD5\": browser phones on JsSIP (the web phone among them) "
+                 "answer only the last challenge and only MD5, so they will fail to sign in; use e.g. "
+                 "algorithms = [\"SHA-256\", \"MD5\"]");
+  }
   spdlog::info("{} user(s), {} binding(s) restored from {}; offline messages waiting for {} user(s)", userCount,
                restoredCount, (cfg.dataDir / "sipwarden.db").string(), offline.recipientsWaiting());
 

@@ -176,6 +176,24 @@ class WebSocketCounters(unittest.TestCase):
             s.cleanup()
 
 
+class JsSipDigestWarning(unittest.TestCase):
+    def test_md5_not_last_is_warned_about_with_websocket_listeners(self):
+        s = Server('[auth]\nalgorithms = ["MD5", "SHA-256"]\n', ws=True)
+        try:
+            s.start()
+            self.assertEqual(s.stop(), 0)
+            self.assertIn('auth.algorithms does not end with "MD5"', s.read_log())
+        finally:
+            s.cleanup()
+        s = Server('[auth]\nalgorithms = ["MD5", "SHA-256"]\n')  # no WebSocket listener: no warning
+        try:
+            s.start()
+            self.assertEqual(s.stop(), 0)
+            self.assertNotIn("auth.algorithms does not end", s.read_log())
+        finally:
+            s.cleanup()
+
+
 class WebSocketLimits(ServerPerClass, unittest.TestCase):
     server_ws = True
     server_config = '[transport]\nmax_message_size = 4096\n[websocket]\nidle_timeout = 10\n'
