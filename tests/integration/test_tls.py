@@ -600,6 +600,58 @@ class CertificateSelection(unittest.TestCase):
         self.assertEqual(srv.stop(), 0, log)
 
 
+class SecureWebSocket(unittest.TestCase):
+    """WSS shares what TLS has: the configured chain (verified against our root), hot reload, mutual
+    TLS per listener, and client certificates that name the user."""
+
+    def test_configured_certificate_and_hot_reload(self):
+        import ws_client
+        directory = tempfile.mkdtemp(prefix="sipwarden-wss-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        cert, key = os.path.join(directory, "chain.crt"), os.path.join(directory, "server.key")
+        shutil.copyfile(PKI.path("server-chain.crt"), cert)
+        shutil.copyfile(PKI.path("server.key"), key)
+        server = Server('[tls]\ncertificate = "%s"\nprivate_key = "%s"\nreload_check_interval = 1\n' % (cert, key),
+                        wss=True)
+        self.addCleanup(server.cleanup)
+        server.start()
+        self.assertEqual(serial_of(server.wss_port), file_serial(PKI.path("server.crt")))
+        held = SipClient("wss", server.wss_port, ssl_context=client_context())  # verifies the chain
+        self.addCleanup(held.close)
+        self.assertEqual(held.request("OPTIONS", "sip:%s" % DOMAIN).status, 200)
+        PKI.issue("wss-renewed", "localhost", "server_ext")
+        replace_file(PKI.path("wss-renewed.key"), key)
+        replace_file(PKI.path("wss-renewed-chain.crt"), cert)
+        deadline = time.time() + 10
+        while time.time() < deadline and serial_of(server.wss_port) != file_serial(PKI.path("wss-renewed.crt")):
+            time.sleep(0.2)
+        self.assertEqual(serial_of(server.wss_port), file_serial(PKI.path("wss-renewed.crt")))
+        # The WebSocket opened before the reload keeps working.
+        self.assertEqual(held.request("OPTIONS", "sip:%s" % DOMAIN).status, 200)
+        self.assertEqual(server.stop(), 0, server.read_log())
+
+    def test_required_client_certificate_and_identity(self):
+        import ws_client
+        from harness import free_port
+        port = free_port()
+        config = tls_config('ca_file = "%s"\nidentity = "cn"\n' % PKI.path("ca-chain.crt"))
+        config += '[[listener]]\nlisten = "wss:127.0.0.1:%d"\nclient_certificates = "required"\n' % port
+        server = Server(config)
+        self.addCleanup(server.cleanup)
+        server.start()
+        # No certificate: the handshake fails (TLS 1.3 may report it only on the first read).
+        with self.assertRaises((ssl.SSLError, ConnectionError, OSError, ws_client.Closed)):
+            ws = ws_client.WebSocket(port, tls=True, ssl_context=client_context())
+            ws.recv_message(timeout=3)
+        # Alice's certificate: in, and it names her, so her REGISTER needs no digest.
+        c = SipClient("wss", port, ssl_context=client_context("alice.crt", "alice.key", chain="alice-chain.crt"))
+        self.addCleanup(c.close)
+        r = Registration(c, "alice", "wrong password on purpose").send(authorize=False)
+        self.assertEqual(r.status, 200, r.raw)
+        self.assertEqual(Registration(c, "bob", "secret-b").send(authorize=False).status, 401)
+        self.assertEqual(server.stop(), 0, server.read_log())
+
+
 class TlsConfigErrors(unittest.TestCase):
     def start_fails(self, config, expected):
         srv = Server(config, tls=True, users=())
