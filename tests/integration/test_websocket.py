@@ -3,6 +3,7 @@ the "sip" subprotocol, the Origin allow-list, message size (1009), protocol erro
 ping/pong and the idle timeout, an abrupt disconnect, and the web files served beside them."""
 import os
 import re
+import shutil
 import socket
 import struct
 import subprocess
@@ -283,8 +284,10 @@ class WebSocketBadConfig(unittest.TestCase):
             s.cleanup()
 
 
-class WebFiles(unittest.TestCase):
+class WebFiles(ServerPerClass, unittest.TestCase):
     """Static files of the web root on the WS/WSS listeners."""
+    server_ws = True
+    server_wss = True
 
     @classmethod
     def setUpClass(cls):
@@ -299,17 +302,16 @@ class WebFiles(unittest.TestCase):
         cls.secret = os.path.join(os.path.dirname(cls.root), "sipwarden-outside-%d.txt" % os.getpid())
         with open(cls.secret, "w") as f:
             f.write("outside")
-        cls.server = Server('[web]\nroot = "%s"\n' % cls.root, ws=True, wss=True)
-        cls.server.start()
+        cls.server_config = '[web]\nroot = "%s"\n' % cls.root
+        super().setUpClass()
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.server.stop()
-        log = cls.server.read_log()
-        cls.server.cleanup()
-        os.unlink(cls.secret)
-        if rc != 0:
-            raise AssertionError("server exited with %d:\n%s" % (rc, log))
+        try:
+            super().tearDownClass()
+        finally:
+            os.unlink(cls.secret)
+            shutil.rmtree(cls.root, ignore_errors=True)
 
     def get(self, target, method="GET", tls=False):
         port = self.server.wss_port if tls else self.server.ws_port
