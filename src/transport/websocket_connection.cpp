@@ -132,15 +132,19 @@ class FdTlsStream {
         self.complete(ec);
         return;
       }
-      ERR_clear_error();
-      int r = SSL_do_handshake(s.ssl_);
-      tcp::socket::wait_type wait{};
-      if (r != 1 && s.wouldBlock(r, wait, result)) {
-        waited = true;
-        s.socket_.async_wait(wait, std::move(self));
-        return;
+      if (!s.socket_.is_open()) {  // closed under us: its descriptor number may belong to another socket now
+        result = asio::error::bad_descriptor;
+      } else {
+        ERR_clear_error();
+        int r = SSL_do_handshake(s.ssl_);
+        tcp::socket::wait_type wait{};
+        if (r != 1 && s.wouldBlock(r, wait, result)) {
+          waited = true;
+          s.socket_.async_wait(wait, std::move(self));
+          return;
+        }
+        if (r == 1) s.handshakeDone_ = true;
       }
-      if (r == 1) s.handshakeDone_ = true;
       if (waited) {
         self.complete(result);
         return;
@@ -167,6 +171,16 @@ class FdTlsStream {
       }
       if (ec) {
         self.complete(ec, 0);
+        return;
+      }
+      if (!s.socket_.is_open()) {  // closed under us: its descriptor number may belong to another socket now
+        result = asio::error::bad_descriptor;
+        if (waited) {
+          self.complete(result, 0);
+          return;
+        }
+        finished = true;
+        asio::post(s.socket_.get_executor(), std::move(self));
         return;
       }
       // The first non-empty buffer of the sequence (SSL_read / SSL_write take one).
