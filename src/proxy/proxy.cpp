@@ -156,12 +156,14 @@ bool Proxy::isLoop(const sip::Message& req) {
 
 // ---- stateful forwarding ------------------------------------------------------------------------
 
-void Proxy::forward(TransactionId id, sip::Message& req, const Peer& from, std::vector<Target> targets, TimePoint now) {
+void Proxy::forward(TransactionId id, sip::Message& req, const Peer& from, std::vector<Target> targets, TimePoint now,
+                    ResponseCheck check) {
   ++stats_.forwarded;
   auto [it, inserted] = contexts_.try_emplace(id);
   if (!inserted) return;  // cannot happen: one forward per server transaction
   Context& ctx = it->second;
   ctx.server = id;
+  ctx.check = std::move(check);
   ctx.from = from;
   ctx.invite = req.method() == sip::Method::Invite;
   ctx.loopHash = loopHash(req);  // of the request as received: Max-Forwards is not part of it
@@ -271,18 +273,33 @@ bool Proxy::forwardStateless(sip::Message& req, const Target& target) {
 // ---- responses ------------------------------------------------------------------------------------
 
 bool Proxy::onResponse(TransactionId client, sip::Message& response, TimePoint now) {
-  if (auto c = cancels_.find(client); c != cancels_.end()) {
-    if (response.statusCode() >= 200) cancels_.erase(c);
-    return true;  // the answer to our CANCEL: nothing to pass on
+  if (auto c = ownRequests_.find(client); c != ownRequests_.end()) {
+    if (response.statusCode() >= 200) ownRequests_.erase(c);
+    return true;  // the answer to our CANCEL or BYE: nothing to pass on
   }
   auto ref = branches_.find(client);
   if (ref == branches_.end()) {
     auto l = lingering_.find(client);
     if (l == lingering_.end()) return false;
     // RFC 6026: another 2xx (a retransmission or another fork's) after the INVITE finished.
-    if (response.statusCode() >= 200 && response.statusCode() < 300 && response.popVia() && response.hasVia()) {
-      txn_.respond(l->second, response, now);
+    const int status = response.statusCode();
+    if (status < 200 || status >= 300 || !response.popVia() || !response.hasVia()) return true;
+    Linger& linger = l->second;
+    if (linger.ack) {
+      // The 2xx we refused, again: our ACK was lost. It goes again, and the 2xx no further.
+      // (Another fork's 2xx has another To tag: it is checked like the first.)
+      if (response.to().tag() == linger.ack->to().tag()) {
+        txn_.sendStateless(*linger.ack, linger.peer);
+        return true;
+      }
     }
+    if (linger.check && !response.body().empty() && linger.check(response).status != 0) {
+      ++stats_.refusedResponses;
+      ++stats_.refusedDialogs;
+      hangUpRefused(response, linger.peer, now);
+      return true;
+    }
+    txn_.respond(linger.server, response, now);
     return true;
   }
   auto cit = contexts_.find(ref->second.server);
@@ -296,11 +313,19 @@ bool Proxy::onResponse(TransactionId client, sip::Message& response, TimePoint n
   const int status = response.statusCode();
   // §16.7 step 3: our Via off; a response with no Via left was for us and goes nowhere.
   if (!response.popVia() || !response.hasVia()) return true;
+  if (status < 200 && !br.provisional) {
+    br.provisional = true;
+    if (br.cancelWanted) cancelBranch(ctx, br, now);
+  }
+  if (br.refusal.status == 0 && ctx.check && status < 300 && !response.body().empty()) {
+    br.refusal = ctx.check(response);
+    if (br.refusal.status != 0) ++stats_.refusedResponses;
+  }
+  if (br.refusal.status != 0) {
+    onRefusedResponse(ctx, b, client, response, now);
+    return true;
+  }
   if (status < 200) {
-    if (!br.provisional) {
-      br.provisional = true;
-      if (br.cancelWanted) cancelBranch(ctx, br, now);
-    }
     // §16.7 step 5: provisional responses other than 100 go on at once.
     if (status > 100 && !ctx.finalSent) txn_.respond(ctx.server, response, now);
     return true;
@@ -316,7 +341,7 @@ bool Proxy::onResponse(TransactionId client, sip::Message& response, TimePoint n
     ctx.finalSent = true;
     branches_.erase(ref);
     if (ctx.invite) {
-      lingering_[client] = ctx.server;
+      lingering_[client] = Linger{ctx.server, br.peer, ctx.check, nullptr};
       lingerDue_.push_back({now + settings_.lingerAfterInvite, client});
     }
     maybeFinish(ctx, now);
@@ -327,6 +352,81 @@ bool Proxy::onResponse(TransactionId client, sip::Message& response, TimePoint n
   branchFinal(ctx, b, status, &response, now);
   destroyIfDone(ctx.server);
   return true;
+}
+
+void Proxy::onRefusedResponse(Context& ctx, std::size_t b, TransactionId client, sip::Message& response,
+                              TimePoint now) {
+  const int status = response.statusCode();
+  if (status < 200) {
+    // Not passed on. An INVITE branch is cancelled (now, or at its first provisional); it ends
+    // with the refusal whatever final the callee sends.
+    if (ctx.invite) cancelBranch(ctx, ctx.branches[b], now);
+    return;
+  }
+  branches_.erase(client);
+  // Copies: branchFinal may start the next group, which grows ctx.branches.
+  const Refusal refusal = ctx.branches[b].refusal;
+  const Peer peer = ctx.branches[b].peer;
+  if (status < 300 && ctx.invite) {
+    // The callee answered with media the policy refuses (or answered after its provisional was
+    // refused, before our CANCEL reached it): its dialog exists, so end it there.
+    ++stats_.refusedDialogs;
+    std::shared_ptr<sip::Message> ack = hangUpRefused(response, peer, now);
+    lingering_[client] = Linger{ctx.server, peer, ctx.check, std::move(ack)};
+    lingerDue_.push_back({now + settings_.lingerAfterInvite, client});
+  }
+  sip::Message made = sip::Message::responseTo(ctx.request, refusal.status, refusal.reasonPhrase, newTag());
+  made.addHeader("Server", settings_.serverHeader);
+  if (!refusal.warning.empty()) made.addHeader("Warning", refusal.warning);
+  branchFinal(ctx, b, refusal.status, &made, now);
+  destroyIfDone(ctx.server);
+}
+
+std::shared_ptr<sip::Message> Proxy::hangUpRefused(const sip::Message& ok, const Peer& peer, TimePoint now) {
+  // The callee's side of the dialog (RFC 3261 §12.1.2 seen from the caller, which we stand in
+  // for here): the remote target is the 2xx's Contact, the route set the Record-Route entries
+  // between us and the callee (those above our own, nearest to us first), and the CSeq the
+  // INVITE's for the ACK (§13.2.2.4) and the next one for the BYE.
+  std::string target;
+  ok.forEachValue(sip::HeaderId::Contact, [&](std::string_view v) {
+    sip::NameAddr na;
+    if (!sip::parseNameAddr(v, na)) target = std::string(na.uri.raw);
+    return false;  // the first one only
+  });
+  if (target.empty()) target = std::string(ok.to().uri.raw);
+  std::vector<std::string> routes;
+  ok.forEachValue(sip::HeaderId::RecordRoute, [&](std::string_view v) {
+    sip::NameAddr na;
+    if (!sip::parseNameAddr(v, na, true) && net_.isLocalUri(na.uri)) return false;  // ours: the callee side ends
+    routes.emplace_back(v);
+    return true;
+  });
+  std::reverse(routes.begin(), routes.end());
+  auto make = [&](std::string_view method, std::uint32_t cseq) {
+    sip::Message m = sip::Message::request(method, target);
+    for (const std::string& r : routes) m.addHeader("Route", r);
+    for (const sip::HeaderField& h : ok.headers()) {
+      switch (h.id) {
+        case sip::HeaderId::From:
+        case sip::HeaderId::To:
+        case sip::HeaderId::CallId: m.addHeader(h.name, h.value); break;
+        default: break;
+      }
+    }
+    m.addHeader("CSeq", std::to_string(cseq) + " " + std::string(method));
+    m.addHeader("Max-Forwards", "70");
+    if (method == "BYE") m.addHeader("Reason", "SIP;cause=488;text=\"Refused by the security policy\"");
+    m.addHeader("Content-Length", "0");
+    m.pushVia("SIP/2.0/" + std::string(transport::transportName(peer.transport)) + " " + net_.localHostPort(peer) +
+              ";branch=" + newProxyBranch(net_.workerIndex(), ""));
+    return m;
+  };
+  const std::uint32_t n = ok.cseq().number;
+  auto ack = std::make_shared<sip::Message>(make("ACK", n));
+  txn_.sendStateless(*ack, peer);
+  sip::Message bye = make("BYE", n + 1);
+  if (TransactionId id = txn_.sendRequest(bye, peer, now); id != 0) ownRequests_[id] = 0;
+  return ack;
 }
 
 void Proxy::branchFinal(Context& ctx, std::size_t b, int status, const sip::Message* response, TimePoint now) {
@@ -433,7 +533,7 @@ void Proxy::cancelBranch(Context& ctx, Branch& br, TimePoint now) {
   br.cancelSent = true;
   ++stats_.cancelled;
   TransactionId id = txn_.sendRequest(cancel, br.peer, now);
-  if (id != 0) cancels_[id] = ctx.server;
+  if (id != 0) ownRequests_[id] = ctx.server;
   cancelDue_.push_back({now + settings_.cancelWait, br.client});
 }
 
@@ -460,7 +560,7 @@ bool Proxy::onCancel(TransactionId cancelId, TransactionId inviteId, sip::Messag
 }
 
 bool Proxy::onClientFailure(TransactionId client, bool timeout, TimePoint now) {
-  if (cancels_.erase(client) > 0) return true;
+  if (ownRequests_.erase(client) > 0) return true;
   if (lingering_.erase(client) > 0) return true;
   auto ref = branches_.find(client);
   if (ref == branches_.end()) return false;

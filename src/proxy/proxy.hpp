@@ -15,6 +15,8 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -59,6 +61,17 @@ struct Target {
   bool flow = false;
 };
 
+/// A verdict on the body of a response a branch returned (the secured mode's SRTP rule applied to
+/// an SDP answer, or to an offer in a 2xx after an INVITE without one). Status 0: it passes.
+struct Refusal {
+  int status = 0;            ///< 488 in practice
+  std::string reasonPhrase;  ///< of the response the caller gets
+  std::string warning;       ///< a Warning header value for that response, or empty
+};
+/// Checks a provisional or 2xx response that has a body before the proxy passes it on. Set per
+/// forwarded request by the policy around the proxy; empty when nothing is to be checked.
+using ResponseCheck = std::function<Refusal(const sip::Message& response)>;
+
 struct ProxySettings {
   /// No final response to an INVITE within this time: CANCEL every branch and answer 480
   /// (Timer C, RFC 3261 §16.8; at least 3 minutes there, a ring timeout here).
@@ -79,6 +92,8 @@ struct ProxyStats {
   std::uint64_t ringTimeouts = 0;
   std::uint64_t loops = 0;              ///< 482 answers
   std::uint64_t flowFailures = 0;       ///< branches failed because their connection was gone
+  std::uint64_t refusedResponses = 0;   ///< responses refused by a ResponseCheck (not passed on)
+  std::uint64_t refusedDialogs = 0;     ///< 2xx to INVITE refused: the callee got ACK and BYE
 };
 
 /// The result of Route pre-processing (§16.4).
@@ -116,8 +131,13 @@ class Proxy {
   /// best response, 100 Trying for INVITE, 480 on ring timeout, 487 after a CANCEL without an
   /// answer. `from` is the flow the request came on (Record-Route flow token). An empty list is
   /// answered 480.
+  ///
+  /// `check`, when set, sees every provisional and 2xx response with a body before it goes on. A
+  /// refused one is not passed on: a provisional gets its branch cancelled, a 2xx to INVITE gets
+  /// ACK and BYE from the proxy (the callee's dialog ends at once), and the branch ends with the
+  /// refusal (e.g. 488 with a Warning), which competes for the best response like any other.
   void forward(TransactionId id, sip::Message& req, const transport::Peer& from, std::vector<Target> targets,
-               TimePoint now);
+               TimePoint now, ResponseCheck check = {});
 
   /// Stateless forwarding (ACK for a 2xx, §16.11 simplified to what a record-routing proxy does):
   /// Max-Forwards, Via, and the send. False when it could not be sent.
@@ -151,6 +171,7 @@ class Proxy {
     /// late provisional still gets the CANCEL.
     bool abandoned = false;
     bool cancelSent = false;
+    Refusal refusal;  ///< set when a response of this branch was refused by the context's check
   };
   struct Context {
     TransactionId server = 0;
@@ -167,6 +188,14 @@ class Proxy {
     int bestStatus = 0;
     std::string bestResponse;               ///< wire bytes of the best final so far (our Via popped)
     std::vector<std::string> authHeaders;   ///< "Name: value" of every 401/407 challenge (§16.7 step 7)
+    ResponseCheck check;                    ///< see forward()
+  };
+  /// A finished INVITE branch, kept lingerAfterInvite to deal with 2xx retransmissions (RFC 6026).
+  struct Linger {
+    TransactionId server = 0;
+    transport::Peer peer;              ///< where the branch went
+    ResponseCheck check;
+    std::shared_ptr<sip::Message> ack; ///< the ACK the proxy sent for a refused 2xx, sent again
   };
 
   /// A branch the answer still waits for.
@@ -181,6 +210,11 @@ class Proxy {
   void cancelPending(Context& ctx, TimePoint now);
   void respondLocal(Context& ctx, int status, std::string_view reason, TimePoint now);
   void destroyIfDone(TransactionId server);
+  /// A branch response the context's check refused, or any response of a branch refused before.
+  void onRefusedResponse(Context& ctx, std::size_t b, TransactionId client, sip::Message& response, TimePoint now);
+  /// Ends the dialog a refused 2xx to INVITE created at the callee: ACK (sent statelessly, kept
+  /// for retransmissions of that 2xx) and BYE (a client transaction of ours). Returns the ACK.
+  std::shared_ptr<sip::Message> hangUpRefused(const sip::Message& ok, const transport::Peer& peer, TimePoint now);
   [[nodiscard]] std::string loopHash(const sip::Message& req) const;
   bool sendResponseStateless(sip::Message& response);
 
@@ -194,9 +228,11 @@ class Proxy {
     std::uint32_t index = 0;
   };
   std::unordered_map<TransactionId, BranchRef> branches_;  ///< by client transaction
-  std::unordered_map<TransactionId, TransactionId> cancels_;  ///< our CANCEL client tx -> server
-  /// Finished INVITEs: client -> server, kept lingerAfterInvite to forward 2xx retransmissions.
-  std::unordered_map<TransactionId, TransactionId> lingering_;
+  /// Client transactions of requests the proxy made itself (CANCEL, and BYE for a refused 2xx) ->
+  /// the server transaction they are for; their answers go nowhere.
+  std::unordered_map<TransactionId, TransactionId> ownRequests_;
+  /// Finished INVITE branches by client transaction, to forward 2xx retransmissions.
+  std::unordered_map<TransactionId, Linger> lingering_;
   struct Due {
     TimePoint when;
     TransactionId id;

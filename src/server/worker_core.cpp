@@ -527,6 +527,26 @@ bool WorkerCore::checkSecurity(TransactionId id, sip::Message& req) {
   return true;
 }
 
+proxy::ResponseCheck WorkerCore::responseCheck() {
+  if (currentModes_.effective() != security::SecurityMode::Secured) return {};
+  // The SRTP rule holds for the answer too (and for an offer in a 2xx to an INVITE without one):
+  // a provisional or 2xx response whose SDP is not SRTP is not passed on, and the caller gets 488.
+  return [services = &services_, modes = currentModes_](const sip::Message& resp) -> proxy::Refusal {
+    std::string_view contentType;
+    if (const sip::HeaderField* c = resp.find(sip::HeaderId::ContentType)) contentType = c->value;
+    security::PolicyDecision d = services->security.checkMedia(modes, contentType, resp.body());
+    if (d.allowed()) return {};
+    services->stats.securityRejections++;
+    std::string warning = d.warning;
+    if (warning.empty()) {
+      // A malformed answer: the caller is told in a Warning (399, RFC 3261 §20.43), not a 400 it
+      // did not cause.
+      warning = "399 " + services->security.settings().warnAgent + " \"Answer refused: " + d.reasonPhrase + "\"";
+    }
+    return {488, "Not Acceptable Here", std::move(warning)};
+  };
+}
+
 bool WorkerCore::filterDepartures(TransactionId id, sip::Message& req, std::vector<proxy::Target>& targets) {
   if (currentModes_.effective() == security::SecurityMode::Unsecured) return true;
   security::PolicyDecision refused;
@@ -585,7 +605,7 @@ void WorkerCore::forwardAfterLookup(TransactionId id, sip::Message& req, const P
                             return;
                           }
                           if (filterDepartures(id, m, targets)) {
-                            proxy_.forward(id, m, from, std::move(targets), transaction::Clock::now());
+                            proxy_.forward(id, m, from, std::move(targets), transaction::Clock::now(), responseCheck());
                           }
                         });
   if (!queued) {
@@ -636,7 +656,7 @@ void WorkerCore::routeRequest(TransactionId id, sip::Message& req, const Peer& f
       return;
     }
     std::vector<proxy::Target> targets{std::move(t)};
-    if (filterDepartures(id, req, targets)) proxy_.forward(id, req, from, std::move(targets), now);
+    if (filterDepartures(id, req, targets)) proxy_.forward(id, req, from, std::move(targets), now, responseCheck());
     return;
   }
   // The flow token of our Record-Route: back over the connection (or address) it names.
@@ -645,7 +665,7 @@ void WorkerCore::routeRequest(TransactionId id, sip::Message& req, const Peer& f
     t.peer = *routes.flow;
     t.flow = transport::isReliable(t.peer.transport);
     std::vector<proxy::Target> targets{std::move(t)};
-    if (filterDepartures(id, req, targets)) proxy_.forward(id, req, from, std::move(targets), now);
+    if (filterDepartures(id, req, targets)) proxy_.forward(id, req, from, std::move(targets), now, responseCheck());
     return;
   }
   const sip::Uri& ruri = req.requestUri();
@@ -678,7 +698,7 @@ void WorkerCore::routeRequest(TransactionId id, sip::Message& req, const Peer& f
     return;
   }
   std::vector<proxy::Target> targets{std::move(t)};
-  if (filterDepartures(id, req, targets)) proxy_.forward(id, req, from, std::move(targets), now);
+  if (filterDepartures(id, req, targets)) proxy_.forward(id, req, from, std::move(targets), now, responseCheck());
 }
 
 std::vector<proxy::Target> WorkerCore::targetsFor(std::vector<registrar::Binding> bindings) {
@@ -760,7 +780,7 @@ void WorkerCore::routeToUser(TransactionId id, sip::Message& req, const Peer& fr
     return;
   }
   std::vector<proxy::Target> targets = targetsFor(std::move(bindings));
-  if (filterDepartures(id, req, targets)) proxy_.forward(id, req, from, std::move(targets), transaction::Clock::now());
+  if (filterDepartures(id, req, targets)) proxy_.forward(id, req, from, std::move(targets), transaction::Clock::now(), responseCheck());
 }
 
 void WorkerCore::handleRegister(TransactionId id, sip::Message& req) {

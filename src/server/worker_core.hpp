@@ -85,6 +85,9 @@ class WorkerCore final : public transport::MessageHandler,
   /// Drops the targets a sip-secured or secured domain may not be reached over; answers 403 and
   /// returns false when none is left.
   bool filterDepartures(transaction::TransactionId id, sip::Message& req, std::vector<proxy::Target>& targets);
+  /// For a request of a `secured` caller or callee domain (currentModes_): the check of the SDP in
+  /// its provisional and 2xx responses. Empty otherwise.
+  proxy::ResponseCheck responseCheck();
   /// Forwards `req` to a URI whose host is a name, after RFC 3263 resolution on the resolver
   /// thread (targets tried in order). `requestUri`: the Request-URI to set on the branch (empty:
   /// unchanged). Answers 404 when nothing resolves.

@@ -5,6 +5,9 @@ gateways admitted by certificate, on one server with 5060 (UDP/TCP) and TLS side
 - a call from UDP into tls.test → 403; a tls.test caller to a UDP callee → 403 (not reachable over TLS);
 - a plain-RTP INVITE into srtp.test over TLS → 488 with a Warning; SRTP (RTP/SAVP + a=crypto) over
   TLS → proxied to the callee;
+- the answer is held to the same rule: a plain-RTP answer in a 2xx is not passed on (the caller gets
+  488 with a Warning, the callee ACK and BYE); in a 183 it is not passed on and the branch is
+  cancelled; an SRTP answer, and an SRTP offer in the 2xx to an INVITE without SDP, go through;
 - gw.example.net is an allow-listed gateway: with its certificate (our CA, SAN gw.example.net) its
   INVITE is proxied without a digest; the same name over UDP, or in a certificate from another CA,
   or a certificate of ours that names something else, is refused."""
@@ -125,6 +128,75 @@ class SecurityModes(unittest.TestCase):
         self.assertIn("SIP/2.0/TLS", invite.get("via"))
         frank.reply(invite, 486)
         self.assertEqual(erin.c.recv_final().status, 486)
+
+    def secured_call(self, offer):
+        frank = self.ua("frank", "srtp.test")
+        frank.register()
+        self.addCleanup(frank.register, 0)
+        erin = self.ua("erin", "srtp.test")
+        erin.send_authenticated("INVITE", "frank", offer, content_type="application/sdp", wait=False,
+                                target_domain="srtp.test")
+        invite = frank.expect_request("INVITE")
+        return erin, frank, invite
+
+    def test_plain_rtp_answer_in_a_2xx_is_refused_and_the_callee_gets_ack_and_bye(self):
+        erin, frank, invite = self.secured_call(SRTP_SDP)
+        frank.reply(invite, 200, headers=["Content-Type: application/sdp"], body=PLAIN_SDP, to_tag="frank-2xx")
+        r = erin.c.recv_final()
+        self.assertEqual(r.status, 488, r.raw)
+        warning = r.get("warning")
+        self.assertTrue(warning and warning.startswith("302 "), r.raw)
+        self.assertIn("RTP/AVP", warning)
+        self.assertNotIn("RTP/AVP", r.body or "")
+        # The callee's dialog is ended by the proxy: ACK for its 2xx, then BYE, in that dialog.
+        ack = frank.expect_request("ACK")
+        self.assertIn("tag=frank-2xx", ack.get("to"))
+        self.assertEqual(ack.get("call-id"), invite.get("call-id"))
+        self.assertEqual(ack.get("cseq").split()[0], invite.get("cseq").split()[0])
+        bye = frank.expect_request("BYE")
+        self.assertIn("tag=frank-2xx", bye.get("to"))
+        self.assertEqual(int(bye.get("cseq").split()[0]), int(invite.get("cseq").split()[0]) + 1)
+        self.assertIn("cause=488", bye.get("reason"))
+        self.assertTrue(bye.uri.startswith("sip:frank@"), bye.uri)
+        frank.reply(bye, 200)
+        # A retransmission of the refused 2xx is ACKed again and never reaches the caller.
+        frank.reply(invite, 200, headers=["Content-Type: application/sdp"], body=PLAIN_SDP, to_tag="frank-2xx")
+        again = frank.expect_request("ACK")
+        self.assertIn("tag=frank-2xx", again.get("to"))
+        with self.assertRaises(TimeoutError):
+            erin.c.recv(1.0)
+
+    def test_plain_rtp_answer_in_a_183_is_not_passed_on_and_the_branch_is_cancelled(self):
+        erin, frank, invite = self.secured_call(SRTP_SDP)
+        frank.reply(invite, 183, "Session Progress", headers=["Content-Type: application/sdp"], body=PLAIN_SDP,
+                    to_tag="frank-183")
+        cancel = frank.expect_request("CANCEL")
+        self.assertEqual(cancel.get("call-id"), invite.get("call-id"))
+        frank.reply(cancel, 200)
+        frank.reply(invite, 487, "Request Terminated", to_tag="frank-183")
+        seen = []
+        while True:
+            r = erin.c.recv()
+            seen.append(r.status)
+            if r.status >= 200:
+                break
+        self.assertEqual(r.status, 488, r.raw)
+        self.assertIn("RTP/AVP", r.get("warning") or "")
+        self.assertNotIn(183, seen)
+
+    def test_an_srtp_answer_goes_through(self):
+        erin, frank, invite = self.secured_call(SRTP_SDP)
+        frank.reply(invite, 200, headers=["Content-Type: application/sdp"], body=SRTP_SDP)
+        r = erin.c.recv_final()
+        self.assertEqual(r.status, 200, r.raw)
+        self.assertIn("RTP/SAVP", r.body)
+
+    def test_a_plain_rtp_offer_in_the_2xx_to_an_invite_without_sdp_is_refused(self):
+        erin2, frank2, invite2 = self.secured_call("")
+        frank2.reply(invite2, 200, headers=["Content-Type: application/sdp"], body=PLAIN_SDP, to_tag="late")
+        r2 = erin2.c.recv_final()
+        self.assertEqual(r2.status, 488, r2.raw)
+        self.assertEqual(frank2.expect_request("BYE").get("call-id"), invite2.get("call-id"))
 
     def gateway_invite(self, client, from_host="gw.example.net"):
         call_id = uuid.uuid4().hex

@@ -61,7 +61,7 @@ class Harness : public transaction::TransactionUser {
   }
 
   void onRequest(TransactionId id, sip::Message& req, const Peer& from) override {
-    proxy_.forward(id, req, from, targets, now);
+    proxy_.forward(id, req, from, targets, now, check);
   }
   void onCancel(TransactionId c, TransactionId i, sip::Message& m, const Peer&) override {
     EXPECT_TRUE(proxy_.onCancel(c, i, m, now));
@@ -99,6 +99,7 @@ class Harness : public transaction::TransactionUser {
 
   Recorder rec;
   std::vector<Target> targets;
+  ResponseCheck check;
   TimePoint now{};
 
  private:
@@ -211,6 +212,91 @@ TEST(Proxy, A6xxCancelsTheOtherRingingBranch) {
   up = h.takeTo(kCaller);
   ASSERT_EQ(up.size(), 1u);
   EXPECT_EQ(statusOf(up[0]), 603);
+}
+
+/// A response to a forwarded request with a Contact and an SDP-like body.
+std::string answerWithBody(const std::string& forwarded, int status, const std::string& toTag, const std::string& body,
+                           const std::string& contact) {
+  sip::Message req;
+  EXPECT_FALSE(sip::parseMessage(forwarded, req));
+  sip::Message resp = sip::Message::responseTo(req, status, {}, toTag);
+  req.forEachValue(sip::HeaderId::RecordRoute, [&](std::string_view v) {
+    resp.addHeader("Record-Route", v);
+    return true;
+  });
+  resp.addHeader("Contact", "<" + contact + ">");
+  resp.setBody(body, "application/sdp");
+  std::string out;
+  sip::serialize(resp, out);
+  return out;
+}
+
+/// Refuses any body that offers plain RTP, like the secured mode does.
+Refusal refusePlainRtp(const sip::Message& r) {
+  if (r.body().find("RTP/AVP") == std::string_view::npos) return {};
+  return {488, "Not Acceptable Here", "302 test \"plain RTP\""};
+}
+
+TEST(Proxy, ARefused2xxIsEndedAtTheCalleeAndAnotherForkStillAnswers) {
+  Harness h;
+  h.check = refusePlainRtp;
+  h.targets = {target("sip:bob@203.0.113.1", kBob1), target("sip:bob@203.0.113.2", kBob2)};
+  h.feed(request("INVITE"), kCaller);
+  h.takeTo(kCaller);  // 100
+  auto to1 = h.takeTo(kBob1);
+  auto to2 = h.takeTo(kBob2);
+  ASSERT_EQ(to1.size(), 1u);
+  ASSERT_EQ(to2.size(), 1u);
+  const std::string refused = answerWithBody(to1[0], 200, "b1", "m=audio 4000 RTP/AVP 0\r\n", "sip:bob@203.0.113.1:5070");
+  h.feed(refused, kBob1);
+  EXPECT_TRUE(h.takeTo(kCaller).empty()) << "the refused 2xx does not reach the caller";
+  auto down = h.takeTo(kBob1);
+  ASSERT_EQ(down.size(), 2u);
+  sip::Message ack, bye;
+  ASSERT_FALSE(sip::parseMessage(down[0], ack)) << down[0];
+  ASSERT_FALSE(sip::parseMessage(down[1], bye)) << down[1];
+  EXPECT_EQ(ack.method(), sip::Method::Ack);
+  EXPECT_EQ(ack.requestUriText(), "sip:bob@203.0.113.1:5070") << "the 2xx's Contact";
+  EXPECT_EQ(ack.cseq().number, 1u);
+  EXPECT_EQ(*ack.to().tag(), "b1");
+  EXPECT_EQ(*ack.from().tag(), "a1");
+  EXPECT_EQ(ack.count(sip::HeaderId::Route), 0u) << "only our own Record-Routes: no route set";
+  EXPECT_EQ(bye.method(), sip::Method::Bye);
+  EXPECT_EQ(bye.cseq().number, 2u);
+  EXPECT_EQ(bye.callId(), ack.callId());
+  // The other fork answers with SRTP: that 2xx goes on, and the caller never sees a 488.
+  h.feed(answerWithBody(to2[0], 200, "b2", "m=audio 4000 RTP/SAVP 0\r\n", "sip:bob@203.0.113.2"), kBob2);
+  auto up = h.takeTo(kCaller);
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_EQ(statusOf(up[0]), 200);
+  EXPECT_NE(up[0].find("RTP/SAVP"), std::string::npos);
+  // The refused 2xx again (our ACK was lost): ACKed again, still not passed on.
+  h.feed(refused, kBob1);
+  down = h.takeTo(kBob1);
+  ASSERT_EQ(down.size(), 1u);
+  EXPECT_EQ(down[0].rfind("ACK ", 0), 0u);
+  EXPECT_TRUE(h.takeTo(kCaller).empty());
+  EXPECT_EQ(h.proxy_.stats().refusedDialogs, 1u);
+}
+
+TEST(Proxy, ARefusedProvisionalCancelsItsBranchWhichEndsWithTheRefusal) {
+  Harness h;
+  h.check = refusePlainRtp;
+  h.targets = {target("sip:bob@203.0.113.1", kBob1)};
+  h.feed(request("INVITE"), kCaller);
+  h.takeTo(kCaller);
+  auto to1 = h.takeTo(kBob1);
+  h.feed(answerWithBody(to1[0], 183, "b1", "m=audio 4000 RTP/AVP 0\r\n", "sip:bob@203.0.113.1"), kBob1);
+  EXPECT_TRUE(h.takeTo(kCaller).empty()) << "the 183 is not passed on";
+  auto cancel = h.takeTo(kBob1);
+  ASSERT_EQ(cancel.size(), 1u);
+  EXPECT_EQ(cancel[0].rfind("CANCEL ", 0), 0u);
+  h.feed(answer(to1[0], 487, "b1"), kBob1);
+  auto up = h.takeTo(kCaller);
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_EQ(statusOf(up[0]), 488);
+  EXPECT_NE(up[0].find("Warning: 302 test \"plain RTP\""), std::string::npos) << up[0];
+  EXPECT_EQ(h.proxy_.contextCount(), 0u);
 }
 
 TEST(Proxy, SequentialGroupsByQ) {
