@@ -405,12 +405,17 @@ Config loadConfigFile(const std::filesystem::path& file) {
   if (const toml::node* n = root.get("transport")) {
     const toml::table* t = n->as_table();
     if (t == nullptr) fail(r.key("", "transport"), "expected a table [transport]");
-    r.checkKeys(*t, "transport", {"tcp_idle_timeout", "max_connections_per_address", "max_message_size"});
+    r.checkKeys(*t, "transport", {"tcp_idle_timeout", "max_connections_per_address", "max_message_size", "udp_mtu"});
     std::int64_t idle = c.transport.tcpIdleTimeout.count();
     r.integer(*t, "transport", "tcp_idle_timeout", idle, 1, 86400);
     c.transport.tcpIdleTimeout = std::chrono::seconds(idle);
     r.integer(*t, "transport", "max_connections_per_address", c.transport.maxConnectionsPerAddress, 1, 1000000);
     r.integer(*t, "transport", "max_message_size", c.transport.maxMessageSize, 1024, 65535);
+    r.integer(*t, "transport", "udp_mtu", c.transport.udpMtu, 0, 65535);
+    if (c.transport.udpMtu != 0 && c.transport.udpMtu < 576) {
+      fail(r.key("transport", "udp_mtu"),
+           "is " + std::to_string(c.transport.udpMtu) + ": expected 0 (never switch large requests to TCP) or a path MTU of 576-65535 bytes");
+    }
   }
   if (const toml::node* n = root.get("proxy")) {
     const toml::table* t = n->as_table();

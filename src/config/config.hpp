@@ -81,6 +81,7 @@ struct Config {
     std::chrono::seconds tcpIdleTimeout{600};
     std::uint32_t maxConnectionsPerAddress = 256;
     std::uint32_t maxMessageSize = 65535;
+    std::uint32_t udpMtu = 1500;  ///< §18.1.1: larger requests than this less 200 go over TCP; 0: never
   } transport;
 
   struct Timers {

@@ -293,6 +293,7 @@ int runServer(ServeOptions options) {
   ts.tcpIdleTimeout = cfg.transport.tcpIdleTimeout;
   ts.maxConnectionsPerAddress = cfg.transport.maxConnectionsPerAddress;
   ts.limits.maxMessageSize = cfg.transport.maxMessageSize;
+  ts.udpMtu = cfg.transport.udpMtu;
 
   transaction::TimerSettings timers;
   timers.t1 = cfg.timers.t1;

@@ -73,6 +73,7 @@ WorkerCore::WorkerCore(asio::io_context& io, Services& services, const transport
                                   .recordRoute = true,
                                   .serverHeader = services.settings.serverHeader}),
       ticker_(io) {
+  txn_.setUdpSizeLimit(transportSettings.udpMtu > 200 ? transportSettings.udpMtu - 200 : 0);
   const security::SecuritySettings& sec = services.security.settings();
   securityActive_ = !sec.gatewayNames.empty() || sec.defaultMode != security::SecurityMode::Unsecured ||
                     std::any_of(sec.domains.begin(), sec.domains.end(), [](const security::DomainSecurity& d) {
@@ -118,6 +119,15 @@ void WorkerCore::logRateLimited(const std::string& line) {
 }
 
 void WorkerCore::onTransportError(const Peer& /*peer*/, std::string_view what) { logRateLimited(std::string(what)); }
+
+void WorkerCore::onConnectFailed(const Peer& to) {
+  // §17.1.4: the requests that were to go over it fail now (503 for a proxy branch), or, when
+  // they left UDP only for their size (§18.1.1), go over UDP.
+  if (txn_.transportFailed(to, transaction::Clock::now()) > 0) {
+    logRateLimited("could not connect to " + to.toString() + " (" + std::string(transport::transportName(to.transport)) +
+                   ")");
+  }
+}
 
 // ---- transport -> transactions ---------------------------------------------------------------
 

@@ -49,6 +49,7 @@ class WorkerCore final : public transport::MessageHandler,
   void onMessage(sip::Message& msg, const transport::Peer& from) override;
   void onInvalid(sip::Message& partial, const sip::ParseError& error, const transport::Peer& from) override;
   void onTransportError(const transport::Peer& peer, std::string_view what) override;
+  void onConnectFailed(const transport::Peer& to) override;
 
   // transaction::Sender
   bool send(const transport::Peer& to, std::string_view bytes) override;

@@ -1,6 +1,7 @@
 // Client transactions: INVITE (RFC 3261 §17.1.1 with RFC 6026 §7.2) and non-INVITE (§17.1.2),
 // response matching (§17.1.3) and transport errors (§17.1.4).
 #include <charconv>
+#include <vector>
 
 #include "sip/parser.hpp"
 #include "sip/serializer.hpp"
@@ -32,19 +33,97 @@ TransactionId TransactionLayer::sendRequest(const sip::Message& request, const t
   std::uint32_t slot = allocate(invite ? Kind::ClientInvite : Kind::ClientNonInvite, to);
   Transaction& tx = slots_[slot];
   tx.state = invite ? State::Calling : State::Trying;
+  tx.sizeSwitched = false;
   sip::serialize(request, tx.bytes);
-  if (!sender_.send(tx.peer, tx.bytes)) {
+  if (tx.peer.transport == transport::TransportKind::Udp && udpSizeLimit_ > 0 && tx.bytes.size() > udpSizeLimit_ &&
+      switchForSize(tx)) {
+    ++stats_.sizeSwitches;
+    if (!sender_.send(tx.peer, tx.bytes)) {
+      // No TCP to there at all (e.g. the connection limit): UDP after all, at once.
+      if (!fallBackToUdp(slot, now)) {
+        destroy(slot);
+        return 0;
+      }
+      arm(slot, kDeadline, now + 64 * timers_.t1);
+      return idOf(slot);
+    }
+  } else if (!sender_.send(tx.peer, tx.bytes)) {
     ++stats_.sendFailures;
     destroy(slot);
     return 0;
   }
   if (!tx.reliable) {
     arm(slot, kRetransmit, now + timers_.t1);  // Timer A / Timer E
-  } else if (!invite) {
+  } else if (!invite && !tx.sizeSwitched) {
     release(tx.bytes);  // nothing to retransmit, and no ACK to build
   }
   arm(slot, kDeadline, now + 64 * timers_.t1);  // Timer B / Timer F
   return idOf(slot);
+}
+
+bool TransactionLayer::switchForSize(Transaction& tx) {
+  // §18.1.1: "If this causes a change in the transport protocol from the one indicated in the top
+  // Via, the value in the top Via MUST be changed." The Via is found by parsing the bytes (views
+  // into them): this runs only for the rare large request.
+  sip::Message sent;
+  if (!sip::parseMessage(tx.bytes, sent, sip::Limits{.maxMessageSize = tx.bytes.size() + 1}).ok() || !sent.hasVia()) {
+    return false;
+  }
+  std::string_view t = sent.topVia().transport;
+  if (t.size() != 3 || !sip::iequals(t, "UDP") || t.data() < tx.bytes.data() ||
+      t.data() + 3 > tx.bytes.data() + tx.bytes.size()) {
+    return false;
+  }
+  tx.viaTransportAt = static_cast<std::uint32_t>(t.data() - tx.bytes.data());
+  tx.bytes.replace(tx.viaTransportAt, 3, "TCP");
+  tx.peer.transport = transport::TransportKind::Tcp;
+  tx.peer.connectionId = 0;
+  tx.reliable = true;
+  tx.sizeSwitched = true;
+  return true;
+}
+
+bool TransactionLayer::fallBackToUdp(std::uint32_t slot, TimePoint now) {
+  Transaction& tx = slots_[slot];
+  ++stats_.udpFallbacks;
+  tx.bytes.replace(tx.viaTransportAt, 3, "UDP");
+  tx.peer.transport = transport::TransportKind::Udp;
+  tx.peer.connectionId = 0;
+  tx.reliable = false;
+  tx.sizeSwitched = false;
+  tx.interval = timers_.t1;
+  if (!sender_.send(tx.peer, tx.bytes)) {
+    ++stats_.sendFailures;
+    return false;
+  }
+  arm(slot, kRetransmit, now + timers_.t1);  // Timer A / Timer E from here
+  return true;
+}
+
+std::size_t TransactionLayer::transportFailed(const transport::Peer& to, TimePoint now) {
+  // First the list, then the callbacks: the TU may start new transactions to the same place (a
+  // new connection attempt), which this failure is not about.
+  std::vector<TransactionId> failed;
+  for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {
+    const Transaction& tx = slots_[slot];
+    if (!tx.live || tx.isServer() || (tx.state != State::Calling && tx.state != State::Trying)) continue;
+    if (tx.peer.transport != to.transport || tx.peer.port != to.port || !(tx.peer.address == to.address)) continue;
+    if (tx.peer.connectionId != 0 && to.connectionId != 0 && tx.peer.connectionId != to.connectionId) continue;
+    failed.push_back(idOf(slot));
+  }
+  for (TransactionId id : failed) {
+    std::uint32_t slot = slotOf(id);
+    if (slot == kNoSlot) continue;
+    if (slots_[slot].sizeSwitched) {
+      // §18.1.1: "if the attempt to establish the connection generates either an ICMP Protocol
+      // Not Supported, or results in a TCP reset, the element SHOULD retry the request, using UDP."
+      if (fallBackToUdp(slot, now)) continue;
+    }
+    ++stats_.sendFailures;
+    destroy(slot);
+    tu_.onClientFailure(id, false);  // §17.1.4: a transport error
+  }
+  return failed.size();
 }
 
 void TransactionLayer::receiveResponse(sip::Message& response, const transport::Peer& from, TimePoint now) {
@@ -65,6 +144,7 @@ void TransactionLayer::receiveResponse(sip::Message& response, const transport::
     tu_.onStrayResponse(response, from);
     return;
   }
+  slots_[slot].sizeSwitched = false;  // it got through: no going back to UDP
   if (slots_[slot].kind == Kind::ClientInvite) {
     inviteClientResponse(slot, response, now);
   } else {

@@ -52,6 +52,10 @@ struct Transaction {
   bool reliable = false;  ///< RFC 3261 §17: no retransmission timers, zero clean-up timers
   bool rfc2543 = false;
   bool sentResponse = false;  ///< server: `bytes` holds a response that was sent
+  /// Client: the request was for UDP but went over TCP for its size (RFC 3261 §18.1.1). Until a
+  /// response arrives, a failure to connect sends it over UDP after all; `bytes` keeps it.
+  bool sizeSwitched = false;
+  std::uint32_t viaTransportAt = 0;  ///< where "UDP"/"TCP" of the top Via is in `bytes`
 
   [[nodiscard]] bool isServer() const { return kind == Kind::ServerInvite || kind == Kind::ServerNonInvite; }
 };

@@ -90,6 +90,8 @@ struct TransactionStats {
   std::uint64_t strayResponses = 0;
   std::uint64_t invalidDropped = 0;  ///< messages without what matching needs (Via, CSeq, ...)
   std::uint64_t sendFailures = 0;
+  std::uint64_t sizeSwitches = 0;  ///< requests sent over TCP instead of UDP for their size (§18.1.1)
+  std::uint64_t udpFallbacks = 0;  ///< of those, sent over UDP after all (the connection failed)
 };
 
 class TransactionLayer {
@@ -116,6 +118,17 @@ class TransactionLayer {
   /// start a transaction (ACK, no branch, branch and method already in use) or the first send
   /// fails.
   TransactionId sendRequest(const sip::Message& request, const transport::Peer& to, TimePoint now);
+
+  /// RFC 3261 §18.1.1: a request for UDP larger than `bytes` (the path MTU less 200; 1300 by
+  /// default) goes over TCP to the same address and port instead, with its top Via saying so;
+  /// should the connection fail before any response, it goes over UDP after all. 0: never.
+  void setUdpSizeLimit(std::size_t bytes) { udpSizeLimit_ = bytes; }
+
+  /// A connection to `to` (transport, address, port) could not be set up (refused, unreachable,
+  /// TLS handshake failed): the client transactions sent that way that have no response yet
+  /// fail now (§17.1.4: onClientFailure(id, false)), rather than at Timer B/F, or go over UDP
+  /// when they left it only for their size. Returns how many were affected.
+  std::size_t transportFailed(const transport::Peer& to, TimePoint now);
 
   /// Sends outside any transaction (ACK for a 2xx, a proxy's stateless forwarding of a 2xx).
   bool sendStateless(const sip::Message& msg, const transport::Peer& to);
@@ -165,6 +178,10 @@ class TransactionLayer {
   void inviteClientResponse(std::uint32_t slot, sip::Message& response, TimePoint now);
   void nonInviteClientResponse(std::uint32_t slot, sip::Message& response, TimePoint now);
   void fireClientTimer(std::uint32_t slot, detail::Timer which, TimePoint now);
+  /// §18.1.1 on a fresh client transaction: over TCP when too large for UDP. False when it stays.
+  bool switchForSize(Transaction& tx);
+  /// Back to UDP (the TCP attempt failed) and sent; false when that send fails too.
+  bool fallBackToUdp(std::uint32_t slot, TimePoint now);
   /// Replaces the stored INVITE with the ACK for `response` (§17.1.1.3); false if it cannot.
   bool buildAck(Transaction& tx, const sip::Message& response);
 
@@ -195,6 +212,7 @@ class TransactionLayer {
   std::uint32_t timerSerial_ = 0;
   std::size_t servers_ = 0;
   std::size_t clients_ = 0;
+  std::size_t udpSizeLimit_ = 1300;
   std::string keyScratch_;   ///< the key of the message being matched
   std::string wireScratch_;  ///< stateless sends and 2xx retransmissions in Accepted
   TransactionStats stats_;

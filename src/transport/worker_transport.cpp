@@ -133,6 +133,7 @@ class StreamConnection final : public Connection, public std::enable_shared_from
   /// An outbound connection: queued writes wait until it is connected (and the handshake is done).
   void connect(const tcp::endpoint& remote) {
     connecting_ = true;
+    outbound_ = true;
     touch();
     armTimer();
     socket_.async_connect(remote, [self = shared_from_this()](const boost::system::error_code& ec) {
@@ -142,6 +143,7 @@ class StreamConnection final : public Connection, public std::enable_shared_from
         self->close();
         return;
       }
+      self->connected_ = true;
       boost::system::error_code rec;
       self->socket_.set_option(tcp::no_delay(true), rec);
       self->socket_.non_blocking(true, rec);
@@ -177,6 +179,10 @@ class StreamConnection final : public Connection, public std::enable_shared_from
     socket_.close(ec);
     timer_.cancel();
     owner_.connectionClosed(id_, accountedAddress_);
+    // An outbound connection that never got up: whoever sent on it is told (after the
+    // connection is out of the tables, so that a retry opens a new one).
+    const bool up = connected_ && (ssl_ == nullptr || handshakeDone_) && !nameRefused_;
+    if (outbound_ && !up && owner_.accepting_) owner_.handler_.onConnectFailed(peer_);
   }
 
   const Peer& peer() const { return peer_; }
@@ -308,6 +314,7 @@ class StreamConnection final : public Connection, public std::enable_shared_from
         std::string why = contexts_->checkServerName(ssl_, serverName_, peer_.address.toString());
         if (!why.empty()) {
           owner_.counters_.tlsHandshakeFailures++;
+          nameRefused_ = true;
           owner_.handler_.onTransportError(peer_, "TLS server " + peer_.hostPort() + ": " + why);
           close();
           return false;
@@ -475,6 +482,9 @@ class StreamConnection final : public Connection, public std::enable_shared_from
   bool closed_ = false;
   bool closing_ = false;  ///< closes once the queued writes are out
   bool connecting_ = false;
+  bool outbound_ = false;   ///< opened by us (connect())
+  bool connected_ = false;  ///< outbound: the TCP connect succeeded
+  bool nameRefused_ = false;  ///< outbound TLS: the server's certificate does not name it (RFC 5922)
   bool handshakeDone_ = false;
   bool awaitingProxy_ = false;
   bool waitingRead_ = false;

@@ -61,6 +61,9 @@ struct TransportSettings {
   TlsContextHolder* tls = nullptr;
   std::chrono::seconds tcpIdleTimeout{600};
   std::uint32_t maxConnectionsPerAddress = 256;
+  /// The path MTU assumed for UDP (RFC 3261 §18.1.1): a request within 200 bytes of it goes over
+  /// TCP instead. 0: requests never change transport for their size.
+  std::uint32_t udpMtu = 1500;
   sip::Limits limits;
 };
 
@@ -73,6 +76,9 @@ class MessageHandler {
   virtual void onInvalid(sip::Message& partial, const sip::ParseError& error, const Peer& from) = 0;
   /// A connection failed in a way worth a log line (a TLS handshake or server-name check).
   virtual void onTransportError(const Peer& /*peer*/, std::string_view /*what*/) {}
+  /// A connection we opened to `to` closed before it could carry anything: the connect failed
+  /// (refused, unreachable, timed out) or its TLS handshake did. What was queued on it is lost.
+  virtual void onConnectFailed(const Peer& /*to*/) {}
 };
 
 struct TransportCounters {

@@ -3,12 +3,13 @@ session model (INVITE / 100 / 180 / 200 / ACK / BYE, steps 1-23) between two reg
 over UDP and over TCP, checking what the seed shows: Via stacking and removal, Max-Forwards
 70 -> 69, To tags, CSeq, and our Record-Route. Also authentication (407, From must be the
 authenticated user), 404/480, CANCEL, a 486, forking to two devices, the ring timeout, loops."""
+import re
 import signal
 import socket
 import time
 import unittest
 
-from harness import DOMAIN, Server, ServerPerClass
+from harness import DOMAIN, Response, Server, ServerPerClass
 from proxy_ua import UA, header_lines, uri_of
 
 SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
@@ -308,6 +309,87 @@ class OutboundTcp(ServerPerClass, unittest.TestCase):
             data += chunk
         self.assertTrue(data.startswith(b"MESSAGE sip:bob@127.0.0.1:"), data[:200])
         self.assertIn(b"SIP/2.0/TCP", data)
+
+
+    def test_a_refused_tcp_contact_fails_at_once(self):
+        # Nothing listens there: the connect is refused, and the branch fails now (§17.1.4)
+        # instead of at Timer F 32 s later.
+        closed = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        closed.close()
+        b = UA("udp", self.server.port, "bob", "secret-b")
+        self.addCleanup(b.close)
+        b.contact = "<sip:bob@127.0.0.1:%d;transport=tcp>" % port
+        b.register()
+        self.addCleanup(b.register, 0)
+        a = UA("udp", self.server.port, "alice", "secret-a")
+        self.addCleanup(a.close)
+        started = time.monotonic()
+        r, _, _ = a.send_authenticated("MESSAGE", "bob", "nobody there")
+        self.assertGreaterEqual(r.status, 500, r.raw)
+        self.assertLess(time.monotonic() - started, 5.0)
+
+
+class LargeRequests(ServerPerClass, unittest.TestCase):
+    """RFC 3261 §18.1.1: a request over 1300 bytes for a UDP contact goes over TCP to the same
+    address and port, its top Via saying TCP; when TCP is refused there it goes over UDP."""
+
+    def read_request(self, conn):
+        data = b""
+        while True:
+            end = data.find(b"\r\n\r\n")
+            if end >= 0:
+                m = re.search(rb"(?im)^content-length\s*:\s*(\d+)", data[:end])
+                if m and len(data) >= end + 4 + int(m.group(1)):
+                    return Response(data[:end + 4 + int(m.group(1))].decode())
+            chunk = conn.recv(65536)
+            self.assertTrue(chunk, "connection closed before the request arrived")
+            data += chunk
+
+    def test_a_large_message_to_a_udp_contact_goes_over_tcp(self):
+        b = UA("udp", self.server.port, "bob", "secret-b")
+        self.addCleanup(b.close)
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", b.c.local_port))  # the same port number as its UDP contact
+        listener.listen(1)
+        listener.settimeout(5)
+        self.addCleanup(listener.close)
+        b.register()
+        self.addCleanup(b.register, 0)
+        a = UA("tcp", self.server.port, "alice", "secret-a")
+        self.addCleanup(a.close)
+        body = "z" * 1400
+        a.send_authenticated("MESSAGE", "bob", body, wait=False)
+        conn, _ = listener.accept()
+        self.addCleanup(conn.close)
+        conn.settimeout(5)
+        m = self.read_request(conn)
+        self.assertEqual(m.method, "MESSAGE")
+        self.assertEqual(m.body, body)
+        self.assertTrue(m.get("via").startswith("SIP/2.0/TCP "), m.get("via"))
+        lines = ["SIP/2.0 200 OK"] + ["Via: %s" % v for v in m.all("via")]
+        lines += ["From: %s" % m.get("from"), "To: %s;tag=b1" % m.get("to"), "Call-ID: %s" % m.get("call-id"),
+                  "CSeq: %s" % m.get("cseq"), "Content-Length: 0"]
+        conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        self.assertEqual(a.c.recv_final().status, 200)
+
+    def test_when_tcp_is_refused_it_goes_over_udp(self):
+        b = UA("udp", self.server.port, "bob", "secret-b")
+        self.addCleanup(b.close)
+        b.register()  # nothing listens on TCP at its port
+        self.addCleanup(b.register, 0)
+        a = UA("tcp", self.server.port, "alice", "secret-a")
+        self.addCleanup(a.close)
+        body = "q" * 1400
+        started = time.monotonic()
+        a.send_authenticated("MESSAGE", "bob", body, wait=False)
+        m = b.expect_request("MESSAGE", timeout=5.0)
+        self.assertLess(time.monotonic() - started, 3.0, "the refused connect must not wait for a timer")
+        self.assertEqual(m.body, body)
+        self.assertTrue(m.get("via").startswith("SIP/2.0/UDP "), m.get("via"))
+        b.reply(m, 200)
+        self.assertEqual(a.c.recv_final().status, 200)
 
 
 class OfflineAcrossKill9(unittest.TestCase):

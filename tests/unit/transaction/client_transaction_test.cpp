@@ -344,5 +344,129 @@ TEST_F(ClientInvite, RetransmissionsAreByteIdentical) {
   EXPECT_EQ(first.topVia().branch, "z9hG4bKinv1");
 }
 
+// ---- RFC 3261 §18.1.1: large requests over TCP, back to UDP when TCP cannot connect ----
+
+class ClientLargeRequest : public ClientTest {
+ protected:
+  /// A request of about 1,500 bytes for UDP: over the default 1,300-byte limit.
+  RequestSpec big = makeSpec("MESSAGE", "z9hG4bKbig1", [](RequestSpec& s) {
+    s.sentBy = "proxy.example.com:5060";
+    s.extraHeaders = "Subject: " + std::string(1400, 'x') + "\n";
+  });
+  [[nodiscard]] static sip::Message sentMessage(const SentMessage& m) { return parseWire(m.bytes); }
+};
+
+TEST_F(ClientLargeRequest, GoesOverTcpToTheSameAddressWithItsViaChanged) {
+  TransactionId id = start(big, uas);
+  ASSERT_NE(id, 0U);
+  ASSERT_EQ(sender.sent.size(), 1U);
+  EXPECT_EQ(sender.sent[0].to.transport, transport::TransportKind::Tcp);
+  EXPECT_EQ(sender.sent[0].to.address, uas.address);
+  EXPECT_EQ(sender.sent[0].to.port, uas.port);
+  EXPECT_EQ(sender.sent[0].to.connectionId, 0U) << "a connection of its own (or the one already open)";
+  EXPECT_GT(sender.sent[0].bytes.size(), 1300U);
+  EXPECT_EQ(sentMessage(sender.sent[0]).topVia().transport, "TCP");
+  EXPECT_EQ(sentMessage(sender.sent[0]).topVia().branch, "z9hG4bKbig1") << "only the transport changes";
+  at(5000ms);
+  EXPECT_EQ(sentCount("MESSAGE"), 1U) << "reliable now: no Timer E";
+  deliver(responseText(big, 200), uasTcp);
+  ASSERT_EQ(responses(id), 1U);
+  EXPECT_EQ(layer.stats().sizeSwitches, 1U);
+  EXPECT_EQ(layer.stats().udpFallbacks, 0U);
+}
+
+TEST_F(ClientLargeRequest, AFailedConnectSendsItOverUdpAfterAll) {
+  TransactionId id = start(big, uas);
+  at(200ms);
+  transport::Peer tcp = uas;
+  tcp.transport = transport::TransportKind::Tcp;
+  EXPECT_EQ(layer.transportFailed(tcp, now), 1U);
+  ASSERT_EQ(sender.sent.size(), 2U);
+  EXPECT_EQ(sender.sent[1].to, uas);
+  EXPECT_EQ(sentMessage(sender.sent[1]).topVia().transport, "UDP");
+  EXPECT_EQ(tu.count(Ev::ClientFailure), 0U);
+  // Unreliable from here: Timer E retransmits from the UDP send on.
+  at(700ms);
+  EXPECT_EQ(sentCount("MESSAGE"), 3U);
+  EXPECT_EQ(sender.sent[2].bytes, sender.sent[1].bytes);
+  answer(big, 202);
+  ASSERT_EQ(responses(id), 1U);
+  EXPECT_EQ(layer.stats().udpFallbacks, 1U);
+}
+
+TEST_F(ClientLargeRequest, NoTcpAtAllMeansUdpAtOnce) {
+  sender.failingKind = transport::TransportKind::Tcp;
+  TransactionId id = start(big, uas);
+  ASSERT_NE(id, 0U);
+  ASSERT_EQ(sender.sent.size(), 1U);
+  EXPECT_EQ(sender.sent[0].to, uas);
+  EXPECT_EQ(sentMessage(sender.sent[0]).topVia().transport, "UDP");
+  at(500ms);
+  EXPECT_EQ(sentCount("MESSAGE"), 2U) << "Timer E runs";
+}
+
+TEST_F(ClientLargeRequest, OnceAnsweredOverTcpThereIsNoGoingBack) {
+  TransactionId id = start(big, uas);
+  deliver(responseText(big, 100), uasTcp);
+  transport::Peer tcp = uas;
+  tcp.transport = transport::TransportKind::Tcp;
+  EXPECT_EQ(layer.transportFailed(tcp, now), 0U) << "Proceeding: not a connect failure";
+  EXPECT_EQ(sender.sent.size(), 1U);
+  EXPECT_EQ(layer.state(id), State::Proceeding);
+}
+
+TEST_F(ClientLargeRequest, SmallRequestsAndADisabledLimitStayOnUdp) {
+  RequestSpec small = makeSpec("MESSAGE", "z9hG4bKsmall");
+  start(small, uas);
+  EXPECT_EQ(sender.sent.back().to.transport, transport::TransportKind::Udp);
+  layer.setUdpSizeLimit(0);
+  start(big, uas);
+  EXPECT_EQ(sender.sent.back().to.transport, transport::TransportKind::Udp);
+  EXPECT_EQ(sentMessage(sender.sent.back()).topVia().transport, "UDP");
+  layer.setUdpSizeLimit(2000);
+  RequestSpec big2 = big;
+  big2.branch = "z9hG4bKbig2";
+  start(big2, uas);
+  EXPECT_EQ(sender.sent.back().to.transport, transport::TransportKind::Udp) << "under a 2,000-byte limit";
+}
+
+TEST_F(ClientLargeRequest, InviteFallsBackAndItsAckFollowsOverUdp) {
+  big.method = "INVITE";
+  big.branch = "z9hG4bKbiginv";
+  TransactionId id = start(big, uas);
+  transport::Peer tcp = uas;
+  tcp.transport = transport::TransportKind::Tcp;
+  layer.transportFailed(tcp, now);
+  at(500ms);
+  EXPECT_EQ(sentCount("INVITE"), 3U) << "TCP try, UDP, then Timer A";
+  answer(big, 486);
+  ASSERT_EQ(responses(id), 1U);
+  ASSERT_EQ(sender.sent.back().line().rfind("ACK ", 0), 0U);
+  EXPECT_EQ(sender.sent.back().to, uas);
+  EXPECT_EQ(sentMessage(sender.sent.back()).topVia().transport, "UDP");
+}
+
+TEST(ClientTransportFailure, AFailedConnectEndsTheTransactionsSentThatWayAtOnce) {
+  TimePoint now = TimePoint{} + std::chrono::hours(1);
+  RecordingSender sender{now};
+  RecordingUser tu;
+  TransactionLayer layer(sender, tu);
+  const transport::Peer tcp = peer("192.0.2.30", 5060, transport::TransportKind::Tcp);
+  const transport::Peer other = peer("192.0.2.31", 5060, transport::TransportKind::Tcp);
+  sip::Message a = request(makeSpec("OPTIONS", "z9hG4bKa1", [](RequestSpec& s) { s.transport = "TCP"; }));
+  sip::Message b = request(makeSpec("INVITE", "z9hG4bKb1", [](RequestSpec& s) { s.transport = "TCP"; }));
+  sip::Message c = request(makeSpec("OPTIONS", "z9hG4bKc1", [](RequestSpec& s) { s.transport = "TCP"; }));
+  TransactionId ia = layer.sendRequest(a, tcp, now);
+  TransactionId ib = layer.sendRequest(b, tcp, now);
+  TransactionId ic = layer.sendRequest(c, other, now);
+  EXPECT_EQ(layer.transportFailed(tcp, now), 2U);
+  ASSERT_EQ(tu.count(UserEvent::ClientFailure), 2U);
+  EXPECT_FALSE(tu.events[0].timeout) << "a transport error (§17.1.4), not a timeout";
+  EXPECT_EQ(tu.events[0].id, ia);
+  EXPECT_EQ(tu.events[1].id, ib);
+  EXPECT_FALSE(layer.state(ia));
+  EXPECT_TRUE(layer.state(ic)) << "another destination is not affected";
+}
+
 }  // namespace
 }  // namespace sipwarden::transaction::test

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -120,12 +121,13 @@ class RecordingSender : public Sender {
  public:
   explicit RecordingSender(const TimePoint& clock) : clock_(clock) {}
   bool send(const transport::Peer& to, std::string_view bytes) override {
-    if (failing) return false;
+    if (failing || (failingKind && to.transport == *failingKind)) return false;
     sent.push_back(SentMessage{to, std::string(bytes), clock_});
     return true;
   }
   std::vector<SentMessage> sent;
   bool failing = false;
+  std::optional<transport::TransportKind> failingKind;  ///< sends over this transport fail
 
  private:
   const TimePoint& clock_;
