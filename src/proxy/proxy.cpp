@@ -243,7 +243,7 @@ void Proxy::startBranch(Context& ctx, const Target& target, TimePoint now) {
   std::string via = "SIP/2.0/" + std::string(transport::transportName(target.peer.transport)) + " " +
                     net_.localHostPort(target.peer) + ";branch=" + newProxyBranch(net_.workerIndex(), ctx.loopHash);
   m.pushVia(via);
-  TransactionId client = txn_.sendRequest(m, target.peer, now);
+  TransactionId client = txn_.sendRequest(m, target.peer, now, !target.keepUdp);
   if (client == 0) {
     // The connection of a registered flow is gone (RFC 5626 §5.3: 430), or the send failed.
     if (target.flow) ++stats_.flowFailures;

@@ -59,6 +59,9 @@ struct Target {
   /// The peer is a registered flow (a connection the user agent opened): when it is gone the
   /// branch fails at once with 430 Flow Failed (RFC 5626 §5.3) instead of timing out.
   bool flow = false;
+  /// A UDP contact behind a NAT (reached where its REGISTER came from): a large request stays on
+  /// UDP, since a TCP connection there would not get through (no RFC 3261 §18.1.1 switch).
+  bool keepUdp = false;
 };
 
 /// A verdict on the body of a response a branch returned (the secured mode's SRTP rule applied to

@@ -729,6 +729,8 @@ std::vector<proxy::Target> WorkerCore::targetsFor(std::vector<registrar::Binding
           !(isPrivateAddress(direct.address) && !(direct.address == b.received.address))) {
         direct.listener = direct.transport == b.received.transport ? b.received.listener : direct.listener;
         t.peer = direct;
+      } else {
+        t.keepUdp = true;  // behind a NAT: no TCP connection gets in there
       }
     }
     if (!b.path.empty()) {
@@ -1082,7 +1084,7 @@ void WorkerCore::deliverNext(std::shared_ptr<Delivery> d) {
   if (!m.contentType.empty()) req.addHeader("Content-Type", m.contentType);
   req.addHeader("Content-Length", std::to_string(m.body.size()));
   req.setBody(m.body);
-  d->client = txn_.sendRequest(req, t.peer, transaction::Clock::now());
+  d->client = txn_.sendRequest(req, t.peer, transaction::Clock::now(), !t.keepUdp);
   if (d->client == 0) {
     deliveryDone(d, false);
     return;

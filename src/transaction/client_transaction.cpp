@@ -21,7 +21,8 @@ void appendHeader(std::string& out, std::string_view name, std::string_view valu
 
 }  // namespace
 
-TransactionId TransactionLayer::sendRequest(const sip::Message& request, const transport::Peer& to, TimePoint now) {
+TransactionId TransactionLayer::sendRequest(const sip::Message& request, const transport::Peer& to, TimePoint now,
+                                           bool maySwitchForSize) {
   if (!request.isRequest() || request.method() == sip::Method::Ack || !request.canBuildResponse() ||
       !request.topVia().branch || request.topVia().branch->empty()) {
     return 0;
@@ -35,8 +36,8 @@ TransactionId TransactionLayer::sendRequest(const sip::Message& request, const t
   tx.state = invite ? State::Calling : State::Trying;
   tx.sizeSwitched = false;
   sip::serialize(request, tx.bytes);
-  if (tx.peer.transport == transport::TransportKind::Udp && udpSizeLimit_ > 0 && tx.bytes.size() > udpSizeLimit_ &&
-      switchForSize(tx)) {
+  if (maySwitchForSize && tx.peer.transport == transport::TransportKind::Udp && udpSizeLimit_ > 0 &&
+      tx.bytes.size() > udpSizeLimit_ && switchForSize(tx)) {
     ++stats_.sizeSwitches;
     if (!sender_.send(tx.peer, tx.bytes)) {
       // No TCP to there at all (e.g. the connection limit): UDP after all, at once.

@@ -117,7 +117,10 @@ class TransactionLayer {
   /// sendStateless). Returns 0, creating nothing and calling nothing, when the request cannot
   /// start a transaction (ACK, no branch, branch and method already in use) or the first send
   /// fails.
-  TransactionId sendRequest(const sip::Message& request, const transport::Peer& to, TimePoint now);
+  /// `maySwitchForSize` false keeps a large UDP request on UDP (the destination is behind a NAT
+  /// that would not let a TCP connection in; see setUdpSizeLimit).
+  TransactionId sendRequest(const sip::Message& request, const transport::Peer& to, TimePoint now,
+                            bool maySwitchForSize = true);
 
   /// RFC 3261 §18.1.1: a request for UDP larger than `bytes` (the path MTU less 200; 1300 by
   /// default) goes over TCP to the same address and port instead, with its top Via saying so;

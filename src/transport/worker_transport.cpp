@@ -138,7 +138,8 @@ class StreamConnection final : public Connection, public std::enable_shared_from
     armTimer();
     socket_.async_connect(remote, [self = shared_from_this()](const boost::system::error_code& ec) {
       self->connecting_ = false;
-      if (ec || self->closed_) {
+      if (self->closed_) return;  // closed meanwhile (the connect deadline, shutdown)
+      if (ec) {
         self->owner_.counters_.sendFailures++;
         self->close();
         return;
@@ -200,17 +201,28 @@ class StreamConnection final : public Connection, public std::enable_shared_from
  private:
   static constexpr std::size_t kMaxQueuedBytes = 4 * 1024 * 1024;
   static constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+  /// An outbound TCP connect not done by then is given up (a SYN that gets no answer would
+  /// otherwise wait for the kernel's two minutes, past any transaction's Timer B or F).
+  static constexpr auto kConnectTimeout = std::chrono::seconds(5);
 
   void touch() { lastActivity_ = std::chrono::steady_clock::now(); }
 
-  /// One timer per connection: the handshake deadline first, then the idle timeout.
+  /// One timer per connection: the connect or handshake deadline first, then the idle timeout.
   void armTimer() {
-    bool handshaking = (ssl_ != nullptr && !handshakeDone_) || awaitingProxy_;
-    auto limit = handshaking ? std::chrono::steady_clock::duration(kHandshakeTimeout)
-                             : std::chrono::steady_clock::duration(owner_.settings_.tcpIdleTimeout);
+    bool handshaking = connecting_ || (ssl_ != nullptr && !handshakeDone_) || awaitingProxy_;
+    auto limit = connecting_   ? std::chrono::steady_clock::duration(kConnectTimeout)
+                 : handshaking ? std::chrono::steady_clock::duration(kHandshakeTimeout)
+                               : std::chrono::steady_clock::duration(owner_.settings_.tcpIdleTimeout);
     timer_.expires_at(lastActivity_ + limit);
     timer_.async_wait([self = shared_from_this(), handshaking](const boost::system::error_code& ec) {
       if (ec || self->closed_) return;
+      if (self->connecting_) {
+        self->owner_.counters_.sendFailures++;
+        self->owner_.handler_.onTransportError(self->peer_, "TCP connect to " + self->peer_.toString() +
+                                                                 " not finished within 5 s");
+        self->close();
+        return;
+      }
       bool still = (self->ssl_ != nullptr && !self->handshakeDone_) || self->awaitingProxy_;
       if (handshaking && still) {
         self->owner_.counters_.tlsHandshakeFailures++;

@@ -374,6 +374,31 @@ class LargeRequests(ServerPerClass, unittest.TestCase):
         conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         self.assertEqual(a.c.recv_final().status, 200)
 
+    def test_a_large_message_to_a_contact_behind_a_nat_stays_on_udp(self):
+        b = UA("udp", self.server.port, "bob", "secret-b")
+        self.addCleanup(b.close)
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", b.c.local_port))
+        listener.listen(1)
+        self.addCleanup(listener.close)
+        # A private contact that is not where the REGISTER came from: a phone behind a NAT, which
+        # no TCP connection from outside reaches.
+        b.contact = "<sip:bob@10.11.12.13:5060>"
+        b.register()
+        self.addCleanup(b.register, 0)
+        a = UA("tcp", self.server.port, "alice", "secret-a")
+        self.addCleanup(a.close)
+        body = "n" * 1400
+        a.send_authenticated("MESSAGE", "bob", body, wait=False)
+        m = b.expect_request("MESSAGE", timeout=3.0)
+        self.assertEqual(m.body, body)
+        self.assertTrue(m.get("via").startswith("SIP/2.0/UDP "), m.get("via"))
+        b.reply(m, 200)
+        self.assertEqual(a.c.recv_final().status, 200)
+        listener.settimeout(0.5)
+        with self.assertRaises(socket.timeout):
+            listener.accept()
+
     def test_when_tcp_is_refused_it_goes_over_udp(self):
         b = UA("udp", self.server.port, "bob", "secret-b")
         self.addCleanup(b.close)
