@@ -17,6 +17,8 @@
 #        SEARCH [0]: 1 = then try SEARCH_RATES in rising order until a run fails, per scenario
 #        SEARCH_RATES ["500 1000 1500 2000 2500 3000 4000 5000 6000 8000 10000 12000"]
 #        WORKERS [2] sipwarden workers   CHILDREN [2] kamailio children   PROVISION_RATE [2000]
+#        KAM_MEM [""] Kamailio's memory manager: "" keeps its default (q_malloc, which Debian's
+#          build compiles with DBG_SR_MEMORY: about half of its CPU per REGISTER here); "tlsf" or "fm": -x
 #        SW_TCP_PROVISION [udp] how the callees are registered for sipwarden's TCP runs, see below
 #        IDLE [5] seconds over which the idle server's CPU is measured after provisioning
 #        SIPWARDEN_BIN [build/release/sipwarden]   LOGS [/tmp/proxy_load-<time>] kept logs
@@ -195,7 +197,7 @@ start_kamailio() {
         openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=example.test" \
             -keyout "$RUN/peer/anchor-key.pem" -out "$RUN/peer/anchor-cert.pem" 2>/dev/null || die "openssl failed"
     fi
-    spawn "$BLOCK_BOUND" "$RUN/server.log" kamailio -f "$RUN/peer/kamailio.cfg" -DD -E -m 4096 -M 32 -Y "$RUN/kam" \
+    spawn "$BLOCK_BOUND" "$RUN/server.log" kamailio -f "$RUN/peer/kamailio.cfg" -DD -E -m 4096 -M 32 ${KAM_MEM:+-x "$KAM_MEM"} -Y "$RUN/kam" \
         -w "$RUN/kam" -P "$RUN/kam/kamailio.pid" -A "CHILDREN=$CHILDREN" -A "CTLSOCK=\"unix:$RUN/kam/ctl\""
     SWRAP=$WRAP; SPID=$CHILD
     for _ in $(seq 50); do sleep 0.2; answers_options && break; done

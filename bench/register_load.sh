@@ -9,6 +9,8 @@
 #        SEARCH ["10000 15000 20000 25000 30000 40000"] rates tried for the highest passing rate
 #        TRANSPORTS ["u1 t1"]   SERVERS ["sipwarden kamailio"]   WORKERS [2] sipwarden workers
 #        CHILDREN [2] kamailio children   SIPWARDEN [build/release/sipwarden]
+#        KAM_MEM [""] Kamailio's memory manager: "" keeps its default (q_malloc, which Debian's
+#          build compiles with DBG_SR_MEMORY: about half of its CPU per REGISTER here); "tlsf" or "fm": -x
 # Output: one line per run: server, transport, offered rate, calls, successes, failure %, achieved
 # calls/s, server CPU (µs per successful call and % of one core, from /proc utime+stime of every
 # server process), SIPp CPU %, response time p50/p99 (ms, bucket upper bounds: first REGISTER to
@@ -85,7 +87,7 @@ start_kamailio() {
         openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=example.test" \
             -keyout "$RUN/peer/anchor-key.pem" -out "$RUN/peer/anchor-cert.pem" 2>/dev/null || die "openssl failed"
     fi
-    kamailio -f "$RUN/peer/kamailio.cfg" -DD -E -m 4096 -M 32 -Y "$RUN/kam" -w "$RUN/kam" -P "$RUN/kam/kamailio.pid" \
+    kamailio -f "$RUN/peer/kamailio.cfg" -DD -E -m 4096 -M 32 ${KAM_MEM:+-x "$KAM_MEM"} -Y "$RUN/kam" -w "$RUN/kam" -P "$RUN/kam/kamailio.pid" \
         -A "CHILDREN=$CHILDREN" -A "CTLSOCK=\"unix:$RUN/kam/ctl\"" > "$RUN/kamailio.log" 2>&1 &
     SPID=$!
     for _ in $(seq 50); do sleep 0.2; sipsak -s "sip:$IP:5060" >/dev/null 2>&1 && break; done

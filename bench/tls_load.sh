@@ -29,6 +29,8 @@
 #   SIPWARDEN_BIN [build/release/sipwarden]   LOAD_BIN [sipwarden-load beside SIPWARDEN_BIN, else
 #                 build/h-bench/sipwarden-load]   SERVERS ["sipwarden kamailio"]
 #   WORKERS [2] sipwarden workers   CHILDREN [2] Kamailio children and tcp_children
+#   KAM_MEM [""] Kamailio's memory manager: "" keeps its default (q_malloc, which Debian's
+#     build compiles with DBG_SR_MEMORY: about half of its CPU per REGISTER here); "tlsf" or "fm": -x
 #   KEY [rsa2048] server key type: rsa2048 (as the Kamailio harness) or p256
 #   TLS_VERSION [1.2] the client's TLS version (1.2 as the harness's SIPp runs, 1.3, any)
 #   DURATION [8] seconds per fixed-rate run   SEARCH_DURATION [6] seconds per search step
@@ -251,7 +253,7 @@ start_kamailio() {
         sed -i -E "s/^tcp_max_connections=.*/tcp_max_connections=$maxc/; s/^tls_max_connections=.*/tls_max_connections=$maxc/" \
             "$RUN/peer/kamailio.cfg"
     fi
-    spawn 7200 "$RUN/server.log" kamailio -f "$RUN/peer/kamailio.cfg" -DD -E -m 4096 -M 32 -Y "$RUN/kam" \
+    spawn 7200 "$RUN/server.log" kamailio -f "$RUN/peer/kamailio.cfg" -DD -E -m 4096 -M 32 ${KAM_MEM:+-x "$KAM_MEM"} -Y "$RUN/kam" \
         -w "$RUN/kam" -P "$RUN/kam/kamailio.pid" -A "CHILDREN=$CHILDREN" -A "CTLSOCK=\"unix:$RUN/kam/ctl\""
     SWRAP=$WRAP; SPID=$CHILD
     for _ in $(seq 50); do sleep 0.2; answers_options && break; done

@@ -33,6 +33,8 @@
 #   HOLD [300] seconds held after the ramp (DURATION is an alias)   EXPIRES [300] Expires asked for
 #   REFRESH_AT [0.5]   SETTLE [5] seconds before each memory sample   SOURCES [8] source addresses
 #   SERVERS ["kamailio sipwarden"]   WORKERS [2] sipwarden workers   CHILDREN [2] Kamailio
+#   KAM_MEM [""] Kamailio's memory manager: "" keeps its default (q_malloc, which Debian's
+#     build compiles with DBG_SR_MEMORY: about half of its CPU per REGISTER here); "tlsf" or "fm": -x
 #   children and tcp_children   SHM_MB [8192] Kamailio shared memory (-m)   PKG_MB [64] (-M)
 #   KEEPALIVE [30] Kamailio's websocket keepalive_timeout (sipwarden pings after 30 s idle)
 #   KEY [p256] server key: p256 or rsa2048   WSS_PORT [8443]   SIP_PORT [5060] (UDP health check)
@@ -196,7 +198,7 @@ start_kamailio() {
     rm -rf "$d"; mkdir -p "$d"
     cp "$KCFG/kamailio-ws.cfg" "$KCFG/tls.cfg" "$d/"
     cp "$CERT" "$d/chain.pem"; cp "$KEYFILE" "$d/key.pem"
-    spawn "$BOUND" "$RUN/server.log" kamailio -f "$d/kamailio-ws.cfg" -DD -E -m "$SHM_MB" -M "$PKG_MB" -Y "$d" -w "$d" \
+    spawn "$BOUND" "$RUN/server.log" kamailio -f "$d/kamailio-ws.cfg" -DD -E -m "$SHM_MB" -M "$PKG_MB" ${KAM_MEM:+-x "$KAM_MEM"} -Y "$d" -w "$d" \
         -P "$d/kamailio.pid" -A "CHILDREN=$CHILDREN" -A "WSSPORT=$WSS_PORT" -A "SIPPORT=$SIP_PORT" \
         -A "KEEPALIVE=$KEEPALIVE" -A "MAXCONN=$((N + 1000))" -A "CTLSOCK=\"unix:$d/ctl\""
     SWRAP=$WRAP; SPID=$CHILD
