@@ -180,10 +180,15 @@ class StreamConnection final : public Connection, public std::enable_shared_from
     socket_.close(ec);
     timer_.cancel();
     owner_.connectionClosed(id_, accountedAddress_);
-    // An outbound connection that never got up: whoever sent on it is told (after the
-    // connection is out of the tables, so that a retry opens a new one).
+    // An outbound connection that never got up: whoever sent on it is told, from the event loop
+    // (close() may run inside a send, e.g. a queue over its cap, while a transaction is being
+    // set up), and after the connection is out of the tables, so that a retry opens a new one.
     const bool up = connected_ && (ssl_ == nullptr || handshakeDone_) && !nameRefused_;
-    if (outbound_ && !up && owner_.accepting_) owner_.handler_.onConnectFailed(peer_);
+    if (outbound_ && !up && owner_.accepting_) {
+      asio::post(owner_.io(), [owner = &owner_, peer = peer_] {
+        if (owner->accepting_) owner->handler_.onConnectFailed(peer);
+      });
+    }
   }
 
   const Peer& peer() const { return peer_; }
