@@ -347,18 +347,25 @@ class LargeRequests(ServerPerClass, unittest.TestCase):
             self.assertTrue(chunk, "connection closed before the request arrived")
             data += chunk
 
-    def test_a_large_message_to_a_udp_contact_goes_over_tcp(self):
+    def bob_with_a_tcp_listener(self, contact=None):
+        """bob registered over UDP, and a TCP listener on the same port number as his socket."""
         b = UA("udp", self.server.port, "bob", "secret-b")
         self.addCleanup(b.close)
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.bind(("127.0.0.1", b.c.local_port))  # the same port number as its UDP contact
+        listener.bind(("127.0.0.1", b.c.local_port))
         listener.listen(1)
         listener.settimeout(5)
         self.addCleanup(listener.close)
+        if contact:
+            b.contact = contact
         b.register()
         self.addCleanup(b.register, 0)
         a = UA("tcp", self.server.port, "alice", "secret-a")
         self.addCleanup(a.close)
+        return a, b, listener
+
+    def test_a_large_message_to_a_udp_contact_goes_over_tcp(self):
+        a, b, listener = self.bob_with_a_tcp_listener()
         body = "z" * 1400
         a.send_authenticated("MESSAGE", "bob", body, wait=False)
         conn, _ = listener.accept()
@@ -375,19 +382,9 @@ class LargeRequests(ServerPerClass, unittest.TestCase):
         self.assertEqual(a.c.recv_final().status, 200)
 
     def test_a_large_message_to_a_contact_behind_a_nat_stays_on_udp(self):
-        b = UA("udp", self.server.port, "bob", "secret-b")
-        self.addCleanup(b.close)
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.bind(("127.0.0.1", b.c.local_port))
-        listener.listen(1)
-        self.addCleanup(listener.close)
         # A private contact that is not where the REGISTER came from: a phone behind a NAT, which
         # no TCP connection from outside reaches.
-        b.contact = "<sip:bob@10.11.12.13:5060>"
-        b.register()
-        self.addCleanup(b.register, 0)
-        a = UA("tcp", self.server.port, "alice", "secret-a")
-        self.addCleanup(a.close)
+        a, b, listener = self.bob_with_a_tcp_listener(contact="<sip:bob@10.11.12.13:5060>")
         body = "n" * 1400
         a.send_authenticated("MESSAGE", "bob", body, wait=False)
         m = b.expect_request("MESSAGE", timeout=3.0)
