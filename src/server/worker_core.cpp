@@ -542,6 +542,10 @@ proxy::ResponseCheck WorkerCore::responseCheck() {
   // The SRTP rule holds for the answer too (and for an offer in a 2xx to an INVITE without one):
   // a provisional or 2xx response whose SDP is not SRTP is not passed on, and the caller gets 488.
   return [services = &services_, modes = currentModes_](const sip::Message& resp) -> proxy::Refusal {
+    // Offer and answer travel in INVITE, PRACK and UPDATE transactions (RFC 3264, 3262, 3311); an
+    // SDP in a 200 to OPTIONS describes capabilities, not a session.
+    const sip::Method method = resp.cseq().method;
+    if (method != sip::Method::Invite && method != sip::Method::Prack && method != sip::Method::Update) return {};
     std::string_view contentType;
     if (const sip::HeaderField* c = resp.find(sip::HeaderId::ContentType)) contentType = c->value;
     security::PolicyDecision d = services->security.checkMedia(modes, contentType, resp.body());

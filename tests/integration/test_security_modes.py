@@ -191,6 +191,17 @@ class SecurityModes(unittest.TestCase):
         self.assertEqual(r.status, 200, r.raw)
         self.assertIn("RTP/SAVP", r.body)
 
+    def test_sdp_in_a_200_to_options_is_not_an_answer(self):
+        frank = self.ua("frank", "srtp.test")
+        frank.register()
+        self.addCleanup(frank.register, 0)
+        erin = self.ua("erin", "srtp.test")
+        erin.send_authenticated("OPTIONS", "frank", wait=False, target_domain="srtp.test")
+        options = frank.expect_request("OPTIONS")
+        frank.reply(options, 200, headers=["Content-Type: application/sdp"], body=PLAIN_SDP)
+        r = erin.c.recv_final()
+        self.assertEqual(r.status, 200, r.raw)
+
     def test_a_plain_rtp_offer_in_the_2xx_to_an_invite_without_sdp_is_refused(self):
         erin2, frank2, invite2 = self.secured_call("")
         frank2.reply(invite2, 200, headers=["Content-Type: application/sdp"], body=PLAIN_SDP, to_tag="late")
