@@ -359,6 +359,16 @@ int runServer(ServeOptions options) {
   int tickCount = 0;
   config::Config tlsConfig = cfg;  ///< what TLS reloads build from: the [tls] of the latest good config
 
+  // After a reload, the open connections' client certificates are checked against the new CAs and
+  // CRLs: a revoked (or no longer trusted) client does not stay connected until it reconnects.
+  auto reloadTls = [&](const std::string& why) {
+    if (!tls.reload(tlsConfig, why)) return;
+    std::shared_ptr<const transport::TlsContextSet> set = tlsContexts.get();
+    for (auto& w : workers) {
+      asio::post(w->io, [core = w->core.get(), set] { core->transport().recheckClientCertificates(set); });
+    }
+  };
+
   std::function<void()> scheduleHousekeeping = [&] {
     housekeeping.expires_after(std::chrono::seconds(1));
     housekeeping.async_wait([&](const boost::system::error_code& ec) {
@@ -366,7 +376,7 @@ int runServer(ServeOptions options) {
       if (store.changedByOthers()) spdlog::info("users reloaded: {} user(s)", users.reload());
       if (cfg.tls.reloadCheckInterval != 0 && tickCount % static_cast<int>(cfg.tls.reloadCheckInterval) == 0 &&
           tls.filesChanged()) {
-        tls.reload(tlsConfig, "a certificate, key, CA or CRL file changed");
+        reloadTls("a certificate, key, CA or CRL file changed");
       }
       if (TlsSetup::needed(cfg)) tls.checkExpiry(std::chrono::system_clock::now());
       if (++tickCount % 10 == 0) {
@@ -413,7 +423,7 @@ int runServer(ServeOptions options) {
           }
         }
         spdlog::info("users reloaded: {} user(s)", users.reload());
-        if (TlsSetup::needed(cfg)) tls.reload(tlsConfig, "SIGHUP");
+        if (TlsSetup::needed(cfg)) reloadTls("SIGHUP");
         waitSignal();
         return;
       }
@@ -444,10 +454,11 @@ int runServer(ServeOptions options) {
                stats.requests.load(), stats.invalidMessages.load(), stats.registrations.load(), stats.rejections(),
                stats.authFailures.load());
   spdlog::info("TLS: {} handshakes, {} failed; {} PROXY protocol refusals; {} requests let in by a client "
-               "certificate; {} refused by a domain security mode",
+               "certificate; {} refused by a domain security mode; {} connections closed when their client "
+               "certificate no longer verified after a reload",
                stats.transport.tlsHandshakes.load(), stats.transport.tlsHandshakeFailures.load(),
                stats.transport.proxyHeaderFailures.load(), stats.certificateAuthentications.load(),
-               stats.securityRejections.load());
+               stats.securityRejections.load(), stats.transport.clientCertificatesRevoked.load());
   spdlog::info("WebSocket: {} opened, {} handshakes refused (subprotocol or Origin); {} HTTP requests",
                stats.transport.webSocketsOpened.load(), stats.transport.webSocketsRefused.load(),
                stats.transport.httpRequests.load());

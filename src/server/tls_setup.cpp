@@ -125,7 +125,8 @@ bool TlsSetup::reload(const config::Config& c, const std::string& why) {
     inUse_ = std::move(infos);
     warningDays_ = c.tls.expiryWarningDays;
     nextExpiryCheck_ = {};
-    spdlog::info("TLS reloaded ({}): new connections use the new certificates; open ones keep theirs", why);
+    spdlog::info("TLS reloaded ({}): new connections use the new certificates; open ones keep theirs, and their "
+                 "client certificates are checked again", why);
     checkExpiry(std::chrono::system_clock::now());
     return true;
   } catch (const std::exception& e) {

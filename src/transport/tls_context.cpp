@@ -245,6 +245,23 @@ std::string TlsContextSet::checkServerName(SSL* ssl, std::string_view serverName
   return "the certificate does not name " + lower(serverName) + " (RFC 5922: subjectAltName SIP URI or DNS name)";
 }
 
+std::string TlsContextSet::recheckClient(SSL* ssl) const {
+  if (ssl == nullptr || server_.empty()) return {};
+  X509* leaf = SSL_get0_peer_certificate(ssl);
+  if (leaf == nullptr) return {};
+  // On the server side the peer chain excludes the leaf: the untrusted intermediates it sent.
+  STACK_OF(X509)* sent = SSL_get_peer_cert_chain(ssl);
+  X509_STORE* store = SSL_CTX_get_cert_store(server_.front());
+  std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> ctx(X509_STORE_CTX_new(), &X509_STORE_CTX_free);
+  if (!ctx || X509_STORE_CTX_init(ctx.get(), store, leaf, sent) != 1) return {};
+  X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT);
+  X509_STORE_CTX_set_depth(ctx.get(), static_cast<int>(settings_.verifyDepth));
+  if (X509_verify_cert(ctx.get()) == 1) return {};
+  const int err = X509_STORE_CTX_get_error(ctx.get());
+  ERR_clear_error();
+  return X509_verify_cert_error_string(err);
+}
+
 std::unique_ptr<TlsPeerIdentity> peerIdentity(SSL* ssl) {
   X509* cert = SSL_get0_peer_certificate(ssl);
   if (cert == nullptr) return nullptr;

@@ -79,6 +79,12 @@ class TlsContextSet {
   std::string checkServerName(SSL* ssl, std::string_view serverName, std::string_view ipLiteral) const;
   bool verifyServerName() const { return settings_.verifyServerName; }
 
+  /// For an established server-side session whose client certificate verified: does it still,
+  /// against this set's trust anchors, CRLs, depth and flags, for the clientAuth purpose, now?
+  /// Empty string when it does (or when there is nothing to check), else OpenSSL's reason
+  /// ("certificate revoked", "certificate has expired", ...).
+  std::string recheckClient(SSL* ssl) const;
+
   const TlsSettings& settings() const { return settings_; }
 
  private:

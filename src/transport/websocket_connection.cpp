@@ -287,6 +287,13 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   }
 
   const TlsPeerIdentity* identity() const override { return identity_.get(); }
+  const Peer& remote() const override { return peer_; }
+  SSL* verifiedClientSession() override {
+    if constexpr (kTls) {
+      if (!closed_ && identity_ && identity_->verified) return ws_.next_layer().native_handle();
+    }
+    return nullptr;
+  }
 
  private:
   static constexpr std::size_t kMaxQueuedBytes = 4 * 1024 * 1024;

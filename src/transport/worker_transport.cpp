@@ -192,7 +192,12 @@ class StreamConnection final : public Connection, public std::enable_shared_from
   }
 
   const Peer& peer() const { return peer_; }
+  const Peer& remote() const override { return peer_; }
   const TlsPeerIdentity* identity() const override { return identity_.get(); }
+  SSL* verifiedClientSession() override {
+    if (closed_ || ssl_ == nullptr || !handshakeDone_ || outbound_ || !identity_ || !identity_->verified) return nullptr;
+    return ssl_;
+  }
 
   /// Stops reading and closes when the write queue is empty.
   void closeAfterWrites() {
@@ -598,6 +603,31 @@ void WorkerTransport::closeAll() {
   boost::system::error_code ec;
   for (auto& l : udp_) l->socket.close(ec);
   for (auto& l : tcp_) l->acceptor.close(ec);
+}
+
+std::size_t WorkerTransport::recheckClientCertificates(const std::shared_ptr<const TlsContextSet>& set) {
+  if (!set) return 0;
+  std::vector<std::shared_ptr<Connection>> failed;
+  std::vector<std::string> why;
+  for (auto& [id, conn] : connections_) {
+    SSL* ssl = conn->verifiedClientSession();
+    if (ssl == nullptr) continue;
+    std::string reason = set->recheckClient(ssl);
+    if (reason.empty()) continue;
+    failed.push_back(conn);
+    why.push_back(std::move(reason));
+  }
+  // Closed after the walk: close() takes a connection out of connections_.
+  for (std::size_t i = 0; i < failed.size(); ++i) {
+    const TlsPeerIdentity* id = failed[i]->identity();
+    handler_.onTransportError(failed[i]->remote(),
+                              "closing the connection of " + failed[i]->remote().toString() + " (" +
+                                  (id != nullptr ? id->subject : std::string("?")) +
+                                  "): its client certificate no longer verifies after the TLS reload: " + why[i]);
+    counters_.clientCertificatesRevoked++;
+    failed[i]->close();
+  }
+  return failed.size();
 }
 
 std::uint16_t WorkerTransport::localPort(std::size_t listener) const {

@@ -85,7 +85,8 @@ struct TransportCounters {
   std::atomic<std::uint64_t> datagramsIn{0}, datagramsOut{0}, streamMessagesIn{0}, bytesOut{0};
   std::atomic<std::uint64_t> invalid{0}, framingErrors{0}, connectionsAccepted{0}, connectionsRejected{0},
       connectionsIdleClosed{0}, sendFailures{0}, connectionsOpened{0}, tlsHandshakes{0}, tlsHandshakeFailures{0},
-      proxyHeaderFailures{0}, webSocketsOpened{0}, webSocketsRefused{0}, httpRequests{0};
+      proxyHeaderFailures{0}, webSocketsOpened{0}, webSocketsRefused{0}, httpRequests{0},
+      clientCertificatesRevoked{0};
 };
 
 /// One connection of a worker: TCP, TLS, WS or WSS. Lives on its worker's thread.
@@ -99,6 +100,10 @@ class Connection {
   virtual void close() = 0;
   /// The verified certificate of a TLS or WSS peer (nullptr: none).
   [[nodiscard]] virtual const TlsPeerIdentity* identity() const = 0;
+  /// The TLS session of an accepted TLS or WSS connection whose client certificate verified when
+  /// it was set up (nullptr otherwise): what a reload checks again.
+  [[nodiscard]] virtual SSL* verifiedClientSession() { return nullptr; }
+  [[nodiscard]] virtual const Peer& remote() const = 0;
 };
 
 class WorkerTransport;
@@ -145,6 +150,10 @@ class WorkerTransport {
   void stopAccepting();
   /// Closes every connection.
   void closeAll();
+  /// After a TLS reload: every accepted TLS or WSS connection whose client certificate verified is
+  /// checked again against `set` (its CAs, CRLs and flags); one that fails now (revoked, expired,
+  /// no longer trusted) is closed with a log line. Returns how many were closed.
+  std::size_t recheckClientCertificates(const std::shared_ptr<const TlsContextSet>& set);
 
   /// Sends `bytes` to `to`: UDP from the socket of listener `to.listener`; connection transports
   /// on connection `to.connectionId` (posted to its worker when another worker owns it). Returns

@@ -262,6 +262,50 @@ def replace_file(src, dst):
     os.replace(tmp, dst)
 
 
+class RevokedWhileConnected(unittest.TestCase):
+    """A client certificate revoked while its connection is open: when the server reloads the CRL,
+    it checks the open connections' client certificates again and closes the revoked one's; the
+    other connections stay."""
+
+    def test_a_revoked_client_is_disconnected_at_the_reload(self):
+        d = tempfile.mkdtemp(prefix="sipwarden-revoke-")
+        self.addCleanup(shutil.rmtree, d, True)
+        PKI.issue("soon-revoked", "soon-revoked", "client_ext")
+        crl = os.path.join(d, "intermediate.crl")
+        shutil.copyfile(PKI.path("intermediate.crl"), crl)
+        server = Server(tls_config('ca_file = "%s"\ncrl_file = "%s"\nreload_check_interval = 1\n'
+                                   % (PKI.path("root-ca.crt"), crl)), tls=True)
+        self.addCleanup(server.cleanup)
+        from harness import free_port
+        port = free_port()
+        with open(server.config_path, "a") as f:
+            f.write('[[listener]]\nlisten = "tls:127.0.0.1:%d"\nclient_certificates = "required"\n' % port)
+        server.start()
+        doomed = SipClient("tls", port, ssl_context=client_context("soon-revoked.crt", "soon-revoked.key",
+                                                                  chain="soon-revoked-chain.crt"))
+        self.addCleanup(doomed.close)
+        kept = SipClient("tls", port, ssl_context=client_context("alice.crt", "alice.key", chain="alice-chain.crt"))
+        self.addCleanup(kept.close)
+        self.assertEqual(doomed.request("OPTIONS", "sip:%s" % DOMAIN).status, 200)
+        self.assertEqual(kept.request("OPTIONS", "sip:%s" % DOMAIN).status, 200)
+
+        PKI.revoke("soon-revoked")
+        shutil.copyfile(PKI.path("intermediate.crl"), crl)
+        deadline = time.time() + 10
+        while time.time() < deadline and "no longer verifies" not in server.read_log():
+            time.sleep(0.1)
+        log = server.read_log()
+        self.assertIn("TLS reloaded", log)
+        self.assertIn("CN=soon-revoked", log)
+        self.assertIn("no longer verifies after the TLS reload: certificate revoked", log)
+        # The server closed it: the next read sees the end of the stream.
+        with self.assertRaises((ConnectionError, ssl.SSLError, OSError)):
+            doomed.request("OPTIONS", "sip:%s" % DOMAIN)
+        self.assertEqual(kept.request("OPTIONS", "sip:%s" % DOMAIN).status, 200)
+        self.assertEqual(server.stop(), 0)
+        self.assertRegex(server.read_log(), r"\b1 connections closed when their client certificate no longer verified")
+
+
 class HotReload(unittest.TestCase):
     """The certificate files change under a running server: new handshakes get the new
     certificate, open connections stay up, a broken file is refused and the last good one keeps
