@@ -263,9 +263,9 @@ def replace_file(src, dst):
 
 
 class RevokedWhileConnected(unittest.TestCase):
-    """A client certificate revoked while its connection is open: when the server reloads the CRL,
-    it checks the open connections' client certificates again and closes the revoked one's; the
-    other connections stay."""
+    """A client certificate revoked while its connections (TLS and WSS) are open: when the server
+    reloads the CRL, it checks the open connections' client certificates again and closes the
+    revoked one's; the other connections stay."""
 
     def test_a_revoked_client_is_disconnected_at_the_reload(self):
         d = tempfile.mkdtemp(prefix="sipwarden-revoke-")
@@ -277,13 +277,18 @@ class RevokedWhileConnected(unittest.TestCase):
                                    % (PKI.path("root-ca.crt"), crl)), tls=True)
         self.addCleanup(server.cleanup)
         from harness import free_port
-        port = free_port()
+        port, wss_port = free_port(), free_port()
         with open(server.config_path, "a") as f:
             f.write('[[listener]]\nlisten = "tls:127.0.0.1:%d"\nclient_certificates = "required"\n' % port)
+            f.write('[[listener]]\nlisten = "wss:127.0.0.1:%d"\nclient_certificates = "required"\n' % wss_port)
         server.start()
         doomed = SipClient("tls", port, ssl_context=client_context("soon-revoked.crt", "soon-revoked.key",
                                                                   chain="soon-revoked-chain.crt"))
         self.addCleanup(doomed.close)
+        doomed_ws = SipClient("wss", wss_port, ssl_context=client_context("soon-revoked.crt", "soon-revoked.key",
+                                                                         chain="soon-revoked-chain.crt"))
+        self.addCleanup(doomed_ws.close)
+        self.assertEqual(doomed_ws.request("OPTIONS", "sip:%s" % DOMAIN).status, 200)
         kept = SipClient("tls", port, ssl_context=client_context("alice.crt", "alice.key", chain="alice-chain.crt"))
         self.addCleanup(kept.close)
         self.assertEqual(doomed.request("OPTIONS", "sip:%s" % DOMAIN).status, 200)
@@ -301,9 +306,12 @@ class RevokedWhileConnected(unittest.TestCase):
         # The server closed it: the next read sees the end of the stream.
         with self.assertRaises((ConnectionError, ssl.SSLError, OSError)):
             doomed.request("OPTIONS", "sip:%s" % DOMAIN)
+        import ws_client
+        with self.assertRaises((ws_client.Closed, ConnectionError, ssl.SSLError, OSError)):
+            doomed_ws.request("OPTIONS", "sip:%s" % DOMAIN)
         self.assertEqual(kept.request("OPTIONS", "sip:%s" % DOMAIN).status, 200)
         self.assertEqual(server.stop(), 0)
-        self.assertRegex(server.read_log(), r"\b1 connections closed when their client certificate no longer verified")
+        self.assertRegex(server.read_log(), r"\b2 connections closed when their client certificate no longer verified")
 
 
 class HotReload(unittest.TestCase):
