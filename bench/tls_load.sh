@@ -566,7 +566,7 @@ if tags:
     for t in tags:
         s, k = runs.get((t, "sipwarden")), runs.get((t, "kamailio"))
         def cols(r):
-            return "%9s %8s %6s%% %11s" % (r[6], r[4], r[5], "%s/%s" % (r[7], r[8])) if r else "%9s %8s %7s %11s" % ("-",) * 4
+            return "%9s %8s %6s%% %11s" % (r[6], r[4], r[5], "%s/%s" % (r[7], r[8])) if r else "%9s %8s %7s %11s" % (("-",) * 4)
         off = (s or k)[3]
         print("%-20s %7s | %s | %s | %6s" % (t, off, cols(s), cols(k), ratio(s[6] if s else "", k[6] if k else "")))
 if best:
