@@ -11,6 +11,8 @@
 #        CHILDREN [2] kamailio children   SIPWARDEN [build/release/sipwarden]
 #        KAM_MEM [""] Kamailio's memory manager: "" keeps its default (q_malloc, which Debian's
 #          build compiles with DBG_SR_MEMORY: about half of its CPU per REGISTER here); "tlsf" or "fm": -x
+#        IP [127.0.0.1] loopback address both servers listen on (another 127.x when 127.0.0.1:5060
+#        is taken by a server this script did not start; the Kamailio copy is edited to match)
 # Output: one line per run: server, transport, offered rate, calls, successes, failure %, achieved
 # calls/s, server CPU (µs per successful call and % of one core, from /proc utime+stime of every
 # server process), SIPp CPU %, response time p50/p99 (ms, bucket upper bounds: first REGISTER to
@@ -29,7 +31,7 @@ CHILDREN=${CHILDREN:-2}
 SIPWARDEN=${SIPWARDEN:-$ROOT/build/release/sipwarden}
 SIPP_BUF=4194304
 CLK_TCK=$(getconf CLK_TCK)
-IP=127.0.0.1
+IP=${IP:-127.0.0.1}
 
 die() { echo "ERROR: $*" >&2; exit 1; }
 for b in sipp kamailio sipsak python3 openssl; do command -v "$b" >/dev/null || die "missing $b (bash scripts/setup.sh)"; done
@@ -54,7 +56,11 @@ ticks() {  # utime+stime of the given processes (all their threads), in clock ti
     echo $s
 }
 
+# Something already answering on the address would be measured instead of the server started here.
+port_free() { ! sipsak -s "sip:$IP:5060" >/dev/null 2>&1 || die "something already answers on $IP:5060 (try IP=127.0.0.2)"; }
+
 start_sipwarden() {
+    port_free
     mkdir -p "$RUN/data"
     for ((u = 1000; u < 11000; u++)); do echo "$u@example.test pw-$u"; done > "$RUN/users.txt"
     cat > "$RUN/sipwarden.toml" <<CFG
@@ -79,6 +85,7 @@ CFG
 }
 
 start_kamailio() {
+    port_free
     mkdir -p "$RUN/kam"
     # A private copy of the peer harness, with the self-signed certificate its TLS listener needs
     # (the harness's run.sh would write it into the shared folder).
@@ -86,6 +93,7 @@ start_kamailio() {
         cp -r "$PEER" "$RUN/peer"
         openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=example.test" \
             -keyout "$RUN/peer/anchor-key.pem" -out "$RUN/peer/anchor-cert.pem" 2>/dev/null || die "openssl failed"
+        [ "$IP" = 127.0.0.1 ] || sed -i "s/127\.0\.0\.1/$IP/g" "$RUN/peer/kamailio.cfg"
     fi
     kamailio -f "$RUN/peer/kamailio.cfg" -DD -E -m 4096 -M 32 ${KAM_MEM:+-x "$KAM_MEM"} -Y "$RUN/kam" -w "$RUN/kam" -P "$RUN/kam/kamailio.pid" \
         -A "CHILDREN=$CHILDREN" -A "CTLSOCK=\"unix:$RUN/kam/ctl\"" > "$RUN/kamailio.log" 2>&1 &

@@ -38,10 +38,13 @@ bool parseNonceCount(std::string_view text, std::uint32_t& out) {
   return true;
 }
 
-std::string toLowerCopy(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = sip::chars::toLower(c);
-  return out;
+/// `s` in lower case: `s` itself when it has no upper-case letter (stored HA1s and the responses
+/// of most clients), else a lower-cased copy in `storage`.
+std::string_view lowerCase(std::string_view s, std::string& storage) {
+  if (std::none_of(s.begin(), s.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) return s;
+  storage.assign(s);
+  for (char& c : storage) c = sip::chars::toLower(c);
+  return storage;
 }
 
 /// Appends `s` as a quoted-string, escaping '"' and '\'.
@@ -80,7 +83,14 @@ Authenticator::Authenticator(AuthSettings settings, std::span<const std::uint8_t
 AuthResult Authenticator::verify(const sip::Message& request, sip::HeaderId header, std::string_view realm,
                                  std::string_view requiredUser, const CredentialLookup& lookup,
                                  WallClock::time_point now) {
-  const std::string bad = "Bad " + std::string(sip::headerName(header)) + ": ";
+  // The reason of a 400, "Bad Authorization: ...", built only when there is one to give.
+  auto bad = [header](std::string_view why) {
+    std::string reason = "Bad ";
+    reason += sip::headerName(header);
+    reason += ": ";
+    reason += why;
+    return reason;
+  };
   std::string realmStorage;
 
   // RFC 3261 §22.3: a request may carry credentials for several realms (one per proxy); ours is
@@ -95,7 +105,7 @@ AuthResult Authenticator::verify(const sip::Message& request, sip::HeaderId head
     if (!v.isDigest()) continue;
     if (!v.realm.empty() && unquote(v.realm, realmStorage) != realm) continue;
     if (why != nullptr || v.realm.empty()) {
-      if (malformed.empty()) malformed = bad + (why != nullptr ? why : "missing realm");
+      if (malformed.empty()) malformed = bad(why != nullptr ? why : "missing realm");
       continue;
     }
     a = v;
@@ -110,17 +120,17 @@ AuthResult Authenticator::verify(const sip::Message& request, sip::HeaderId head
   // ---- syntax: 400 ----
   std::string userStorage;
   std::string_view user = unquote(a.username, userStorage);
-  if (a.username.empty()) return result(AuthOutcome::Malformed, {}, bad + "missing username");
-  if (a.nonce.empty()) return result(AuthOutcome::Malformed, user, bad + "missing nonce");
-  if (a.uri.empty()) return result(AuthOutcome::Malformed, user, bad + "missing uri");
-  if (a.response.empty()) return result(AuthOutcome::Malformed, user, bad + "missing response");
+  if (a.username.empty()) return result(AuthOutcome::Malformed, {}, bad("missing username"));
+  if (a.nonce.empty()) return result(AuthOutcome::Malformed, user, bad("missing nonce"));
+  if (a.uri.empty()) return result(AuthOutcome::Malformed, user, bad("missing uri"));
+  if (a.response.empty()) return result(AuthOutcome::Malformed, user, bad("missing response"));
   if (!a.qop.empty()) {
-    if (a.nc.empty()) return result(AuthOutcome::Malformed, user, bad + "qop without nc");
-    if (a.cnonce.empty()) return result(AuthOutcome::Malformed, user, bad + "qop without cnonce");
+    if (a.nc.empty()) return result(AuthOutcome::Malformed, user, bad("qop without nc"));
+    if (a.cnonce.empty()) return result(AuthOutcome::Malformed, user, bad("qop without cnonce"));
   }
   std::uint32_t nc = 0;
   if (!a.nc.empty() && !parseNonceCount(a.nc, nc)) {
-    return result(AuthOutcome::Malformed, user, bad + "nc is not 8 hex digits");
+    return result(AuthOutcome::Malformed, user, bad("nc is not 8 hex digits"));
   }
   std::string uriStorage;
   std::string_view digestUri = unquote(a.uri, uriStorage);
@@ -129,7 +139,7 @@ AuthResult Authenticator::verify(const sip::Message& request, sip::HeaderId head
     if (sip::parseUri(digestUri, parsed) != nullptr ||
         !(sip::uriEquals(parsed, request.requestUri()) ||
           (settings_.alsoAcceptUri && settings_.alsoAcceptUri(parsed, request)))) {
-      return result(AuthOutcome::Malformed, user, bad + "uri does not match the Request-URI");
+      return result(AuthOutcome::Malformed, user, bad("uri does not match the Request-URI"));
     }
   }
 
@@ -155,14 +165,14 @@ AuthResult Authenticator::verify(const sip::Message& request, sip::HeaderId head
   if (nonce.verdict == NonceService::Verdict::Invalid) return result(AuthOutcome::Rejected, user, "invalid nonce");
 
   // ---- the response ----
-  std::optional<Ha1Set> ha1s = lookup(user, realm);
+  const Ha1Ref ha1s = lookup(user, realm);
   if (!ha1s) return result(AuthOutcome::Rejected, user, "unknown user");
   const std::string& ha1 = ha1s->forAlgorithm(algorithm);
   if (ha1.empty()) return result(AuthOutcome::Rejected, user, "no credentials for this algorithm");
-  std::string cnonceStorage;
-  std::string expected = computeResponse(algorithm, toLowerCopy(ha1), request.methodText(), digestUri, a.nonce, a.nc,
-                                         unquote(a.cnonce, cnonceStorage), a.qop);
-  if (expected.empty() || !equalsConstantTime(expected, toLowerCopy(a.response))) {
+  std::string cnonceStorage, ha1Storage, responseStorage;
+  const HexDigest expected = computeResponseHex(algorithm, lowerCase(ha1, ha1Storage), request.methodText(), digestUri,
+                                                a.nonce, a.nc, unquote(a.cnonce, cnonceStorage), a.qop);
+  if (expected.size == 0 || !equalsConstantTime(expected.view(), lowerCase(a.response, responseStorage))) {
     return result(AuthOutcome::Rejected, user, "wrong response");
   }
 
@@ -179,24 +189,30 @@ AuthResult Authenticator::verify(const sip::Message& request, sip::HeaderId head
 
 std::vector<std::string> Authenticator::challenges(std::string_view realm, bool stale,
                                                    WallClock::time_point now) const {
-  const std::string nonce = nonces_.issue(now);
-  const std::string opaque = nonces_.opaque();
   std::vector<std::string> out;
-  out.reserve(settings_.offered.size());
-  for (DigestAlgorithm algorithm : settings_.offered) {
-    std::string v = "Digest realm=";
+  challenges(realm, stale, now, out);
+  return out;
+}
+
+void Authenticator::challenges(std::string_view realm, bool stale, WallClock::time_point now,
+                               std::vector<std::string>& out) const {
+  thread_local std::string nonce;
+  nonces_.issue(now, nonce);
+  const std::string& opaque = nonces_.opaque();
+  out.resize(settings_.offered.size());
+  for (std::size_t i = 0; i < settings_.offered.size(); ++i) {
+    std::string& v = out[i];
+    v.assign("Digest realm=");
     appendQuoted(v, realm);
     v += ", nonce=\"";
     v += nonce;
     v += "\", opaque=\"";
     v += opaque;
     v += "\", algorithm=";
-    v += algorithmName(algorithm);
+    v += algorithmName(settings_.offered[i]);
     v += ", qop=\"auth\"";
     if (stale) v += ", stale=true";
-    out.push_back(std::move(v));
   }
-  return out;
 }
 
 void Authenticator::purge(WallClock::time_point now) { counter_.purge(now); }

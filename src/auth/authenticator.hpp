@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -53,9 +54,32 @@ struct AuthResult {
   std::string reason;  ///< short text for logs and 400/403 reason phrases; never a password or HA1
 };
 
-/// Returns the HA1s of `user` in `realm`, or nullopt for an unknown user. Called on worker threads,
-/// possibly concurrently; it must not throw.
-using CredentialLookup = std::function<std::optional<Ha1Set>(std::string_view user, std::string_view realm)>;
+/// The HA1s a CredentialLookup found, shared instead of copied (a user directory hands out a view
+/// into its immutable snapshot, which this keeps alive); empty for an unknown user. Converts from
+/// std::optional<Ha1Set> for lookups that compute the hashes.
+class Ha1Ref {
+ public:
+  // Implicit on purpose: a lookup returns std::nullopt, a shared Ha1Set, or a computed one.
+  Ha1Ref() = default;
+  Ha1Ref(std::nullopt_t) {}
+  Ha1Ref(std::shared_ptr<const Ha1Set> set) : set_(std::move(set)) {}
+  Ha1Ref(std::optional<Ha1Set> set) : set_(set ? std::make_shared<const Ha1Set>(std::move(*set)) : nullptr) {}
+  Ha1Ref(Ha1Set set) : set_(std::make_shared<const Ha1Set>(std::move(set))) {}
+
+  /// As std::optional's, which this replaced (callers test has_value()).
+  [[nodiscard]] bool has_value() const { return set_ != nullptr; }
+  explicit operator bool() const { return set_ != nullptr; }
+  /// Precondition: has_value().
+  const Ha1Set& operator*() const { return *set_; }
+  const Ha1Set* operator->() const { return set_.get(); }
+
+ private:
+  std::shared_ptr<const Ha1Set> set_;
+};
+
+/// Returns the HA1s of `user` in `realm`, or an empty Ha1Ref (std::nullopt) for an unknown user.
+/// Called on worker threads, possibly concurrently; it must not throw.
+using CredentialLookup = std::function<Ha1Ref(std::string_view user, std::string_view realm)>;
 
 /// Thread-safety: every member may be called concurrently (settings and nonce service are immutable,
 /// the nonce counter locks internally).
@@ -83,6 +107,8 @@ class Authenticator {
   /// in order, all with the same fresh nonce:
   ///   Digest realm="r", nonce="n", opaque="o", algorithm=SHA-256, qop="auth"[, stale=true]
   std::vector<std::string> challenges(std::string_view realm, bool stale, WallClock::time_point now) const;
+  /// The same values into `out` (resized to one per algorithm), reusing its strings' storage.
+  void challenges(std::string_view realm, bool stale, WallClock::time_point now, std::vector<std::string>& out) const;
 
   /// Drops the replay entries of expired nonces (called from a timer).
   void purge(WallClock::time_point now);

@@ -31,28 +31,34 @@ struct ThreadDigestContext {
   ~ThreadDigestContext() { EVP_MD_CTX_free(ctx); }
 };
 
-std::string toHex(const unsigned char* bytes, std::size_t n) {
+void toHex(const unsigned char* bytes, std::size_t n, char* out) {
   static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(n * 2, '\0');
   for (std::size_t i = 0; i < n; ++i) {
     out[2 * i] = kDigits[bytes[i] >> 4];
     out[2 * i + 1] = kDigits[bytes[i] & 0x0f];
   }
-  return out;
 }
 
-/// Joins the parts with ':' (the separator of every Digest hash input).
+/// H(parts joined with ':'), the form of every Digest hash input, fed to the hash part by part
+/// (no joined copy).
 template <std::size_t N>
-std::string joinColon(const std::array<std::string_view, N>& parts) {
-  std::size_t size = N - 1;
-  for (std::string_view p : parts) size += p.size();
-  std::string out;
-  out.reserve(size);
+HexDigest hashJoined(DigestAlgorithm algorithm, const std::array<std::string_view, N>& parts) {
+  HexDigest result;
+  const EVP_MD* md = evpFor(algorithm);
+  if (md == nullptr) return result;
+  thread_local ThreadDigestContext context;
+  EVP_MD_CTX* ctx = context.ctx;
+  if (ctx == nullptr || EVP_DigestInit_ex2(ctx, md, nullptr) != 1) return result;
   for (std::size_t i = 0; i < N; ++i) {
-    if (i != 0) out.push_back(':');
-    out.append(parts[i]);
+    if (i != 0 && EVP_DigestUpdate(ctx, ":", 1) != 1) return result;
+    if (!parts[i].empty() && EVP_DigestUpdate(ctx, parts[i].data(), parts[i].size()) != 1) return result;
   }
-  return out;
+  std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(ctx, out.data(), &len) != 1 || 2 * len > result.text.size()) return result;
+  toHex(out.data(), len, result.text.data());
+  result.size = 2 * len;
+  return result;
 }
 
 }  // namespace
@@ -74,31 +80,28 @@ std::string_view algorithmName(DigestAlgorithm algorithm) {
 }
 
 std::string digestHex(DigestAlgorithm algorithm, std::string_view data) {
-  const EVP_MD* md = evpFor(algorithm);
-  if (md == nullptr) return {};
-  thread_local ThreadDigestContext context;
-  EVP_MD_CTX* ctx = context.ctx;
-  std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
-  unsigned int len = 0;
-  if (ctx == nullptr || EVP_DigestInit_ex2(ctx, md, nullptr) != 1 ||
-      EVP_DigestUpdate(ctx, data.data(), data.size()) != 1 || EVP_DigestFinal_ex(ctx, out.data(), &len) != 1) {
-    return {};
-  }
-  return toHex(out.data(), len);
+  return std::string(hashJoined(algorithm, std::array{data}).view());
 }
 
 std::string computeHa1(DigestAlgorithm algorithm, std::string_view username, std::string_view realm,
                        std::string_view password) {
-  return digestHex(algorithm, joinColon(std::array{username, realm, password}));
+  return std::string(hashJoined(algorithm, std::array{username, realm, password}).view());
+}
+
+HexDigest computeResponseHex(DigestAlgorithm algorithm, std::string_view ha1, std::string_view method,
+                             std::string_view digestUri, std::string_view nonce, std::string_view nc,
+                             std::string_view cnonce, std::string_view qop) {
+  // HA2 = H(method ":" digest-uri) for qop="auth" (and for no qop); auth-int is not offered.
+  HexDigest ha2 = hashJoined(algorithm, std::array{method, digestUri});
+  if (ha2.size == 0) return {};
+  if (qop.empty()) return hashJoined(algorithm, std::array<std::string_view, 3>{ha1, nonce, ha2.view()});
+  return hashJoined(algorithm, std::array<std::string_view, 6>{ha1, nonce, nc, cnonce, qop, ha2.view()});
 }
 
 std::string computeResponse(DigestAlgorithm algorithm, std::string_view ha1, std::string_view method,
                             std::string_view digestUri, std::string_view nonce, std::string_view nc,
                             std::string_view cnonce, std::string_view qop) {
-  // HA2 = H(method ":" digest-uri) for qop="auth" (and for no qop); auth-int is not offered.
-  std::string ha2 = digestHex(algorithm, joinColon(std::array{method, digestUri}));
-  if (qop.empty()) return digestHex(algorithm, joinColon(std::array<std::string_view, 3>{ha1, nonce, ha2}));
-  return digestHex(algorithm, joinColon(std::array<std::string_view, 6>{ha1, nonce, nc, cnonce, qop, ha2}));
+  return std::string(computeResponseHex(algorithm, ha1, method, digestUri, nonce, nc, cnonce, qop).view());
 }
 
 const std::string& Ha1Set::forAlgorithm(DigestAlgorithm algorithm) const {

@@ -5,6 +5,8 @@
 // Thread-safety: every function is reentrant.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -27,6 +29,14 @@ std::string_view algorithmName(DigestAlgorithm algorithm);
 /// of FIPS 180-4, not a truncated SHA-512 (RFC 7616 §3.2). Empty only if OpenSSL fails.
 std::string digestHex(DigestAlgorithm algorithm, std::string_view data);
 
+/// A digest in lower-case hex held inline, so that the hot path does not allocate: 32 characters for
+/// MD5, 64 for SHA-256 and SHA-512-256. Empty (size 0) only if OpenSSL fails.
+struct HexDigest {
+  std::array<char, 64> text{};
+  std::size_t size = 0;
+  [[nodiscard]] std::string_view view() const { return {text.data(), size}; }
+};
+
 /// HA1 = H(username ":" realm ":" password) (RFC 7616 §3.4.2, non-"-sess" form).
 std::string computeHa1(DigestAlgorithm algorithm, std::string_view username, std::string_view realm,
                        std::string_view password);
@@ -37,6 +47,11 @@ std::string computeHa1(DigestAlgorithm algorithm, std::string_view username, std
 std::string computeResponse(DigestAlgorithm algorithm, std::string_view ha1, std::string_view method,
                             std::string_view digestUri, std::string_view nonce, std::string_view nc,
                             std::string_view cnonce, std::string_view qop);
+
+/// computeResponse into an inline buffer (no allocation).
+HexDigest computeResponseHex(DigestAlgorithm algorithm, std::string_view ha1, std::string_view method,
+                             std::string_view digestUri, std::string_view nonce, std::string_view nc,
+                             std::string_view cnonce, std::string_view qop);
 
 /// The HA1 of one user for every algorithm, as a credential store keeps them (so that passwords
 /// need not be stored). Lower-case hex; an empty string means "not available for that algorithm".

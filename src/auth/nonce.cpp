@@ -39,8 +39,8 @@ int base64UrlValue(char c) {
   return -1;
 }
 
-std::string base64UrlEncode(const Raw& raw) {
-  std::string out;
+void base64UrlEncode(const Raw& raw, std::string& out) {
+  out.clear();
   out.reserve(NonceService::kNonceLength);
   std::uint32_t acc = 0;
   int bits = 0;
@@ -53,7 +53,6 @@ std::string base64UrlEncode(const Raw& raw) {
     }
   }
   if (bits > 0) out.push_back(kBase64Url[(acc << (6 - bits)) & 0x3f]);
-  return out;
 }
 
 /// Decodes exactly kNonceLength characters; rejects any other character and non-zero padding bits,
@@ -74,6 +73,26 @@ bool base64UrlDecode(std::string_view text, Raw& out) {
     }
   }
   return n == kRawBytes && (acc & ((1u << bits) - 1)) == 0;
+}
+
+/// `n` bytes from a per-thread pool that RAND_bytes refills 512 bytes at a time: each RAND_bytes
+/// call goes through the DRBG's locking and reseed checks, which cost as much for 8 bytes as for
+/// 512. The bytes are OpenSSL's CSPRNG output either way.
+bool pooledRandomBytes(std::uint8_t* out, std::size_t n) {
+  struct Pool {
+    std::array<std::uint8_t, 512> bytes{};
+    std::size_t used = 512;
+  };
+  thread_local Pool pool;
+  if (n > pool.bytes.size()) return RAND_bytes(out, static_cast<int>(n)) == 1;
+  if (pool.used + n > pool.bytes.size()) {
+    if (RAND_bytes(pool.bytes.data(), static_cast<int>(pool.bytes.size())) != 1) return false;
+    pool.used = 0;
+  }
+  std::copy_n(pool.bytes.begin() + static_cast<std::ptrdiff_t>(pool.used), n, out);
+  std::fill_n(pool.bytes.begin() + static_cast<std::ptrdiff_t>(pool.used), n, std::uint8_t{0});  // handed out once
+  pool.used += n;
+  return true;
 }
 
 std::int64_t unixSeconds(WallClock::time_point t) {
@@ -106,10 +125,16 @@ std::vector<std::uint8_t> NonceService::randomSecret() {
 }
 
 std::string NonceService::issue(WallClock::time_point now) const {
+  std::string out;
+  issue(now, out);
+  return out;
+}
+
+void NonceService::issue(WallClock::time_point now, std::string& out) const {
   Raw raw{};
   auto issued = static_cast<std::uint64_t>(unixSeconds(now));
   for (std::size_t i = 0; i < kTimeBytes; ++i) raw[i] = static_cast<std::uint8_t>(issued >> (8 * (kTimeBytes - 1 - i)));
-  if (RAND_bytes(raw.data() + kTimeBytes, static_cast<int>(kRandomBytes)) != 1) {
+  if (!pooledRandomBytes(raw.data() + kTimeBytes, kRandomBytes)) {
     static std::atomic<std::uint64_t> fallback{0};
     std::uint64_t v = fallback.fetch_add(1, std::memory_order_relaxed);
     for (std::size_t i = 0; i < kRandomBytes; ++i) raw[kTimeBytes + i] = static_cast<std::uint8_t>(v >> (8 * i));
@@ -118,7 +143,7 @@ std::string NonceService::issue(WallClock::time_point now) const {
   Mac mac{};
   hmacSha256(secret_, raw.data(), kSignedBytes, mac);
   std::copy_n(mac.begin(), kMacBytes, raw.begin() + kSignedBytes);
-  return base64UrlEncode(raw);
+  base64UrlEncode(raw, out);
 }
 
 NonceService::Inspection NonceService::inspect(std::string_view nonce, WallClock::time_point now) const {

@@ -36,6 +36,8 @@ class NonceService {
   /// A fresh nonce issued at `now`. The 8 random bytes make nonces unique; should the RNG fail,
   /// a process-wide counter takes their place (the MAC, not the randomness, protects the nonce).
   std::string issue(WallClock::time_point now) const;
+  /// issue() into `out` (replacing its content, reusing its storage).
+  void issue(WallClock::time_point now, std::string& out) const;
 
   enum class Verdict { Valid, Stale, Invalid };
 
@@ -54,7 +56,7 @@ class NonceService {
 
   /// The opaque parameter (RFC 7616 §3.3): fixed per secret, hex of the first 16 bytes of
   /// HMAC-SHA256(secret, "opaque").
-  std::string opaque() const { return opaque_; }
+  const std::string& opaque() const { return opaque_; }
   std::chrono::seconds lifetime() const { return lifetime_; }
 
  private:

@@ -29,12 +29,13 @@ NonceCounter::Attempt NonceCounter::tryAccept(Shard& shard, std::string_view non
   }
   if (nc == 0) return Attempt::Replayed;
   if (!reserve()) return Attempt::Full;
-  shard.entries.emplace(std::string(nonce), Entry{nc, expiresAt});
+  shard.entries.emplace(Key(nonce), Entry{nc, expiresAt});
   return Attempt::Accepted;
 }
 
 bool NonceCounter::accept(std::string_view nonce, std::uint32_t nc, WallClock::time_point nonceExpiresAt,
                           WallClock::time_point now) {
+  if (nonce.size() > kMaxNonceLength) return false;
   Shard& shard = shardFor(nonce);
   Attempt attempt = tryAccept(shard, nonce, nc, nonceExpiresAt);
   if (attempt != Attempt::Full) return attempt == Attempt::Accepted;

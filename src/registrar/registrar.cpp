@@ -223,7 +223,7 @@ RegisterResult Registrar::process(const sip::Message& request, const std::string
 
 void Registrar::addContacts(sip::Message& response, const std::vector<Binding>& bindings, std::int64_t nowUnix,
                             const GruuCodec* gruus) {
-  std::string value;
+  thread_local std::string value;  // addHeader copies it; the buffer is reused from call to call
   for (const Binding& b : bindings) {
     value.clear();
     value += '<';

@@ -32,12 +32,16 @@ std::shared_ptr<const UserDirectory::Map> UserDirectory::snapshot() const {
   return users_;
 }
 
-std::optional<auth::Ha1Set> UserDirectory::find(std::string_view user, std::string_view domain,
-                                                std::string_view realm) const {
-  auto map = snapshot();
-  auto it = map->find(key(user, domain));
+auth::Ha1Ref UserDirectory::find(std::string_view user, std::string_view domain, std::string_view realm) const {
+  // The key is built in a per-thread buffer: a lookup runs for every authenticated request.
+  thread_local std::string k;
+  k.clear();
+  k.append(user).append("@").append(domain);
+  std::shared_ptr<const Map> map = snapshot();
+  auto it = map->find(k);
   if (it == map->end() || it->second.realm != realm) return std::nullopt;
-  return it->second.ha1;
+  const auth::Ha1Set* ha1 = &it->second.ha1;
+  return std::shared_ptr<const auth::Ha1Set>(std::move(map), ha1);  // shares the snapshot's ownership
 }
 
 bool UserDirectory::exists(std::string_view user, std::string_view domain) const {

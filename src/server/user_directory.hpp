@@ -10,6 +10,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "auth/authenticator.hpp"
 #include "auth/digest.hpp"
 #include "storage/sqlite_store.hpp"
 
@@ -21,8 +22,9 @@ class UserDirectory {
 
   /// Reads every user from the store and swaps the snapshot in. Returns the number of users.
   std::size_t reload();
-  /// HA1 values of `user` in `domain` when its realm is `realm`.
-  std::optional<auth::Ha1Set> find(std::string_view user, std::string_view domain, std::string_view realm) const;
+  /// HA1 values of `user` in `domain` when its realm is `realm` (empty otherwise): a view into the
+  /// current snapshot, which it keeps alive; nothing is copied.
+  auth::Ha1Ref find(std::string_view user, std::string_view domain, std::string_view realm) const;
   bool exists(std::string_view user, std::string_view domain) const;
   std::size_t size() const;
 

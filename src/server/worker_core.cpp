@@ -33,6 +33,28 @@ std::string sipDate(std::time_t t = std::time(nullptr)) {
   return buf;
 }
 
+/// A To tag (RFC 3261 §19.3), 16 hex digits from a per-thread PRNG as proxy::newTag makes them,
+/// written into `out` rather than a new string.
+std::string_view writeTag(std::array<char, 16>& out) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::uint64_t v = rng();
+  for (std::size_t i = out.size(); i-- > 0; v >>= 4) out[i] = kHex[v & 15];
+  return {out.data(), out.size()};
+}
+
+/// sipDate() of now, formatted once per second per thread (every 200 OK to REGISTER carries it).
+std::string_view currentSipDate() {
+  thread_local std::time_t cachedAt = -1;
+  thread_local std::string cached;
+  std::time_t t = std::time(nullptr);
+  if (t != cachedAt) {
+    cached = sipDate(t);
+    cachedAt = t;
+  }
+  return cached;
+}
+
 bool supportedOption(std::string_view tag) {
   return sip::iequals(tag, "path") || sip::iequals(tag, "outbound") || sip::iequals(tag, "gruu");
 }
@@ -143,8 +165,9 @@ Peer WorkerCore::fixVia(sip::Message& msg, const Peer& from) {
     replyTo.port = via.hasPort ? via.port : 5060;
   }
   if (sameAddress && !(rport && via.rport->empty())) return replyTo;
-  // Rebuild the top Via with received (and a filled rport, RFC 3581 §4).
-  std::string text;
+  // Rebuild the top Via with received (and a filled rport, RFC 3581 §4), in reused storage.
+  std::string& text = viaScratch_;
+  text.clear();
   text.reserve(via.raw.size() + 48);
   text.append(via.protocolName).append("/").append(via.protocolVersion).append("/").append(via.transport);
   text.append(" ").append(via.host);
@@ -245,14 +268,20 @@ bool WorkerCore::send(const Peer& to, std::string_view bytes) {
 // ---- responses ---------------------------------------------------------------------------------
 
 sip::Message WorkerCore::makeResponse(const sip::Message& req, int status, std::string_view reason) {
-  sip::Message resp = sip::Message::responseTo(req, status, reason, status > 100 ? std::string_view(newTag()) : "");
-  resp.addHeader("Server", services_.settings.serverHeader);
+  sip::Message resp;
+  makeResponseInto(resp, req, status, reason);
   return resp;
 }
 
+void WorkerCore::makeResponseInto(sip::Message& out, const sip::Message& req, int status, std::string_view reason) {
+  std::array<char, 16> tag{};
+  out.assignResponseTo(req, status, reason, status > 100 ? writeTag(tag) : std::string_view());
+  out.addHeader("Server", services_.settings.serverHeader);
+}
+
 void WorkerCore::respond(TransactionId id, const sip::Message& response) {
+  const int s = response.statusCode();  // read first: `response` may be a scratch the call reuses
   if (txn_.respond(id, response, transaction::Clock::now())) {
-    int s = response.statusCode();
     if (s >= 100 && s < 700) services_.stats.responsesSent[static_cast<std::size_t>(s)]++;
   }
 }
@@ -264,10 +293,12 @@ void WorkerCore::reply(TransactionId id, const sip::Message& req, int status, st
 }
 
 void WorkerCore::challenge(TransactionId id, const sip::Message& req, std::string_view realm, bool stale) {
-  sip::Message resp = makeResponse(req, 401);
-  for (const std::string& c : services_.authenticator.challenges(realm, stale, std::chrono::system_clock::now())) {
-    resp.addHeader("WWW-Authenticate", c);
-  }
+  // The first answer to every REGISTER: built in reused storage (the message's arena, the
+  // challenge strings), since respond() keeps only the serialized bytes.
+  sip::Message& resp = challengeResponse_;
+  makeResponseInto(resp, req, 401);
+  services_.authenticator.challenges(realm, stale, std::chrono::system_clock::now(), challengeValues_);
+  for (const std::string& c : challengeValues_) resp.addHeader("WWW-Authenticate", c);
   services_.stats.authChallenges++;
   respond(id, resp);
 }
@@ -868,39 +899,21 @@ void WorkerCore::handleRegister(TransactionId id, sip::Message& req) {
 
   const std::string aor = user + "@" + domainName;
   const std::int64_t now = unixSeconds();
-  struct Pending {
-    TransactionId id = 0;
-    sip::Message response;
-    bool ready = false;
-    bool hasBindings = false;
-    std::string aor;
-  };
-  auto pending = std::make_shared<Pending>();
-  pending->id = id;
-  std::weak_ptr<bool> alive = alive_;
+  std::uint32_t pendingSlot = kNoPendingRegister;
   registrar::RegisterResult result = services_.registrar.process(
       req, aor, currentSource_, now, [&](const std::string& a, const std::vector<registrar::Binding>& bindings) {
-        // §10.3 step 8 / ARCHITECTURE.md: the 200 OK leaves only after the change is durable.
+        // §10.3 step 8 / ARCHITECTURE.md: the 200 OK leaves only after the change is durable. It
+        // waits in a reused slot; the store's callback names the slot.
+        pendingSlot = acquirePendingRegister();
         services_.pendingWrites++;
-        services_.store.replaceBindings(a, bindings, [this, pending, alive](bool ok) {
-          asio::post(io_, [this, pending, alive, ok] {
-            services_.pendingWrites--;
-            if (alive.expired()) return;
-            if (!ok) {
-              services_.stats.storeFailures++;
-              spdlog::error("store write failed; REGISTER answered 500");
-              sip::Message resp = std::move(pending->response);
-              resp.setStatus(500, "Store Failure");
-              resp.removeHeader(sip::HeaderId::Contact);
-              resp.addHeader("Retry-After", "5");
-              respond(pending->id, resp);
-              return;
-            }
-            services_.stats.registrations++;
-            respond(pending->id, pending->response);
-            if (pending->hasBindings) maybeDeliverOffline(pending->aor);
-          });
-        });
+        services_.store.replaceBindings(a, bindings,
+                                        [this, alive = std::weak_ptr<bool>(alive_), slot = pendingSlot](bool ok) {
+                                          asio::post(io_, [this, alive, slot, ok] {
+                                            services_.pendingWrites--;
+                                            if (alive.expired()) return;
+                                            registerCommitted(slot, ok);
+                                          });
+                                        });
       });
   if (result.status != 200) {
     sip::Message resp = makeResponse(req, result.status, result.reason);
@@ -908,7 +921,9 @@ void WorkerCore::handleRegister(TransactionId id, sip::Message& req) {
     respond(id, resp);
     return;
   }
-  sip::Message resp = makeResponse(req, 200);
+  PendingRegister* pending = pendingSlot != kNoPendingRegister ? pendingRegisters_[pendingSlot].get() : nullptr;
+  sip::Message& resp = pending != nullptr ? pending->response : challengeResponse_;
+  makeResponseInto(resp, req, 200);
   bool uaSupportsPath = false;
   bool uaSupportsGruu = false;
   req.forEachValue(sip::HeaderId::Supported, [&](std::string_view tag) {
@@ -939,9 +954,9 @@ void WorkerCore::handleRegister(TransactionId id, sip::Message& req) {
       return true;
     });
   }
-  resp.addHeader("Date", sipDate());
-  if (result.changed) {
-    pending->response = std::move(resp);
+  resp.addHeader("Date", currentSipDate());
+  if (pending != nullptr) {
+    pending->id = id;
     pending->ready = true;
     pending->hasBindings = !result.current.empty();
     pending->aor = aor;
@@ -950,6 +965,37 @@ void WorkerCore::handleRegister(TransactionId id, sip::Message& req) {
   services_.stats.registrations++;
   respond(id, resp);
   if (!result.current.empty()) maybeDeliverOffline(aor);
+}
+
+std::uint32_t WorkerCore::acquirePendingRegister() {
+  if (freePendingRegisters_.empty()) {
+    pendingRegisters_.push_back(std::make_unique<PendingRegister>());
+    return static_cast<std::uint32_t>(pendingRegisters_.size() - 1);
+  }
+  std::uint32_t slot = freePendingRegisters_.back();
+  freePendingRegisters_.pop_back();
+  return slot;
+}
+
+void WorkerCore::registerCommitted(std::uint32_t slot, bool ok) {
+  PendingRegister& p = *pendingRegisters_[slot];
+  if (!p.ready) {
+    // Cannot happen (the registrar persists only changes it answers 200); the slot is freed.
+  } else if (!ok) {
+    services_.stats.storeFailures++;
+    spdlog::error("store write failed; REGISTER answered 500");
+    p.response.setStatus(500, "Store Failure");
+    p.response.removeHeader(sip::HeaderId::Contact);
+    p.response.addHeader("Retry-After", "5");
+    respond(p.id, p.response);
+  } else {
+    services_.stats.registrations++;
+    respond(p.id, p.response);
+    if (p.hasBindings) maybeDeliverOffline(p.aor);
+  }
+  p.ready = false;
+  p.hasBindings = false;
+  freePendingRegisters_.push_back(slot);
 }
 
 void WorkerCore::onCancel(TransactionId cancelId, TransactionId inviteId, sip::Message& cancel, const Peer&) {

@@ -6,8 +6,10 @@
 // the store's writer thread and are posted back to the worker's io_context.
 #pragma once
 
+#include <array>
 #include <boost/asio.hpp>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -115,6 +117,12 @@ class WorkerCore final : public transport::MessageHandler,
   void receiveDispatched(const std::string& bytes, const transport::Peer& from);
   /// A response to `req` with a To tag, Server and any extra headers added by the caller.
   sip::Message makeResponse(const sip::Message& req, int status, std::string_view reason = {});
+  /// makeResponse into `out` (cleared first, its storage reused).
+  void makeResponseInto(sip::Message& out, const sip::Message& req, int status, std::string_view reason = {});
+  /// A slot for a REGISTER's 200 OK that waits for the store's commit.
+  std::uint32_t acquirePendingRegister();
+  /// The store committed (or failed) the change of the REGISTER waiting in `slot`: answer it, free the slot.
+  void registerCommitted(std::uint32_t slot, bool ok);
   void respond(transaction::TransactionId id, const sip::Message& response);
   void reply(transaction::TransactionId id, const sip::Message& req, int status, std::string_view reason = {});
   void challenge(transaction::TransactionId id, const sip::Message& req, std::string_view realm, bool stale);
@@ -143,6 +151,22 @@ class WorkerCore final : public transport::MessageHandler,
   int logsInWindow_ = 0;
   std::uint64_t suppressedLogs_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+
+  /// A REGISTER whose 200 OK waits for the store's commit. Slots are reused, with the storage of
+  /// their response, so that once there are as many as REGISTERs in flight none is allocated.
+  struct PendingRegister {
+    transaction::TransactionId id = 0;
+    sip::Message response;
+    bool ready = false;  ///< response built (the REGISTER was answered 200 by the registrar)
+    bool hasBindings = false;
+    std::string aor;
+  };
+  static constexpr std::uint32_t kNoPendingRegister = 0xffffffffu;
+  std::vector<std::unique_ptr<PendingRegister>> pendingRegisters_;  ///< stable addresses
+  std::vector<std::uint32_t> freePendingRegisters_;
+  sip::Message challengeResponse_;            ///< 401s and immediate 200s to REGISTER, rebuilt each time
+  std::vector<std::string> challengeValues_;  ///< the WWW-Authenticate values of the last 401
+  std::string viaScratch_;                    ///< fixVia's rebuilt Via
 };
 
 }  // namespace sipwarden::server

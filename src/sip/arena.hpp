@@ -22,7 +22,8 @@ class Arena {
   char* allocate(std::size_t n) {
     if (chunks_.empty() || used_ + n > capacity_) {
       capacity_ = std::max<std::size_t>(kChunk, n);
-      chunks_.push_back(std::make_unique<char[]>(capacity_));
+      chunks_.push_back(std::make_unique_for_overwrite<char[]>(capacity_));
+      if (chunks_.size() == 1) firstCapacity_ = capacity_;
       used_ = 0;
     }
     char* p = chunks_.back().get() + used_;
@@ -30,9 +31,18 @@ class Arena {
     return p;
   }
 
+  /// Forgets everything stored; the first chunk is kept for reuse (a message that is cleared and
+  /// parsed again, like a transport's scratch message, then edits without allocating).
   void clear() {
-    chunks_.clear();
-    used_ = capacity_ = 0;
+    if (chunks_.empty()) {
+      used_ = capacity_ = 0;
+      return;
+    }
+    if (chunks_.size() > 1) {
+      chunks_.resize(1);
+      capacity_ = firstCapacity_;
+    }
+    used_ = 0;
   }
 
  private:
@@ -40,6 +50,7 @@ class Arena {
   std::vector<std::unique_ptr<char[]>> chunks_;
   std::size_t used_ = 0;
   std::size_t capacity_ = 0;
+  std::size_t firstCapacity_ = 0;  ///< of chunks_.front()
 };
 
 }  // namespace sipwarden::sip

@@ -1,6 +1,7 @@
 #include "sip/message.hpp"
 
 #include <charconv>
+#include <cstring>
 
 namespace sipwarden::sip {
 namespace {
@@ -43,20 +44,42 @@ Message Message::request(std::string_view method, std::string_view requestUri) {
 
 Message Message::responseTo(const Message& req, int status, std::string_view reason, std::string_view toTag) {
   Message m;
-  m.isRequest_ = false;
-  m.setStatus(status, reason);
+  m.assignResponseTo(req, status, reason, toTag);
+  return m;
+}
+
+void Message::assignResponseTo(const Message& req, int status, std::string_view reason, std::string_view toTag) {
+  clear();
+  isRequest_ = false;
+  setStatus(status, reason);
+  // The tag goes onto the first To as it is copied (setToTag's rules: only when it has none), so
+  // that each typed value below is parsed once.
+  bool tagTo = !toTag.empty() && req.hasTo_ && !req.to_.tag() && chars::isTokenString(toTag);
   for (const HeaderField& h : req.headers_) {
     switch (h.id) {
       case HeaderId::Via:
       case HeaderId::From:
-      case HeaderId::To:
       case HeaderId::CallId:
-      case HeaderId::CSeq: m.addHeader(headerName(h.id), h.value); break;
+      case HeaderId::CSeq: headers_.push_back(HeaderField{h.id, headerName(h.id), store(trimLws(h.value))}); break;
+      case HeaderId::To: {
+        std::string_view value = trimLws(h.value);
+        if (tagTo) {
+          constexpr std::string_view kTag = ";tag=";
+          char* p = arena_.allocate(value.size() + kTag.size() + toTag.size());
+          std::memcpy(p, value.data(), value.size());
+          std::memcpy(p + value.size(), kTag.data(), kTag.size());
+          std::memcpy(p + value.size() + kTag.size(), toTag.data(), toTag.size());
+          headers_.push_back(HeaderField{h.id, headerName(h.id), {p, value.size() + kTag.size() + toTag.size()}});
+          tagTo = false;
+        } else {
+          headers_.push_back(HeaderField{h.id, headerName(h.id), store(value)});
+        }
+        break;
+      }
       default: break;
     }
   }
-  if (!toTag.empty() && m.hasTo_ && !m.to_.tag()) m.setToTag(toTag);
-  return m;
+  for (HeaderId id : {HeaderId::Via, HeaderId::From, HeaderId::To, HeaderId::CallId, HeaderId::CSeq}) refreshTyped(id);
 }
 
 const HeaderField* Message::find(HeaderId id) const {
@@ -203,11 +226,16 @@ Why Message::parseTyped(HeaderId id, std::string_view value) {
 }
 
 Why Message::pushVia(std::string_view value) {
-  Via check;
-  if (Why w = parseVia(value, check)) return w;
+  // Parsed once, from the stored copy: the new Via is the top one, so its parse is the typed value.
+  // (A value that fails leaves its bytes unused in the arena.)
+  std::string_view stored = store(value);
+  Via parsed;
+  if (Why w = parseVia(stored, parsed)) return w;
   std::size_t i = firstIndexOf(HeaderId::Via);
-  headers_.insert(i == static_cast<std::size_t>(-1) ? 0 : i, HeaderField{HeaderId::Via, "Via", store(value)});
-  return refreshTyped(HeaderId::Via);
+  headers_.insert(i == static_cast<std::size_t>(-1) ? 0 : i, HeaderField{HeaderId::Via, "Via", stored});
+  topVia_ = parsed;
+  hasVia_ = true;
+  return nullptr;
 }
 
 bool Message::popVia() {
@@ -274,7 +302,9 @@ void Message::setStatus(int status, std::string_view reason) {
 Why Message::addHeader(std::string_view name, std::string_view value) {
   HeaderId id = headerIdFromName(name);
   std::string_view stored = store(trimLws(value));
-  headers_.push_back(HeaderField{id, store(name), stored});
+  // A known header written with its usual name needs no copy of the name: headerName's is static.
+  std::string_view canonical = id != HeaderId::Unknown ? headerName(id) : std::string_view();
+  headers_.push_back(HeaderField{id, !canonical.empty() && canonical == name ? canonical : store(name), stored});
   return refreshTyped(id);
 }
 

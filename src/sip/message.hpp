@@ -45,6 +45,8 @@ class Message {
   /// Builds a response to `req` per RFC 3261 §8.2.6: Via, From, To, Call-ID and CSeq copied;
   /// `toTag` is added to To when it has none (pass "" to leave To alone).
   static Message responseTo(const Message& req, int status, std::string_view reason = {}, std::string_view toTag = {});
+  /// responseTo into this message (cleared first, its storage reused).
+  void assignResponseTo(const Message& req, int status, std::string_view reason = {}, std::string_view toTag = {});
 
   // ---- start line ----
   [[nodiscard]] bool isRequest() const { return isRequest_; }

@@ -61,7 +61,21 @@ std::string_view Query::columnView(int index) const {
 
 std::string Query::columnText(int index) const { return std::string(columnView(index)); }
 
+namespace {
+
+/// SQLite keeps allocation statistics (sqlite3_memory_used) under a global mutex taken on every
+/// allocation, by every connection; nothing here reads them. Turned off once, before the first
+/// connection initialises the library (if something initialised it first, the call is refused and
+/// nothing changes).
+void configureLibraryOnce() {
+  static const bool configured = [] { return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK; }();
+  (void)configured;
+}
+
+}  // namespace
+
 Connection::Connection(const std::filesystem::path& file, bool create, int busyTimeoutMs) : file_(file.string()) {
+  configureLibraryOnce();
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
   int rc = sqlite3_open_v2(file_.c_str(), &db_, flags, nullptr);
   if (rc != SQLITE_OK) {

@@ -223,12 +223,19 @@ struct SqliteStore::WriterStatements {
         commit(c.prepare("COMMIT")),
         rollback(c.prepare("ROLLBACK")),
         deleteAor(c.prepare("DELETE FROM bindings WHERE aor = ?1")),
-        // OR REPLACE: two bindings of one change with the same contact text keep the last one.
-        insertBinding(
-            c.prepare(concat({"INSERT OR REPLACE INTO bindings(", kBindingColumns,
-                              ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"}))) {}
+        deleteOtherContacts(c.prepare("DELETE FROM bindings WHERE aor = ?1 AND contact <> ?2")),
+        // An upsert rewrites a refreshed binding's row in place (OR REPLACE would delete it and
+        // insert it again); two bindings of one change with the same contact text keep the last one.
+        upsertBinding(c.prepare(concat(
+            {"INSERT INTO bindings(", kBindingColumns,
+             ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
+             "ON CONFLICT(aor, contact) DO UPDATE SET call_id = excluded.call_id, cseq = excluded.cseq, "
+             "expires_at = excluded.expires_at, q = excluded.q, path = excluded.path, instance = excluded.instance, "
+             "reg_id = excluded.reg_id, user_agent = excluded.user_agent, transport = excluded.transport, "
+             "address = excluded.address, port = excluded.port, listener = excluded.listener, "
+             "updated_at = excluded.updated_at"}))) {}
 
-  Statement &begin, &commit, &rollback, &deleteAor, &insertBinding;
+  Statement &begin, &commit, &rollback, &deleteAor, &deleteOtherContacts, &upsertBinding;
 };
 
 SqliteStore::SqliteStore(std::filesystem::path file, StoreSettings settings)
@@ -487,16 +494,19 @@ std::vector<std::string> SqliteStore::aorsWithMessages(std::int64_t nowUnix) {
 void SqliteStore::replaceBindings(std::string aor, std::vector<registrar::Binding> bindings,
                                   std::function<void(bool ok)> done) {
   bool accepted = false;
+  bool wake = false;
   {
     std::lock_guard lock(queueMutex_);
     if (!stopping_ && queue_.size() < settings_.maxQueued) {
       queue_.push_back(Change{std::move(aor), std::move(bindings), std::move(done)});
       ++enqueued_;
       accepted = true;
+      // The writer sleeps only on an empty queue: it needs waking for the first change alone.
+      wake = queue_.size() == 1;
     }
   }
   if (accepted) {
-    queueCv_.notify_one();
+    if (wake) queueCv_.notify_one();
     return;
   }
   failures_.fetch_add(1, std::memory_order_relaxed);
@@ -520,11 +530,17 @@ std::string SqliteStore::lastWriteError() const {
 }
 
 void SqliteStore::writeChange(const Change& c) {
-  Query(writerSql_->deleteAor).bind(1, c.aor).run();
+  // The rows of the AOR that the new set does not have go; the others are written over. The usual
+  // change (one contact registered or refreshed) deletes nothing and rewrites one row.
+  if (c.bindings.size() == 1) {
+    Query(writerSql_->deleteOtherContacts).bind(1, c.aor).bind(2, c.bindings.front().contact).run();
+  } else {
+    Query(writerSql_->deleteAor).bind(1, c.aor).run();
+  }
   for (const registrar::Binding& b : c.bindings) {
     std::string_view transport = transport::transportName(b.received.transport);
     std::string address = b.received.address.toString();
-    Query(writerSql_->insertBinding)
+    Query(writerSql_->upsertBinding)
         .bind(1, c.aor)
         .bind(2, b.contact)
         .bind(3, b.callId)
@@ -552,11 +568,14 @@ SqliteStore::WriteResult SqliteStore::writeBatch(std::vector<Change>& batch) {
     } else {
       // Only the last change of an AOR in the batch is written: the earlier ones would be
       // replaced inside the same transaction anyway. All are acknowledged by the one COMMIT.
-      std::unordered_map<std::string_view, std::size_t> last;
-      last.reserve(batch.size());
-      for (std::size_t i = 0; i < batch.size(); ++i) last[batch[i].aor] = i;
-      for (std::size_t i = 0; i < batch.size(); ++i) {
-        if (last[batch[i].aor] == i) writeChange(batch[i]);
+      // Sorted by AOR (then arrival), the last of each run is the one to write; the AORs are
+      // independent, so writing them in key order changes nothing but B-tree locality. The vector
+      // is the writer's and keeps its capacity, so a batch allocates nothing here.
+      byAor_.clear();
+      for (std::size_t i = 0; i < batch.size(); ++i) byAor_.emplace_back(batch[i].aor, i);
+      std::sort(byAor_.begin(), byAor_.end());
+      for (std::size_t k = 0; k < byAor_.size(); ++k) {
+        if (k + 1 == byAor_.size() || byAor_[k + 1].first != byAor_[k].first) writeChange(batch[byAor_[k].second]);
       }
     }
     tx.commit();

@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "registrar/binding.hpp"
@@ -204,6 +205,7 @@ class SqliteStore {
   // The writer side: the connection and statements are used only by the writer thread.
   std::unique_ptr<Connection> writer_;
   std::unique_ptr<WriterStatements> writerSql_;
+  std::vector<std::pair<std::string_view, std::size_t>> byAor_;  ///< writeBatch's scratch (writer thread)
   mutable std::mutex queueMutex_;
   std::condition_variable queueCv_;  ///< writer waits for work
   std::condition_variable doneCv_;   ///< flush() waits for completed_

@@ -32,6 +32,20 @@ bool parseTransportName(std::string_view text, TransportKind& out) {
 }
 
 std::string IpAddress::toString() const {
+  if (!v6) {
+    // The dotted quad by hand: inet_ntop goes through sprintf, and this runs for most requests
+    // (Via received=, the stored binding's address).
+    char quad[16];
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < 4; ++i) {
+      if (i != 0) quad[n++] = '.';
+      unsigned v = bytes[i];
+      if (v >= 100) quad[n++] = static_cast<char>('0' + v / 100);
+      if (v >= 10) quad[n++] = static_cast<char>('0' + v / 10 % 10);
+      quad[n++] = static_cast<char>('0' + v % 10);
+    }
+    return std::string(quad, n);
+  }
   char buf[INET6_ADDRSTRLEN] = {};
   if (inet_ntop(v6 ? AF_INET6 : AF_INET, bytes.data(), buf, sizeof buf) == nullptr) return {};
   return buf;

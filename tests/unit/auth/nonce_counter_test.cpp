@@ -139,5 +139,18 @@ TEST(NonceCounterTest, ConcurrentInsertsRespectTheBound) {
   EXPECT_EQ(counter.size(), kMax);
 }
 
+TEST(NonceCounterTest, NoncesOfEveryTrackedLengthAndNoLonger) {
+  NonceCounter counter;
+  const std::string ours(NonceService::kNonceLength, 'A');
+  const std::string longest(NonceCounter::kMaxNonceLength, 'B');
+  const std::string tooLong(NonceCounter::kMaxNonceLength + 1, 'C');
+  EXPECT_TRUE(counter.accept(ours, 1, kExpiry, kT0));
+  EXPECT_FALSE(counter.accept(ours, 1, kExpiry, kT0));
+  EXPECT_TRUE(counter.accept(longest, 1, kExpiry, kT0));
+  EXPECT_TRUE(counter.accept(longest.substr(1), 1, kExpiry, kT0));  // a prefix is another nonce
+  EXPECT_FALSE(counter.accept(tooLong, 1, kExpiry, kT0));
+  EXPECT_EQ(counter.size(), 3u);
+}
+
 }  // namespace
 }  // namespace sipwarden::auth

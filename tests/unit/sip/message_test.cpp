@@ -374,6 +374,42 @@ TEST(Message, ResponseBuiltFromRequest) {
   EXPECT_EQ(parsed.to().tag(), "as9f8d7");
 }
 
+TEST(Message, ResponseAssignedOverAReusedMessage) {
+  std::string buf;
+  Message req;
+  ASSERT_TRUE(parseText(buf, kInvite, req).ok());
+  Message resp;
+  resp.assignResponseTo(req, 180, {}, "first");
+  resp.addHeader("Contact", "<sip:a@example.com>");
+  // Used again (storage reused): nothing of the first response is left.
+  resp.assignResponseTo(req, 200, "Fine", "second");
+  EXPECT_EQ(resp.statusCode(), 200);
+  EXPECT_EQ(resp.reason(), "Fine");
+  EXPECT_EQ(resp.to().tag(), "second");
+  EXPECT_EQ(resp.find(HeaderId::Contact), nullptr);
+  EXPECT_EQ(toWire(resp), toWire(Message::responseTo(req, 200, "Fine", "second")));
+
+  // A To that has a tag keeps it; every Via is copied, the first one is the typed top Via.
+  Message tagged;
+  ASSERT_TRUE(parseMessage("BYE sip:b@example.com SIP/2.0\r\n"
+                           "Via: SIP/2.0/UDP p1.example.com;branch=z9hG4bKtop\r\n"
+                           "Via: SIP/2.0/UDP ua.example.com;branch=z9hG4bKua;rport=5062\r\n"
+                           "From: <sip:a@example.com>;tag=aa\r\nTo: <sip:b@example.com>;tag=bb\r\n"
+                           "Call-ID: c1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
+                           tagged)
+                  .ok());
+  resp.assignResponseTo(tagged, 200, {}, "ignored");
+  EXPECT_EQ(resp.to().tag(), "bb");
+  EXPECT_EQ(resp.count(HeaderId::Via), 2u);
+  EXPECT_EQ(resp.topVia().branch, "z9hG4bKtop");
+  EXPECT_EQ(resp.cseq().number, 2u);
+  const std::string wire = toWire(resp);  // the parsed message views it
+  Message parsed;
+  ASSERT_TRUE(parseMessage(wire, parsed).ok());
+  EXPECT_EQ(parsed.to().tag(), "bb");
+  EXPECT_EQ(parsed.viaCount(), 2u);
+}
+
 TEST(Message, BuiltRequestWithBody) {
   Message m = Message::request("MESSAGE", "sip:user2@domain.com");
   ASSERT_EQ(m.addHeader("Via", "SIP/2.0/TCP user1pc.domain.com;branch=z9hG4bK776sgdkse"), nullptr);
