@@ -117,13 +117,7 @@ class SecurityModes(unittest.TestCase):
         self.assertIn("RTP/AVP", warning)
 
     def test_srtp_over_tls_into_a_secured_domain_is_proxied(self):
-        frank = self.ua("frank", "srtp.test")
-        frank.register()
-        self.addCleanup(frank.register, 0)
-        erin = self.ua("erin", "srtp.test")
-        erin.send_authenticated("INVITE", "frank", SRTP_SDP, content_type="application/sdp", wait=False,
-                                target_domain="srtp.test")
-        invite = frank.expect_request("INVITE")
+        erin, frank, invite = self.secured_call(SRTP_SDP)
         self.assertIn("a=crypto:1 AES_CM_128_HMAC_SHA1_80", invite.body)
         self.assertIn("SIP/2.0/TLS", invite.get("via"))
         frank.reply(invite, 486)
