@@ -334,9 +334,13 @@ class BaresipCallTests:
         messages = sip_messages(bob.output(), "MESSAGE ")
         self.assertEqual(len(messages), 1, messages)
         self.assertIn("Max-Forwards: 69", messages[0])
-        # alice got the 200 (after the 407) for it.
-        answers = [m[0] for m in sip_messages(alice.output(), "SIP/2.0 ") if any(
-            l.startswith("CSeq:") and l.endswith(" MESSAGE") for l in m)]
+        # alice got the 200 (after the 407) for it. bob shows the text before his 200 has crossed
+        # the proxy back to alice, so wait for it to reach her log.
+        def message_answers():
+            return [m[0] for m in sip_messages(alice.output(), "SIP/2.0 ") if any(
+                l.startswith("CSeq:") and l.endswith(" MESSAGE") for l in m)]
+        wait_for(lambda: message_answers()[-1:] == ["SIP/2.0 200 OK"], 5)
+        answers = message_answers()
         self.assertEqual(answers[-1:], ["SIP/2.0 200 OK"], answers)
         self.assertIn("SIP/2.0 407 Proxy Authentication Required", answers)
 
