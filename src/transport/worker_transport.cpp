@@ -625,7 +625,7 @@ std::size_t WorkerTransport::recheckClientCertificates(const std::shared_ptr<con
                                   (id != nullptr ? id->subject : std::string("?")) +
                                   "): its client certificate no longer verifies after the TLS reload: " + why[i]);
     counters_.clientCertificatesRevoked++;
-    failed[i]->close();
+    failed[i]->closeForPolicy("client certificate no longer valid");
   }
   return failed.size();
 }

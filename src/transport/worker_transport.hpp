@@ -98,6 +98,9 @@ class Connection {
   /// Queues one whole SIP message.
   virtual void write(std::string bytes) = 0;
   virtual void close() = 0;
+  /// Closes a connection whose peer is no longer allowed (its client certificate was revoked): a
+  /// WebSocket says so with close code 1008, policy violation (RFC 6455 §7.4.1); others just close.
+  virtual void closeForPolicy(std::string_view /*why*/) { close(); }
   /// The verified certificate of a TLS or WSS peer (nullptr: none).
   [[nodiscard]] virtual const TlsPeerIdentity* identity() const = 0;
   /// The TLS session of an accepted TLS or WSS connection whose client certificate verified when
@@ -197,7 +200,7 @@ class WorkerTransport {
   void receiveUdp(UdpListener& l);
   void onDatagram(UdpListener& l, std::size_t size);
   void accept(TcpListener& l);
-  /// A new WS or WSS connection (websocket_connection.cpp).
+  /// A new WS or WSS connection (websocket_ws.cpp).
   std::shared_ptr<Connection> makeWebSocket(boost::asio::ip::tcp::socket socket, const Peer& peer, SSL* ssl,
                                             std::shared_ptr<const TlsContextSet> contexts);
   bool sendLocal(std::uint64_t connectionId, std::string_view bytes);

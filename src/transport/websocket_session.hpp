@@ -8,6 +8,12 @@
 // "sip" subprotocol and an allowed Origin; Beast enforces the frame rules, the message size limit
 // (close 1009) and answers pings; our side pings after half the idle timeout and closes a silent
 // connection.
+//
+// This header is private to the two translation units that instantiate WsConnection, one per
+// stream type (websocket_ws.cpp for WS, websocket_wss.cpp for WSS), so that the two Beast
+// instantiations compile in parallel.
+#pragma once
+
 #include <boost/asio/compose.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/beast/core.hpp>
@@ -221,7 +227,7 @@ class FdTlsStream {
 };
 
 // Beast's closing handshake ends with a teardown of the layer below the WebSocket.
-void teardown(beast::role_type, FdTlsStream& stream, beast::error_code& ec) {
+inline void teardown(beast::role_type, FdTlsStream& stream, beast::error_code& ec) {
   stream.shutdownNow();
   ec = {};
 }
@@ -271,19 +277,10 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
     if (!writing_) writeFront();
   }
 
-  void close() override {
-    if (closed_) return;
-    closed_ = true;
-    deadline_.cancel();
-    owner_.connectionClosed(peer_.connectionId, peer_.address);
-    if (open_) {
-      // The closing handshake (1000), bounded by the timeout option's handshake limit.
-      ws_.async_close(websocket::close_code::normal, [self = this->shared_from_this()](const beast::error_code&) {
-        self->closeSocket();
-      });
-      return;
-    }
-    closeSocket();
+  void close() override { closeWith(websocket::close_code::normal); }
+
+  void closeForPolicy(std::string_view why) override {
+    closeWith(websocket::close_reason(websocket::close_code::policy_error, why));
   }
 
   const TlsPeerIdentity* identity() const override { return identity_.get(); }
@@ -300,6 +297,20 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   static constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
   static constexpr auto kHttpIdleTimeout = std::chrono::seconds(30);
   static constexpr std::size_t kMaxFileSize = 16 * 1024 * 1024;
+
+  void closeWith(const websocket::close_reason& reason) {
+    if (closed_) return;
+    closed_ = true;
+    deadline_.cancel();
+    owner_.connectionClosed(peer_.connectionId, peer_.address);
+    if (open_) {
+      // The closing handshake (1000, or 1008 for a peer no longer allowed), bounded by the
+      // timeout option's handshake limit.
+      ws_.async_close(reason, [self = this->shared_from_this()](const beast::error_code&) { self->closeSocket(); });
+      return;
+    }
+    closeSocket();
+  }
 
   void closeSocket() {
     beast::error_code ec;
@@ -606,13 +617,10 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   bool writing_ = false;
 };
 
-std::shared_ptr<Connection> WorkerTransport::makeWebSocket(tcp::socket socket, const Peer& peer, SSL* ssl,
-                                                           std::shared_ptr<const TlsContextSet> contexts) {
-  if (ssl != nullptr) {
-    // The stream adopts `ssl` (and frees it).
-    return std::make_shared<WsConnection<TlsSocket>>(*this, peer, std::move(contexts), std::move(socket), ssl);
-  }
-  return std::make_shared<WsConnection<tcp::socket>>(*this, peer, std::move(contexts), std::move(socket));
-}
+/// A WS connection (websocket_ws.cpp).
+std::shared_ptr<Connection> makeWsConnection(WorkerTransport& owner, const Peer& peer, tcp::socket socket);
+/// A WSS connection; the stream adopts `ssl` (websocket_wss.cpp).
+std::shared_ptr<Connection> makeWssConnection(WorkerTransport& owner, const Peer& peer, tcp::socket socket, SSL* ssl,
+                                              std::shared_ptr<const TlsContextSet> contexts);
 
 }  // namespace sipwarden::transport
