@@ -169,8 +169,10 @@ void Proxy::forward(TransactionId id, sip::Message& req, const Peer& from, std::
   ctx.loopHash = loopHash(req);  // of the request as received: Max-Forwards is not part of it
   // §16.6 step 3 on the common part; the Via, Record-Route and Request-URI are per branch.
   req.decrementMaxForwards();
-  sip::serialize(req, ctx.common);
-  if (!parseOwned(ctx.common, ctx.request)) {
+  std::string& common = scratch_;
+  common.clear();
+  sip::serialize(req, common);
+  if (!parseOwned(common, ctx.request)) {
     contexts_.erase(it);
     sip::Message resp = sip::Message::responseTo(req, 500, "Cannot Forward", newTag());
     txn_.respond(id, resp, now);
@@ -221,10 +223,7 @@ void Proxy::startBranch(Context& ctx, const Target& target, TimePoint now) {
   Branch& br = ctx.branches.back();
   br.peer = target.peer;
   sip::Message& m = br.request;
-  if (!parseOwned(ctx.common, m)) {
-    br.status = 500;
-    return;
-  }
+  m.viewOf(ctx.request);  // no parse: the edits below go to the branch's own arena
   if (!target.uri.empty()) m.setRequestUri(target.uri);
   for (const std::string& r : target.routes) m.addHeader("Route", r);
   if (settings_.recordRoute && ctx.request.method() != sip::Method::Register) {
@@ -285,18 +284,21 @@ bool Proxy::onResponse(TransactionId client, sip::Message& response, TimePoint n
     const int status = response.statusCode();
     if (status < 200 || status >= 300 || !response.popVia() || !response.hasVia()) return true;
     Linger& linger = l->second;
-    if (linger.ack) {
-      // The 2xx we refused, again: our ACK was lost. It goes again, and the 2xx no further.
-      // (Another fork's 2xx has another To tag: it is checked like the first.)
-      if (response.to().tag() == linger.ack->to().tag()) {
-        txn_.sendStateless(*linger.ack, linger.peer);
+    // A 2xx we refused, again: our ACK was lost. It goes again, and the 2xx no further. (Another
+    // fork's 2xx has another To tag: it is checked like the first, and remembered if refused.)
+    for (const std::shared_ptr<sip::Message>& ack : linger.acks) {
+      if (response.to().tag() == ack->to().tag()) {
+        txn_.sendStateless(*ack, linger.peer);
         return true;
       }
     }
     if (linger.check && !response.body().empty() && linger.check(response).status != 0) {
       ++stats_.refusedResponses;
       ++stats_.refusedDialogs;
-      hangUpRefused(response, linger.peer, now);
+      std::shared_ptr<sip::Message> ack = hangUpRefused(response, linger.peer, now);
+      // Bounded: a callee sending 2xx after 2xx with new tags gets ACK and BYE for each; only
+      // the first few are remembered for their retransmissions.
+      if (ack && linger.acks.size() < kMaxRefusedForks) linger.acks.push_back(std::move(ack));
       return true;
     }
     txn_.respond(linger.server, response, now);
@@ -341,7 +343,7 @@ bool Proxy::onResponse(TransactionId client, sip::Message& response, TimePoint n
     ctx.finalSent = true;
     branches_.erase(ref);
     if (ctx.invite) {
-      lingering_[client] = Linger{ctx.server, br.peer, ctx.check, nullptr};
+      lingering_[client] = Linger{ctx.server, br.peer, ctx.check, {}};
       lingerDue_.push_back({now + settings_.lingerAfterInvite, client});
     }
     maybeFinish(ctx, now);
@@ -372,7 +374,9 @@ void Proxy::onRefusedResponse(Context& ctx, std::size_t b, TransactionId client,
     // refused, before our CANCEL reached it): its dialog exists, so end it there.
     ++stats_.refusedDialogs;
     std::shared_ptr<sip::Message> ack = hangUpRefused(response, peer, now);
-    lingering_[client] = Linger{ctx.server, peer, ctx.check, std::move(ack)};
+    Linger linger{ctx.server, peer, ctx.check, {}};
+    if (ack) linger.acks.push_back(std::move(ack));
+    lingering_[client] = std::move(linger);
     lingerDue_.push_back({now + settings_.lingerAfterInvite, client});
   }
   sip::Message made = sip::Message::responseTo(ctx.request, refusal.status, refusal.reasonPhrase, newTag());

@@ -165,7 +165,7 @@ class Proxy {
  private:
   struct Branch {
     TransactionId client = 0;
-    sip::Message request;  ///< as sent (for CANCEL, §9.1)
+    sip::Message request;  ///< as sent (for CANCEL, §9.1): a view of Context::request plus its edits
     transport::Peer peer;
     int status = 0;        ///< final status received (or made up: 408, 430, 503); 0 while pending
     bool provisional = false;
@@ -178,8 +178,8 @@ class Proxy {
   };
   struct Context {
     TransactionId server = 0;
-    sip::Message request;  ///< the received request after the common edits (owned copy)
-    std::string common;    ///< its bytes, parsed per branch
+    sip::Message request;  ///< the received request after the common edits (owned copy; never edited
+                           ///< after: the branches' requests are views of it)
     std::string loopHash;  ///< of the received request, in every branch (§16.6 step 8)
     transport::Peer from;
     bool invite = false;
@@ -198,8 +198,11 @@ class Proxy {
     TransactionId server = 0;
     transport::Peer peer;              ///< where the branch went
     ResponseCheck check;
-    std::shared_ptr<sip::Message> ack; ///< the ACK the proxy sent for a refused 2xx, sent again
+    /// The ACKs the proxy sent for refused 2xx (one per To tag: a fork downstream may answer
+    /// twice), sent again when that 2xx is retransmitted.
+    std::vector<std::shared_ptr<sip::Message>> acks;
   };
+  static constexpr std::size_t kMaxRefusedForks = 8;
 
   /// A branch the answer still waits for.
   static bool anyPending(const Context& ctx);
@@ -244,6 +247,7 @@ class Proxy {
   std::deque<Due> lingerDue_;   ///< client ids
   std::deque<Due> cancelDue_;   ///< client ids of cancelled INVITE branches
   ProxyStats stats_;
+  std::string scratch_;  ///< the serialized request in forward(), before its owned parse
 };
 
 }  // namespace sipwarden::proxy

@@ -338,6 +338,35 @@ std::string_view Message::adoptCopy(std::string_view bytes) {
   return {owned_.get(), bytes.size()};
 }
 
+void Message::viewOf(const Message& base) {
+  clear();
+  owned_.reset();
+  // Every member but the storage (owned_, arena_): keep in step with the members in message.hpp.
+  isRequest_ = base.isRequest_;
+  method_ = base.method_;
+  methodText_ = base.methodText_;
+  requestUriText_ = base.requestUriText_;
+  requestUri_ = base.requestUri_;
+  status_ = base.status_;
+  reason_ = base.reason_;
+  version_ = base.version_;
+  headers_ = base.headers_;
+  body_ = base.body_;
+  hasVia_ = base.hasVia_;
+  hasFrom_ = base.hasFrom_;
+  hasTo_ = base.hasTo_;
+  hasCSeq_ = base.hasCSeq_;
+  hasContentLength_ = base.hasContentLength_;
+  topVia_ = base.topVia_;
+  from_ = base.from_;
+  to_ = base.to_;
+  callId_ = base.callId_;
+  cseq_ = base.cseq_;
+  maxForwards_ = base.maxForwards_;
+  expires_ = base.expires_;
+  contentLength_ = base.contentLength_;
+}
+
 void Message::clear() {
   isRequest_ = true;
   method_ = Method::Extension;

@@ -116,6 +116,12 @@ class Message {
   /// Copies `bytes` into storage owned by the message; returns the copy (parse that to own it).
   std::string_view adoptCopy(std::string_view bytes);
 
+  /// Makes this message a copy of `base` that shares base's text instead of parsing it again: the
+  /// start line, header fields, body and typed values are base's views; later edits go to this
+  /// message's own arena. `base` must outlive this message and not change while it lives (a
+  /// proxy's branch requests, each an edited copy of the one request it keeps).
+  void viewOf(const Message& base);
+
   /// Resets to an empty message, keeping capacity.
   void clear();
 

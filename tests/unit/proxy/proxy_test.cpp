@@ -279,6 +279,52 @@ TEST(Proxy, ARefused2xxIsEndedAtTheCalleeAndAnotherForkStillAnswers) {
   EXPECT_EQ(h.proxy_.stats().refusedDialogs, 1u);
 }
 
+TEST(Proxy, EachRefused2xxOfAForkingCalleeIsAckedAgainOnItsRetransmissions) {
+  // One branch, and a forking proxy behind it: two 2xx with different To tags come back on the
+  // same client transaction, both with plain RTP. Each dialog is ended once (ACK and BYE); a
+  // retransmission of either gets its ACK again and nothing else.
+  Harness h;
+  h.check = refusePlainRtp;
+  h.targets = {target("sip:bob@203.0.113.1", kBob1)};
+  h.feed(request("INVITE"), kCaller);
+  h.takeTo(kCaller);  // 100
+  auto to1 = h.takeTo(kBob1);
+  ASSERT_EQ(to1.size(), 1u);
+  const std::string first = answerWithBody(to1[0], 200, "f1", "m=audio 4000 RTP/AVP 0\r\n", "sip:bob@203.0.113.1:5071");
+  const std::string second = answerWithBody(to1[0], 200, "f2", "m=audio 4002 RTP/AVP 0\r\n", "sip:bob@203.0.113.1:5072");
+  h.feed(first, kBob1);
+  auto up = h.takeTo(kCaller);
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_EQ(statusOf(up[0]), 488);
+  EXPECT_EQ(h.takeTo(kBob1).size(), 2u) << "ACK and BYE for f1";
+
+  h.feed(second, kBob1);
+  auto down = h.takeTo(kBob1);
+  ASSERT_EQ(down.size(), 2u) << "ACK and BYE for f2";
+  sip::Message ack;
+  ASSERT_FALSE(sip::parseMessage(down[0], ack)) << down[0];
+  EXPECT_EQ(ack.method(), sip::Method::Ack);
+  EXPECT_EQ(*ack.to().tag(), "f2");
+  EXPECT_EQ(ack.requestUriText(), "sip:bob@203.0.113.1:5072");
+  EXPECT_EQ(down[1].rfind("BYE ", 0), 0u);
+
+  for (int i = 0; i < 3; ++i) {
+    h.feed(second, kBob1);
+    down = h.takeTo(kBob1);
+    ASSERT_EQ(down.size(), 1u) << "only the ACK again, no second BYE (retransmission " << i << ")";
+    EXPECT_EQ(down[0].rfind("ACK ", 0), 0u);
+    ASSERT_FALSE(sip::parseMessage(down[0], ack));
+    EXPECT_EQ(*ack.to().tag(), "f2");
+    h.feed(first, kBob1);
+    down = h.takeTo(kBob1);
+    ASSERT_EQ(down.size(), 1u);
+    ASSERT_FALSE(sip::parseMessage(down[0], ack));
+    EXPECT_EQ(*ack.to().tag(), "f1");
+  }
+  EXPECT_TRUE(h.takeTo(kCaller).empty()) << "no refused 2xx reaches the caller";
+  EXPECT_EQ(h.proxy_.stats().refusedDialogs, 2u);
+}
+
 TEST(Proxy, ARefusedProvisionalCancelsItsBranchWhichEndsWithTheRefusal) {
   Harness h;
   h.check = refusePlainRtp;

@@ -471,6 +471,69 @@ TEST(Message, OwnedCopyOutlivesTheBuffer) {
   EXPECT_EQ(m.topVia().branch, "z9hG4bK776asdhds");
 }
 
+TEST(Message, ViewOfSharesTheTextAndKeepsEditsApart) {
+  std::string storage;
+  Message base;
+  ASSERT_TRUE(parseText(storage, kInvite, base).ok());
+  base.decrementMaxForwards();
+  std::string baseBytes;
+  serialize(base, baseBytes);
+
+  Message a;
+  Message b;
+  a.viewOf(base);
+  b.viewOf(base);
+  std::string copy;
+  serialize(a, copy);
+  EXPECT_EQ(copy, baseBytes);  // the same message, edits of base included
+  EXPECT_EQ(a.callId().data(), base.callId().data());  // shared, not copied
+  EXPECT_EQ(a.method(), Method::Invite);
+  EXPECT_EQ(a.cseq().number, 314159u);
+  EXPECT_EQ(a.maxForwards(), 69u);
+  EXPECT_EQ(a.from().tag(), "1928301774");
+  EXPECT_EQ(a.body(), "v=0\r");  // Content-Length: 4
+
+  // Each copy is edited as a proxy edits a branch; neither the base nor the other copy changes.
+  a.setRequestUri("sip:bob@192.0.2.1:5070");
+  ASSERT_EQ(a.pushVia("SIP/2.0/UDP proxy.example.com;branch=z9hG4bKa1"), nullptr);
+  ASSERT_EQ(a.addRecordRoute("<sip:proxy.example.com;lr>"), nullptr);
+  ASSERT_EQ(a.addHeader("Route", "<sip:edge.example.com;lr>"), nullptr);
+  ASSERT_EQ(b.pushVia("SIP/2.0/TCP proxy.example.com;branch=z9hG4bKb2"), nullptr);
+
+  EXPECT_EQ(a.requestUriText(), "sip:bob@192.0.2.1:5070");
+  EXPECT_EQ(a.topVia().branch, "z9hG4bKa1");
+  EXPECT_EQ(a.viaCount(), 2u);
+  EXPECT_EQ(b.requestUriText(), "sip:bob@biloxi.example.com");
+  EXPECT_EQ(b.topVia().branch, "z9hG4bKb2");
+  EXPECT_EQ(b.count(HeaderId::RecordRoute), 0u);
+  EXPECT_EQ(base.topVia().branch, "z9hG4bK776asdhds");
+  EXPECT_EQ(base.viaCount(), 1u);
+  std::string after;
+  serialize(base, after);
+  EXPECT_EQ(after, baseBytes);
+
+  // What goes on the wire parses back to the edited message.
+  std::string wire;
+  serialize(a, wire);
+  Message back;
+  ASSERT_TRUE(parseMessage(wire, back).ok()) << wire;
+  EXPECT_EQ(back.requestUriText(), "sip:bob@192.0.2.1:5070");
+  EXPECT_EQ(back.topVia().branch, "z9hG4bKa1");
+  EXPECT_EQ(back.routeSet(HeaderId::Route).size(), 1u);
+  EXPECT_EQ(back.routeSet(HeaderId::RecordRoute).size(), 1u);
+  EXPECT_EQ(back.maxForwards(), 69u);
+  EXPECT_EQ(back.body(), "v=0\r");
+
+  // A message that owned bytes drops them for the view; it stays usable after a move.
+  Message c;
+  std::string other = crlf(kInvite);
+  ASSERT_TRUE(parseMessage(c.adoptCopy(other), c).ok());
+  c.viewOf(base);
+  Message moved = std::move(a);
+  EXPECT_EQ(moved.topVia().branch, "z9hG4bKa1");
+  EXPECT_EQ(c.callId().data(), base.callId().data());
+}
+
 struct BadCase {
   const char* name;
   std::string text;
