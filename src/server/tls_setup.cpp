@@ -89,12 +89,24 @@ std::map<std::string, std::string> TlsSetup::fingerprintFiles() const {
   return out;
 }
 
+void TlsSetup::logSentChains(const transport::TlsContextSet& set) {
+  const auto& chains = set.sentChains();
+  const auto& creds = set.settings().credentials;
+  for (std::size_t i = 0; i < chains.size() && i < creds.size(); ++i) {
+    const auto& c = chains[i];
+    spdlog::info("TLS certificate {}: sent with {} CA certificate{}{}", creds[i].certificateFile, c.caCertificates,
+                 c.caCertificates == 1 ? "" : "s", c.fromStore ? " (chain completed from the CA store)" : "");
+  }
+}
+
 void TlsSetup::start(const config::Config& c) {
   try {
     std::vector<tls::CertificateInfo> infos;
     transport::TlsSettings s = settingsFor(c, infos);
     stamps_ = fingerprintFiles();
-    holder_.set(transport::TlsContextSet::build(s));
+    auto set = transport::TlsContextSet::build(s);
+    logSentChains(*set);
+    holder_.set(std::move(set));
     inUse_ = std::move(infos);
     warningDays_ = c.tls.expiryWarningDays;
   } catch (const transport::TlsError& e) {
@@ -121,7 +133,9 @@ bool TlsSetup::reload(const config::Config& c, const std::string& why) {
     std::vector<tls::CertificateInfo> infos;
     transport::TlsSettings s = settingsFor(c, infos);
     stamps_ = fingerprintFiles();
-    holder_.set(transport::TlsContextSet::build(s));
+    auto set = transport::TlsContextSet::build(s);
+    logSentChains(*set);
+    holder_.set(std::move(set));
     inUse_ = std::move(infos);
     warningDays_ = c.tls.expiryWarningDays;
     nextExpiryCheck_ = {};

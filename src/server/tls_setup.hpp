@@ -45,6 +45,7 @@ class TlsSetup {
   void checkExpiry(std::chrono::system_clock::time_point now);
 
  private:
+  static void logSentChains(const transport::TlsContextSet& set);
   transport::TlsSettings settingsFor(const config::Config& c, std::vector<tls::CertificateInfo>& infos);
   std::map<std::string, std::string> fingerprintFiles() const;
 

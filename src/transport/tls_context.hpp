@@ -87,12 +87,21 @@ class TlsContextSet {
 
   const TlsSettings& settings() const { return settings_; }
 
+  /// What a handshake sends after the certificate of one credential (same order as
+  /// settings().credentials).
+  struct SentChain {
+    std::size_t caCertificates = 0;  ///< CA certificates sent after the leaf
+    bool fromStore = false;          ///< completed from ca_file/ca_dir (the file held the leaf only)
+  };
+  const std::vector<SentChain>& sentChains() const { return sentChains_; }
+
  private:
   explicit TlsContextSet(TlsSettings settings) : settings_(std::move(settings)) {}
   static int onServerName(SSL* ssl, int* alert, void* arg);
 
   TlsSettings settings_;
   std::vector<SSL_CTX*> server_;  ///< one per credential
+  std::vector<SentChain> sentChains_;
   SSL_CTX* client_ = nullptr;
 };
 

@@ -157,6 +157,48 @@ class OneWayTls(unittest.TestCase):
         self.assertIn("TLS handshake with", self.server.read_log())
 
 
+class ChainFromTheCaStore(unittest.TestCase):
+    """A certificate file with the leaf only: the chain is completed from ca_file once, when the
+    certificates load (not in every handshake), and a client that trusts only the root still
+    verifies the server."""
+
+    def start(self, config):
+        server = Server(config, tls=True)
+        server.start()
+        self.addCleanup(server.cleanup)
+        self.addCleanup(server.stop)
+        return server
+
+    def test_the_intermediate_comes_from_ca_file(self):
+        ca = os.path.join(PKI_DIR, "intermediate-and-root.crt")
+        with open(ca, "w") as f:
+            for name in ("intermediate-ca.crt", "root-ca.crt"):
+                with open(PKI.path(name)) as part:
+                    f.write(part.read())
+        server = self.start('[tls]\ncertificate = "%s"\nprivate_key = "%s"\nca_file = "%s"\n' % (
+            PKI.path("server.crt"), PKI.path("server.key"), ca))
+        self.assertRegex(server.read_log(), r"TLS certificate \S*server\.crt: sent with 2 CA certificates "
+                                            r"\(chain completed from the CA store\)")
+        for _ in range(3):  # several handshakes on the one built chain
+            out, err, _ = s_client(server.tls_port, ["-brief"], send=options_request())
+            self.assertIn("Verification: OK", err)
+            self.assertIn("SIP/2.0 200 OK", out)
+        out, _, _ = s_client(server.tls_port, ["-showcerts"], send=options_request())
+        self.assertEqual(out.count("-----BEGIN CERTIFICATE-----"), 3, out)  # leaf, intermediate, root
+
+    def test_a_chain_in_the_certificate_file_is_sent_as_it_is(self):
+        server = self.start(tls_config())
+        self.assertRegex(server.read_log(), r"TLS certificate \S*server-chain\.crt: sent with 1 CA certificate\n")
+
+    def test_without_ca_file_a_leaf_only_file_sends_the_leaf_alone(self):
+        server = self.start('[tls]\ncertificate = "%s"\nprivate_key = "%s"\n' % (PKI.path("server.crt"),
+                                                                                 PKI.path("server.key")))
+        self.assertRegex(server.read_log(), r"TLS certificate \S*server\.crt: sent with 0 CA certificates\n")
+        out, err, _ = s_client(server.tls_port, ["-brief"], send=options_request())
+        self.assertNotIn("SIP/2.0", out)
+        self.assertIn("unable to get local issuer certificate", err)
+
+
 class MutualTls(unittest.TestCase):
     """client_certificates = "required" on one listener: only a certificate that chains to the
     root through the intermediate, is valid, is not revoked and is meant for clients gets in. The
