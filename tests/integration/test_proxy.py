@@ -330,6 +330,44 @@ class OutboundTcp(ServerPerClass, unittest.TestCase):
         self.assertGreaterEqual(r.status, 500, r.raw)
         self.assertLess(time.monotonic() - started, 5.0)
 
+    def test_a_tcp_contact_that_never_answers_fails_at_the_connect_deadline(self):
+        # A listener whose accept queue is full drops further SYNs (Linux: the queue of a
+        # backlog-0 listener holds one connection), so the server's connect neither succeeds nor
+        # is refused. The connect deadline (5 s) ends the branch, well before Timer F (32 s).
+        stuck = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        stuck.bind(("127.0.0.1", 0))
+        stuck.listen(0)
+        self.addCleanup(stuck.close)
+        port = stuck.getsockname()[1]
+        fillers = []
+        for _ in range(2):
+            f = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            f.setblocking(False)
+            f.connect_ex(("127.0.0.1", port))
+            fillers.append(f)
+            self.addCleanup(f.close)
+        # The queue is full: one more connect from here does not complete.
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        probe.settimeout(1.0)
+        self.addCleanup(probe.close)
+        with self.assertRaises(socket.timeout):
+            probe.connect(("127.0.0.1", port))
+        b = UA("udp", self.server.port, "bob", "secret-b")
+        self.addCleanup(b.close)
+        b.contact = "<sip:bob@127.0.0.1:%d;transport=tcp>" % port
+        b.register()
+        self.addCleanup(b.register, 0)
+        a = UA("udp", self.server.port, "alice", "secret-a")
+        self.addCleanup(a.close)
+        started = time.monotonic()
+        _, _, _ = a.send_authenticated("MESSAGE", "bob", "is anybody there", wait=False)
+        r = a.c.recv_final(timeout=30)
+        elapsed = time.monotonic() - started
+        self.assertGreaterEqual(r.status, 500, r.raw)
+        self.assertGreaterEqual(elapsed, 4.5)
+        self.assertLess(elapsed, 12.0)
+        self.assertRegex(self.server.read_log(), r"TCP connect to \S*127\.0\.0\.1:%d\S* not finished within 5 s" % port)
+
 
 class LargeRequests(ServerPerClass, unittest.TestCase):
     """RFC 3261 §18.1.1: a request over 1300 bytes for a UDP contact goes over TCP to the same
