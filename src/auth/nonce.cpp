@@ -102,12 +102,12 @@ std::int64_t unixSeconds(WallClock::time_point t) {
 }  // namespace
 
 NonceService::NonceService(std::span<const std::uint8_t> secret, std::chrono::seconds lifetime)
-    : secret_(secret.begin(), secret.end()), lifetime_(lifetime) {
+    : secret_(secret.begin(), secret.end()), mac_(secret), lifetime_(lifetime) {
   if (secret_.size() < kMinSecretBytes) throw std::invalid_argument("nonce secret must be at least 16 bytes");
   if (lifetime_ <= std::chrono::seconds::zero()) throw std::invalid_argument("nonce lifetime must be positive");
   static constexpr std::string_view kLabel = "opaque";
   Mac mac{};
-  if (!hmacSha256(secret_, kLabel.data(), kLabel.size(), mac)) throw std::runtime_error("HMAC-SHA256 failed");
+  if (!mac_.compute(kLabel.data(), kLabel.size(), mac)) throw std::runtime_error("HMAC-SHA256 failed");
   static constexpr char kHex[] = "0123456789abcdef";
   opaque_.reserve(32);
   for (std::size_t i = 0; i < 16; ++i) {
@@ -141,7 +141,7 @@ void NonceService::issue(WallClock::time_point now, std::string& out) const {
   }
   // On an HMAC failure the zero MAC makes a nonce that inspect() rejects.
   Mac mac{};
-  hmacSha256(secret_, raw.data(), kSignedBytes, mac);
+  mac_.compute(raw.data(), kSignedBytes, mac);
   std::copy_n(mac.begin(), kMacBytes, raw.begin() + kSignedBytes);
   base64UrlEncode(raw, out);
 }
@@ -151,7 +151,7 @@ NonceService::Inspection NonceService::inspect(std::string_view nonce, WallClock
   Raw raw{};
   if (!base64UrlDecode(nonce, raw)) return result;
   Mac mac{};
-  if (!hmacSha256(secret_, raw.data(), kSignedBytes, mac)) return result;
+  if (!mac_.compute(raw.data(), kSignedBytes, mac)) return result;
   if (CRYPTO_memcmp(mac.data(), raw.data() + kSignedBytes, kMacBytes) != 0) return result;
 
   std::uint64_t issued = 0;

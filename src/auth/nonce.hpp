@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/hmac.hpp"
+
 namespace sipwarden::auth {
 
 using WallClock = std::chrono::system_clock;
@@ -61,6 +63,7 @@ class NonceService {
 
  private:
   std::vector<std::uint8_t> secret_;
+  HmacSha256 mac_;  ///< keyed with secret_
   std::chrono::seconds lifetime_;
   std::string opaque_;
 };

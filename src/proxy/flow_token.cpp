@@ -21,7 +21,7 @@ std::size_t rawSize(bool v6) { return 1 + 1 + 2 + (v6 ? 16 : 4) + 8; }
 
 }  // namespace
 
-FlowTokens::FlowTokens(std::span<const std::uint8_t> secret) : secret_(secret.begin(), secret.end()) {
+FlowTokens::FlowTokens(std::span<const std::uint8_t> secret) : secret_(secret.begin(), secret.end()), mac_(secret) {
   if (secret_.size() < 16) throw std::invalid_argument("flow token secret shorter than 16 bytes");
 }
 
@@ -37,7 +37,7 @@ std::string FlowTokens::encode(const transport::Peer& flow) const {
   n += alen;
   for (int i = 7; i >= 0; --i) raw[n++] = static_cast<std::uint8_t>(flow.connectionId >> (8 * i));
   auth::Sha256Mac mac{};
-  auth::hmacSha256(secret_, raw, n, mac);  // on failure the zero MAC makes a token decode() refuses
+  mac_.compute(raw, n, mac);  // on failure the zero MAC makes a token decode() refuses
   std::memcpy(raw + n, mac.data(), kMacBytes);
   n += kMacBytes;
   std::string out(2 * n, '0');
@@ -65,7 +65,7 @@ std::optional<transport::Peer> FlowTokens::decode(std::string_view token) const 
   if (n != rawSize(v6) + kMacBytes || kind > static_cast<unsigned>(transport::TransportKind::Wss)) return std::nullopt;
   auth::Sha256Mac mac{};
   const std::size_t signedBytes = rawSize(v6);
-  if (!auth::hmacSha256(secret_, raw, signedBytes, mac)) return std::nullopt;
+  if (!mac_.compute(raw, signedBytes, mac)) return std::nullopt;
   unsigned diff = 0;  // constant time: the MAC is a secret until it matches
   for (std::size_t i = 0; i < kMacBytes; ++i) diff |= static_cast<unsigned>(mac[i] ^ raw[signedBytes + i]);
   if (diff != 0) return std::nullopt;

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/hmac.hpp"
 #include "transport/peer.hpp"
 
 namespace sipwarden::proxy {
@@ -35,6 +36,7 @@ class FlowTokens {
 
  private:
   std::vector<std::uint8_t> secret_;
+  auth::HmacSha256 mac_;  ///< keyed with secret_
 };
 
 }  // namespace sipwarden::proxy

@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace sipwarden::auth {
@@ -51,6 +52,40 @@ TEST(HmacSha256Test, AlternatingKeysGiveEachKeysMac) {
   const std::string first = macHex(a, "data");
   EXPECT_NE(macHex(b, "data"), first);
   EXPECT_EQ(macHex(a, "data"), first);
+}
+
+TEST(HmacSha256Test, AKeyObjectGivesTheSameMacEveryTimeAndFromEveryThread) {
+  // The prepared key states are copied, never consumed: the RFC 4231 vectors again and again, and
+  // from two threads at once on one const object (as the workers share the nonce service).
+  const HmacSha256 jefe(bytes("Jefe"));
+  const HmacSha256 longKey(std::vector<std::uint8_t>(131, 0xaa));
+  const std::string what = "what do ya want for nothing?";
+  const std::string larger = "Test Using Larger Than Block-Size Key - Hash Key First";
+  auto check = [&](int rounds, int& bad) {
+    for (int i = 0; i < rounds; ++i) {
+      Sha256Mac a{}, b{};
+      if (!jefe.compute(what.data(), what.size(), a) || !longKey.compute(larger.data(), larger.size(), b) ||
+          hex(a) != "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843" ||
+          hex(b) != "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54") {
+        ++bad;
+      }
+    }
+  };
+  int bad1 = 0, bad2 = 0;
+  std::thread t([&] { check(2000, bad1); });
+  check(2000, bad2);
+  t.join();
+  EXPECT_EQ(bad1, 0);
+  EXPECT_EQ(bad2, 0);
+  // A message longer than a block, and an empty one (RFC 4231 case 7's data; HMAC of "").
+  const std::string block2 =
+      "This is a test using a larger than block-size key and a larger than block-size data. The key "
+      "needs to be hashed before being used by the HMAC algorithm.";
+  Sha256Mac m{};
+  ASSERT_TRUE(longKey.compute(block2.data(), block2.size(), m));
+  EXPECT_EQ(hex(m), "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
+  ASSERT_TRUE(HmacSha256(std::vector<std::uint8_t>{}).compute("", 0, m));
+  EXPECT_EQ(hex(m), "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
 }
 
 }  // namespace
