@@ -83,6 +83,24 @@ std::string newTag() {
   return t;
 }
 
+std::size_t Proxy::PeerHash::operator()(const transport::Peer& p) const noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  auto mix = [&h](std::uint64_t v) { h = (h ^ v) * 0x100000001b3ull; };
+  mix(static_cast<std::uint64_t>(p.transport));
+  for (std::uint8_t b : p.address.bytes) mix(b);
+  mix(p.address.v6 ? 1 : 0);
+  mix(p.port);
+  mix(p.connectionId);
+  mix(p.listener);
+  return static_cast<std::size_t>(h);
+}
+
+const std::string& Proxy::flowToken(const transport::Peer& flow) {
+  if (auto it = tokenCache_.find(flow); it != tokenCache_.end()) return it->second;
+  if (tokenCache_.size() >= kTokenCacheSize) tokenCache_.clear();
+  return tokenCache_.emplace(flow, tokens_.encode(flow)).first->second;
+}
+
 bool Proxy::anyPending(const Context& ctx) {
   return std::any_of(ctx.branches.begin(), ctx.branches.end(),
                      [](const Branch& b) { return b.status == 0 && !b.abandoned; });
@@ -231,7 +249,7 @@ void Proxy::startBranch(Context& ctx, const Target& target, TimePoint now) {
     // facing the callee (on top) the callee's; an in-dialog request that pops both goes to the
     // flow named by the second.
     auto rr = [&](const Peer& leg) {
-      std::string v = "<sip:" + tokens_.encode(leg) + "@" + net_.localHostPort(leg);
+      std::string v = "<sip:" + flowToken(leg) + "@" + net_.localHostPort(leg);
       if (leg.transport != transport::TransportKind::Udp) v += ";transport=" + lowerTransport(leg.transport);
       v += ";lr>";
       return v;

@@ -248,6 +248,16 @@ class Proxy {
   std::deque<Due> cancelDue_;   ///< client ids of cancelled INVITE branches
   ProxyStats stats_;
   std::string scratch_;  ///< the serialized request in forward(), before its owned parse
+
+  /// The flow token of `flow` (FlowTokens::encode is an HMAC, and a proxy record-routes the same
+  /// callers' and callees' flows over and over): remembered per peer, at most kTokenCacheSize
+  /// peers, forgotten all at once when full.
+  const std::string& flowToken(const transport::Peer& flow);
+  struct PeerHash {
+    std::size_t operator()(const transport::Peer& p) const noexcept;
+  };
+  static constexpr std::size_t kTokenCacheSize = 4096;
+  std::unordered_map<transport::Peer, std::string, PeerHash> tokenCache_;
 };
 
 }  // namespace sipwarden::proxy

@@ -174,6 +174,36 @@ TEST(Proxy, ForksAMessageAndPassesOnTheOne200) {
   EXPECT_EQ(h.proxy_.contextCount(), 0u);
 }
 
+TEST(Proxy, RecordRouteTokensNameEachBranchsFlowAcrossManyRequests) {
+  // The tokens are remembered per flow: whatever the order of requests and targets, each
+  // Record-Route names the caller's flow and its own branch's callee.
+  Harness h;
+  const FlowTokens tokens(std::vector<std::uint8_t>(32, 9));  // the Harness's secret
+  const Peer callers[] = {kCaller, udp("198.51.100.8", 5062)};
+  for (int i = 0; i < 6; ++i) {
+    const Peer& caller = callers[i % 2];
+    const Peer& callee = i % 3 == 0 ? kBob1 : kBob2;
+    h.targets = {target(i % 3 == 0 ? "sip:bob@203.0.113.1" : "sip:bob@203.0.113.2", callee)};
+    h.feed(request("MESSAGE", 10 + i), caller);
+    auto down = h.takeTo(callee);
+    ASSERT_EQ(down.size(), 1u) << i;
+    sip::Message m;
+    ASSERT_FALSE(sip::parseMessage(down[0], m));
+    std::vector<sip::NameAddr> rr = m.routeSet(sip::HeaderId::RecordRoute);
+    ASSERT_EQ(rr.size(), 2u);
+    auto top = tokens.decode(rr[0].uri.user);
+    auto second = tokens.decode(rr[1].uri.user);
+    ASSERT_TRUE(top && second) << down[0];
+    EXPECT_EQ(top->address, callee.address) << i;
+    EXPECT_EQ(top->port, callee.port) << i;
+    EXPECT_EQ(second->address, caller.address) << i;
+    EXPECT_EQ(second->port, caller.port) << i;
+    h.feed(answer(down[0], 200, "t" + std::to_string(i)), callee);
+    const std::size_t up = h.takeTo(callers[0]).size() + h.takeTo(callers[1]).size();
+    EXPECT_EQ(up, 1u) << i;  // the 200 goes back (to the Via's address)
+  }
+}
+
 TEST(Proxy, BestResponseIsTheLowestClassWhenAllFail) {
   Harness h;
   h.targets = {target("sip:bob@203.0.113.1", kBob1), target("sip:bob@203.0.113.2", kBob2)};
