@@ -311,13 +311,8 @@ class OutboundTcp(ServerPerClass, unittest.TestCase):
         self.assertIn(b"SIP/2.0/TCP", data)
 
 
-    def test_a_refused_tcp_contact_fails_at_once(self):
-        # Nothing listens there: the connect is refused, and the branch fails now (§17.1.4)
-        # instead of at Timer F 32 s later.
-        closed = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-        closed.close()
+    def alice_and_bob_at_tcp_port(self, port):
+        """bob registered over UDP with a transport=tcp Contact on `port`; returns alice."""
         b = UA("udp", self.server.port, "bob", "secret-b")
         self.addCleanup(b.close)
         b.contact = "<sip:bob@127.0.0.1:%d;transport=tcp>" % port
@@ -325,6 +320,16 @@ class OutboundTcp(ServerPerClass, unittest.TestCase):
         self.addCleanup(b.register, 0)
         a = UA("udp", self.server.port, "alice", "secret-a")
         self.addCleanup(a.close)
+        return a
+
+    def test_a_refused_tcp_contact_fails_at_once(self):
+        # Nothing listens there: the connect is refused, and the branch fails now (§17.1.4)
+        # instead of at Timer F 32 s later.
+        closed = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        closed.close()
+        a = self.alice_and_bob_at_tcp_port(port)
         started = time.monotonic()
         r, _, _ = a.send_authenticated("MESSAGE", "bob", "nobody there")
         self.assertGreaterEqual(r.status, 500, r.raw)
@@ -352,13 +357,7 @@ class OutboundTcp(ServerPerClass, unittest.TestCase):
         self.addCleanup(probe.close)
         with self.assertRaises(socket.timeout):
             probe.connect(("127.0.0.1", port))
-        b = UA("udp", self.server.port, "bob", "secret-b")
-        self.addCleanup(b.close)
-        b.contact = "<sip:bob@127.0.0.1:%d;transport=tcp>" % port
-        b.register()
-        self.addCleanup(b.register, 0)
-        a = UA("udp", self.server.port, "alice", "secret-a")
-        self.addCleanup(a.close)
+        a = self.alice_and_bob_at_tcp_port(port)
         started = time.monotonic()
         _, _, _ = a.send_authenticated("MESSAGE", "bob", "is anybody there", wait=False)
         r = a.c.recv_final(timeout=30)
