@@ -321,7 +321,8 @@ TEST(Proxy, EachRefused2xxOfAForkingCalleeIsAckedAgainOnItsRetransmissions) {
   auto to1 = h.takeTo(kBob1);
   ASSERT_EQ(to1.size(), 1u);
   const std::string first = answerWithBody(to1[0], 200, "f1", "m=audio 4000 RTP/AVP 0\r\n", "sip:bob@203.0.113.1:5071");
-  const std::string second = answerWithBody(to1[0], 200, "f2", "m=audio 4002 RTP/AVP 0\r\n", "sip:bob@203.0.113.1:5072");
+  const std::string second =
+      answerWithBody(to1[0], 200, "f2", "m=audio 4002 RTP/AVP 0\r\n", "sip:bob@203.0.113.1:5072");
   h.feed(first, kBob1);
   auto up = h.takeTo(kCaller);
   ASSERT_EQ(up.size(), 1u);

@@ -485,7 +485,7 @@ TEST(Message, ViewOfSharesTheTextAndKeepsEditsApart) {
   b.viewOf(base);
   std::string copy;
   serialize(a, copy);
-  EXPECT_EQ(copy, baseBytes);  // the same message, edits of base included
+  EXPECT_EQ(copy, baseBytes);                          // the same message, edits of base included
   EXPECT_EQ(a.callId().data(), base.callId().data());  // shared, not copied
   EXPECT_EQ(a.method(), Method::Invite);
   EXPECT_EQ(a.cseq().number, 314159u);
