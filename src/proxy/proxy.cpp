@@ -287,6 +287,27 @@ bool Proxy::forwardStateless(sip::Message& req, const Target& target) {
   return true;
 }
 
+void Proxy::endDialogOfRefusedAck(const sip::Message& ack, const Target& target, TimePoint now) {
+  sip::Message bye = sip::Message::request("BYE", target.uri.empty() ? ack.requestUriText() : target.uri);
+  for (const sip::HeaderField& h : ack.headers()) {
+    switch (h.id) {
+      case sip::HeaderId::From:
+      case sip::HeaderId::To:
+      case sip::HeaderId::CallId:
+      case sip::HeaderId::Route: bye.addHeader(h.name, h.value); break;
+      default: break;
+    }
+  }
+  bye.addHeader("CSeq", std::to_string(ack.cseq().number + 1) + " BYE");
+  bye.addHeader("Max-Forwards", "70");
+  bye.addHeader("Reason", "SIP;cause=488;text=\"Answer refused by the security policy\"");
+  bye.addHeader("Content-Length", "0");
+  bye.pushVia("SIP/2.0/" + std::string(transport::transportName(target.peer.transport)) + " " +
+              net_.localHostPort(target.peer) + ";branch=" + newProxyBranch(net_.workerIndex(), ""));
+  ++stats_.refusedDialogs;
+  if (TransactionId id = txn_.sendRequest(bye, target.peer, now); id != 0) ownRequests_[id] = 0;
+}
+
 // ---- responses ------------------------------------------------------------------------------------
 
 bool Proxy::onResponse(TransactionId client, sip::Message& response, TimePoint now) {

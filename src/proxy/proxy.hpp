@@ -146,6 +146,12 @@ class Proxy {
   /// Max-Forwards, Via, and the send. False when it could not be sent.
   bool forwardStateless(sip::Message& req, const Target& target);
 
+  /// An ACK for a 2xx whose SDP answer the security policy refuses (late offer in a secured
+  /// domain): it is not forwarded; instead the callee's dialog is ended with a BYE built from the
+  /// ACK (its Request-URI, remaining Route, From, To, Call-ID; CSeq + 1), carrying
+  /// `Reason: SIP;cause=488`, sent to where the ACK would have gone.
+  void endDialogOfRefusedAck(const sip::Message& ack, const Target& target, TimePoint now);
+
   // Transaction-user events; each returns false when it is not about a request the proxy forwards
   // (the caller handles it).
   bool onResponse(TransactionId client, sip::Message& response, TimePoint now);

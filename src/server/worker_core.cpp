@@ -520,6 +520,15 @@ security::GatewayAdmission WorkerCore::currentGateway() const {
   return services_.security.admitGateway(id->dnsNames, id->commonName);
 }
 
+security::DomainModes WorkerCore::modesOf(const sip::Message& req) const {
+  auto domainOf = [&](const sip::Uri& u) -> std::string {
+    if (!u.isSip()) return {};
+    const Domain* d = services_.domainFor(u.hostBare());
+    return d != nullptr ? d->name : std::string(u.hostBare());
+  };
+  return services_.security.modesFor(domainOf(req.from().uri), domainOf(req.to().uri));
+}
+
 bool WorkerCore::checkSecurity(TransactionId id, sip::Message& req) {
   currentModes_ = {};
   if (!securityActive_) return true;  // every domain unsecured, no gateway: nothing to check
@@ -540,12 +549,7 @@ bool WorkerCore::checkSecurity(TransactionId id, sip::Message& req) {
       break;
     }
   }
-  auto domainOf = [&](const sip::Uri& u) -> std::string {
-    if (!u.isSip()) return {};
-    const Domain* d = services_.domainFor(u.hostBare());
-    return d != nullptr ? d->name : std::string(u.hostBare());
-  };
-  currentModes_ = policy.modesFor(domainOf(fromUri), domainOf(req.to().uri));
+  currentModes_ = modesOf(req);
   if (currentModes_.effective() == security::SecurityMode::Unsecured) return true;
   security::PolicyDecision arrival = security::checkArrival(currentModes_, currentSource_.transport);
   if (!arrival.allowed()) {
@@ -1009,7 +1013,7 @@ void WorkerCore::onCancel(TransactionId cancelId, TransactionId inviteId, sip::M
   }
 }
 
-void WorkerCore::onAck(sip::Message& ack, const Peer&) {
+void WorkerCore::onAck(sip::Message& ack, const Peer& from) {
   // An ACK for a 2xx (or a stray one): forwarded without a transaction, where the INVITE's
   // Record-Route leads (§16.11; RFC 6026 §7.1). Never answered.
   proxy::RouteInfo routes = proxy_.preprocessRoutes(ack);
@@ -1025,6 +1029,26 @@ void WorkerCore::onAck(sip::Message& ack, const Peer&) {
     return;
   }
   if (ack.maxForwards() && *ack.maxForwards() == 0) return;
+  if (securityActive_ && !ack.body().empty()) {
+    // The answer to an offer made in a 2xx (late offer) travels in the ACK: in a secured domain it
+    // must be SRTP like any other. An ACK cannot be refused, so it goes no further, and the proxy
+    // ends the callee's dialog with a BYE. (It cannot end the caller's: it knows no Contact of the
+    // caller. The caller gets no media and ends the call itself.)
+    security::DomainModes modes = modesOf(ack);
+    if (modes.effective() == security::SecurityMode::Secured) {
+      std::string_view contentType;
+      if (const sip::HeaderField* c = ack.find(sip::HeaderId::ContentType)) contentType = c->value;
+      security::PolicyDecision d = services_.security.checkMedia(modes, contentType, ack.body());
+      if (!d.allowed()) {
+        services_.stats.securityRejections++;
+        logRateLimited("ACK from " + from.toString() + " (Call-ID " + std::string(ack.callId()) +
+                       ") not forwarded: its SDP answer is refused (" +
+                       (d.warning.empty() ? d.reasonPhrase : d.warning) + "); the callee's dialog is ended with BYE");
+        proxy_.endDialogOfRefusedAck(ack, t, transaction::Clock::now());
+        return;
+      }
+    }
+  }
   proxy_.forwardStateless(ack, t);
 }
 

@@ -85,6 +85,8 @@ class WorkerCore final : public transport::MessageHandler,
   /// request the proxy would forward; answers and returns false when it must not go on. Sets
   /// currentModes_ for the departure check.
   bool checkSecurity(transaction::TransactionId id, sip::Message& req);
+  /// The security modes of a request's caller (From) and callee (To) domains.
+  security::DomainModes modesOf(const sip::Message& req) const;
   /// Drops the targets a sip-secured or secured domain may not be reached over; answers 403 and
   /// returns false when none is left.
   bool filterDepartures(transaction::TransactionId id, sip::Message& req, std::vector<proxy::Target>& targets);

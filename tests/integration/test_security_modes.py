@@ -203,6 +203,41 @@ class SecurityModes(unittest.TestCase):
         self.assertEqual(r2.status, 488, r2.raw)
         self.assertEqual(frank2.expect_request("BYE").get("call-id"), invite2.get("call-id"))
 
+    def late_offer_call(self, to_tag):
+        """erin INVITEs frank without SDP; frank offers SRTP in the 200; erin has the 200."""
+        frank = self.ua("frank", "srtp.test")
+        frank.register()
+        self.addCleanup(frank.register, 0)
+        erin = self.ua("erin", "srtp.test")
+        _, invite_text, _ = erin.send_authenticated("INVITE", "frank", "", wait=False, target_domain="srtp.test")
+        invite = frank.expect_request("INVITE")
+        frank.reply(invite, 200, headers=["Content-Type: application/sdp"], body=SRTP_SDP, to_tag=to_tag)
+        ok = erin.c.recv_final()
+        self.assertEqual(ok.status, 200, ok.raw)
+        return erin, frank, invite, erin.uac_dialog(ok, invite_text)
+
+    def test_a_plain_rtp_answer_in_the_ack_is_not_forwarded_and_the_callee_gets_bye(self):
+        erin, frank, invite, dialog = self.late_offer_call("late-ack")
+        erin.send_in_dialog(dialog, "ACK", body=PLAIN_SDP, headers=["Content-Type: application/sdp"])
+        bye = frank.expect_request("BYE")
+        self.assertNotIn("ACK", [m.method for m in frank.skipped], "the refused ACK reached the callee")
+        self.assertEqual(bye.get("call-id"), invite.get("call-id"))
+        self.assertIn("tag=late-ack", bye.get("to"))
+        self.assertEqual(int(bye.get("cseq").split()[0]), int(invite.get("cseq").split()[0]) + 1)
+        self.assertIn("cause=488", bye.get("reason"))
+        self.assertTrue(bye.uri.startswith("sip:frank@"), bye.uri)
+        frank.reply(bye, 200)
+        self.assertIn("SDP answer is refused", self.server.read_log())
+
+    def test_an_srtp_answer_in_the_ack_is_forwarded(self):
+        erin, frank, invite, dialog = self.late_offer_call("late-ok")
+        erin.send_in_dialog(dialog, "ACK", body=SRTP_SDP, headers=["Content-Type: application/sdp"])
+        ack = frank.expect_request("ACK")
+        self.assertEqual(ack.get("call-id"), invite.get("call-id"))
+        self.assertIn("RTP/SAVP", ack.body)
+        with self.assertRaises(TimeoutError):
+            frank.expect_request("BYE", timeout=1.0)
+
     def gateway_invite(self, client, from_host="gw.example.net"):
         call_id = uuid.uuid4().hex
         branch = "z9hG4bK" + uuid.uuid4().hex
