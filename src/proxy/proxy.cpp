@@ -76,11 +76,15 @@ int workerOfBranch(std::string_view branch) {
   return v;
 }
 
+std::string_view writeTag(std::array<char, 16>& out) {
+  std::uint64_t v = random64();
+  for (std::size_t i = out.size(); i-- > 0; v >>= 4) out[i] = kHex[v & 15];
+  return {out.data(), out.size()};
+}
+
 std::string newTag() {
-  std::string t;
-  t.reserve(16);
-  appendHex(t, random64(), 16);
-  return t;
+  std::array<char, 16> buf{};
+  return std::string(writeTag(buf));
 }
 
 std::size_t Proxy::PeerHash::operator()(const transport::Peer& p) const noexcept {
@@ -288,22 +292,14 @@ bool Proxy::forwardStateless(sip::Message& req, const Target& target) {
 }
 
 void Proxy::endDialogOfRefusedAck(const sip::Message& ack, const Target& target, TimePoint now) {
-  sip::Message bye = sip::Message::request("BYE", target.uri.empty() ? ack.requestUriText() : target.uri);
-  for (const sip::HeaderField& h : ack.headers()) {
-    switch (h.id) {
-      case sip::HeaderId::From:
-      case sip::HeaderId::To:
-      case sip::HeaderId::CallId:
-      case sip::HeaderId::Route: bye.addHeader(h.name, h.value); break;
-      default: break;
-    }
-  }
-  bye.addHeader("CSeq", std::to_string(ack.cseq().number + 1) + " BYE");
-  bye.addHeader("Max-Forwards", "70");
-  bye.addHeader("Reason", "SIP;cause=488;text=\"Answer refused by the security policy\"");
-  bye.addHeader("Content-Length", "0");
-  bye.pushVia("SIP/2.0/" + std::string(transport::transportName(target.peer.transport)) + " " +
-              net_.localHostPort(target.peer) + ";branch=" + newProxyBranch(net_.workerIndex(), ""));
+  std::vector<std::string> routes;
+  ack.forEachValue(sip::HeaderId::Route, [&](std::string_view v) {
+    routes.emplace_back(v);
+    return true;
+  });
+  sip::Message bye = ownInDialogRequest("BYE", target.uri.empty() ? ack.requestUriText() : target.uri, routes, ack,
+                                        ack.cseq().number + 1,
+                                        "SIP;cause=488;text=\"Answer refused by the security policy\"", target.peer);
   ++stats_.refusedDialogs;
   if (TransactionId id = txn_.sendRequest(bye, target.peer, now); id != 0) ownRequests_[id] = 0;
 }
@@ -445,31 +441,35 @@ std::shared_ptr<sip::Message> Proxy::hangUpRefused(const sip::Message& ok, const
     return true;
   });
   std::reverse(routes.begin(), routes.end());
-  auto make = [&](std::string_view method, std::uint32_t cseq) {
-    sip::Message m = sip::Message::request(method, target);
-    for (const std::string& r : routes) m.addHeader("Route", r);
-    for (const sip::HeaderField& h : ok.headers()) {
-      switch (h.id) {
-        case sip::HeaderId::From:
-        case sip::HeaderId::To:
-        case sip::HeaderId::CallId: m.addHeader(h.name, h.value); break;
-        default: break;
-      }
-    }
-    m.addHeader("CSeq", std::to_string(cseq) + " " + std::string(method));
-    m.addHeader("Max-Forwards", "70");
-    if (method == "BYE") m.addHeader("Reason", "SIP;cause=488;text=\"Refused by the security policy\"");
-    m.addHeader("Content-Length", "0");
-    m.pushVia("SIP/2.0/" + std::string(transport::transportName(peer.transport)) + " " + net_.localHostPort(peer) +
-              ";branch=" + newProxyBranch(net_.workerIndex(), ""));
-    return m;
-  };
   const std::uint32_t n = ok.cseq().number;
-  auto ack = std::make_shared<sip::Message>(make("ACK", n));
+  auto ack = std::make_shared<sip::Message>(ownInDialogRequest("ACK", target, routes, ok, n, {}, peer));
   txn_.sendStateless(*ack, peer);
-  sip::Message bye = make("BYE", n + 1);
+  sip::Message bye = ownInDialogRequest("BYE", target, routes, ok, n + 1,
+                                        "SIP;cause=488;text=\"Refused by the security policy\"", peer);
   if (TransactionId id = txn_.sendRequest(bye, peer, now); id != 0) ownRequests_[id] = 0;
   return ack;
+}
+
+sip::Message Proxy::ownInDialogRequest(std::string_view method, std::string_view target,
+                                       const std::vector<std::string>& routes, const sip::Message& dialog,
+                                       std::uint32_t cseq, std::string_view reason, const Peer& peer) {
+  sip::Message m = sip::Message::request(method, target);
+  for (const std::string& r : routes) m.addHeader("Route", r);
+  for (const sip::HeaderField& h : dialog.headers()) {
+    switch (h.id) {
+      case sip::HeaderId::From:
+      case sip::HeaderId::To:
+      case sip::HeaderId::CallId: m.addHeader(h.name, h.value); break;
+      default: break;
+    }
+  }
+  m.addHeader("CSeq", std::to_string(cseq) + " " + std::string(method));
+  m.addHeader("Max-Forwards", "70");
+  if (!reason.empty()) m.addHeader("Reason", reason);
+  m.addHeader("Content-Length", "0");
+  m.pushVia("SIP/2.0/" + std::string(transport::transportName(peer.transport)) + " " + net_.localHostPort(peer) +
+            ";branch=" + newProxyBranch(net_.workerIndex(), ""));
+  return m;
 }
 
 void Proxy::branchFinal(Context& ctx, std::size_t b, int status, const sip::Message* response, TimePoint now) {

@@ -12,6 +12,7 @@
 // the worker index (workerOfBranch) so that the transport side can post them there.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -112,6 +113,8 @@ std::string newProxyBranch(unsigned worker, std::string_view loopHash);
 int workerOfBranch(std::string_view branch);
 /// A To tag (RFC 3261 §19.3: at least 32 bits of randomness): 16 hex digits.
 std::string newTag();
+/// The same tag written into `out` (no allocation); returns a view of it.
+std::string_view writeTag(std::array<char, 16>& out);
 
 class Proxy {
  public:
@@ -227,6 +230,12 @@ class Proxy {
   /// Ends the dialog a refused 2xx to INVITE created at the callee: ACK (sent statelessly, kept
   /// for retransmissions of that 2xx) and BYE (a client transaction of ours). Returns the ACK.
   std::shared_ptr<sip::Message> hangUpRefused(const sip::Message& ok, const transport::Peer& peer, TimePoint now);
+  /// A request the proxy itself sends inside a dialog: Request-URI `target`, `routes` as Route in
+  /// order, From, To and Call-ID copied from `dialog`, "CSeq: cseq method", Reason when given, and a
+  /// Via of ours toward `peer`.
+  sip::Message ownInDialogRequest(std::string_view method, std::string_view target,
+                                  const std::vector<std::string>& routes, const sip::Message& dialog,
+                                  std::uint32_t cseq, std::string_view reason, const transport::Peer& peer);
   [[nodiscard]] std::string loopHash(const sip::Message& req) const;
   bool sendResponseStateless(sip::Message& response);
 

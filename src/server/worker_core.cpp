@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <ctime>
-#include <random>
 
 #include "registrar/registrar.hpp"
 #include "server/wall_clock.hpp"
@@ -17,6 +16,7 @@ using transaction::TransactionId;
 using transport::Peer;
 using transport::TransportKind;
 using proxy::newTag;
+using proxy::writeTag;
 
 namespace {
 
@@ -31,16 +31,6 @@ std::string sipDate(std::time_t t = std::time(nullptr)) {
   char buf[64];
   std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
   return buf;
-}
-
-/// A To tag (RFC 3261 §19.3), 16 hex digits from a per-thread PRNG as proxy::newTag makes them,
-/// written into `out` rather than a new string.
-std::string_view writeTag(std::array<char, 16>& out) {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::uint64_t v = rng();
-  for (std::size_t i = out.size(); i-- > 0; v >>= 4) out[i] = kHex[v & 15];
-  return {out.data(), out.size()};
 }
 
 /// sipDate() of now, formatted once per second per thread (every 200 OK to REGISTER carries it).
