@@ -192,6 +192,9 @@ int runServer(ServeOptions options) {
 
   std::size_t userCount = users.reload();
   registrar::LocationService location;
+  // Bindings that expired while the server was down are deleted, not only left out: the
+  // housekeeping purge works on the location table, which never holds them.
+  std::size_t expiredCount = store.purgeExpired(unixSeconds());
   std::vector<registrar::Binding> restored = store.loadBindings(unixSeconds());
   std::size_t restoredCount = restored.size();
   location.load(std::move(restored));
@@ -343,8 +346,10 @@ int runServer(ServeOptions options) {
                  "answer only the last challenge and only MD5, so they will fail to sign in; use e.g. "
                  "algorithms = [\"SHA-256\", \"MD5\"]");
   }
-  spdlog::info("{} user(s), {} binding(s) restored from {}; offline messages waiting for {} user(s)", userCount,
-               restoredCount, (cfg.dataDir / "sipwarden.db").string(), offline.recipientsWaiting());
+  spdlog::info(
+      "{} user(s), {} binding(s) restored from {} ({} expired while stopped, deleted); offline messages waiting for "
+      "{} user(s)",
+      userCount, restoredCount, (cfg.dataDir / "sipwarden.db").string(), expiredCount, offline.recipientsWaiting());
 
   for (auto& w : workers) {
     w->core->start();

@@ -80,6 +80,11 @@ CREATE TABLE messages(
 CREATE INDEX messages_aor_id ON messages(aor, id);
 CREATE INDEX messages_expires_at ON messages(expires_at);
 )sql",
+    // 2 -> 3: no index on bindings.expires_at. Each REGISTER moved the binding's entry in it, one
+    // more page or two written and synced per commit, and nothing needed it: the server purges
+    // expired bindings per address-of-record from its location table, and the start-up purge and
+    // load read every row anyway.
+    "DROP INDEX bindings_expires_at;",
 };
 constexpr std::int64_t kSchemaVersion = std::size(kMigrations);
 

@@ -1,7 +1,9 @@
 """Bindings survive restarts: a 200 OK to REGISTER is sent only after the binding is durable, so
 neither a graceful stop (SIGTERM) nor kill -9 loses one; expired ones do not come back."""
 import json
+import os
 import signal
+import sqlite3
 import time
 import unittest
 
@@ -61,12 +63,26 @@ class RestartTest(unittest.TestCase):
         self.server.stop(signal.SIGKILL)
         self.check_restored(expect_short=True)
 
+    def stored_contacts(self):
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.server.data_dir, "sipwarden.db"), uri=True)
+        try:
+            return sorted(row[0] for row in db.execute("SELECT contact FROM bindings"))
+        finally:
+            db.close()
+
     def test_expired_bindings_do_not_come_back(self):
         self.server.start()
         self.register_some()
         self.server.stop(signal.SIGKILL)
+        self.assertIn("sip:bob-short@192.0.2.2", self.stored_contacts())
         time.sleep(2.5)
         self.check_restored(expect_short=False)
+        # Deleted from the file at the start, not only left out of the location table.
+        self.assertIn("4 binding(s) restored from", self.server.read_log())
+        self.assertIn("(1 expired while stopped, deleted)", self.server.read_log())
+        stored = self.stored_contacts()
+        self.assertEqual(len(stored), 4, stored)
+        self.assertNotIn("sip:bob-short@192.0.2.2", stored)
 
     def test_second_server_on_the_same_data_dir_is_refused(self):
         self.server.start()
