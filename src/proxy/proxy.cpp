@@ -102,7 +102,21 @@ std::size_t Proxy::PeerHash::operator()(const transport::Peer& p) const noexcept
 const std::string& Proxy::flowToken(const transport::Peer& flow) {
   if (auto it = tokenCache_.find(flow); it != tokenCache_.end()) return it->second;
   if (tokenCache_.size() >= kTokenCacheSize) tokenCache_.clear();
-  return tokenCache_.emplace(flow, tokens_.encode(flow)).first->second;
+  const std::string& token = tokenCache_.emplace(flow, tokens_.encode(flow)).first->second;
+  // The dialog's next requests bring this token back in their Route.
+  if (flowCache_.size() >= kTokenCacheSize) flowCache_.clear();
+  flowCache_.emplace(token, flow);
+  return token;
+}
+
+std::optional<transport::Peer> Proxy::flowOf(std::string_view token) {
+  if (auto it = flowCache_.find(token); it != flowCache_.end()) return it->second;
+  std::optional<transport::Peer> flow = tokens_.decode(token);
+  if (flow) {
+    if (flowCache_.size() >= kTokenCacheSize) flowCache_.clear();
+    flowCache_.emplace(std::string(token), *flow);
+  }
+  return flow;
 }
 
 bool Proxy::anyPending(const Context& ctx) {
@@ -123,7 +137,7 @@ RouteInfo Proxy::preprocessRoutes(sip::Message& req) {
   if (req.count(sip::HeaderId::Route) > 0 && ruri.isSip() && ruri.param("lr") && net_.isLocalUri(ruri)) {
     std::vector<sip::NameAddr> routes = req.routeSet(sip::HeaderId::Route);
     if (!routes.empty()) {
-      if (auto flow = tokens_.decode(ruri.user)) info.flow = flow;
+      if (auto flow = flowOf(ruri.user)) info.flow = flow;
       std::string last(routes.back().uri.raw);
       std::vector<std::string> keep;
       for (std::size_t i = 0; i + 1 < routes.size(); ++i) keep.emplace_back(routes[i].raw);
@@ -139,7 +153,7 @@ RouteInfo Proxy::preprocessRoutes(sip::Message& req) {
   if (req.count(sip::HeaderId::Route) == 0) return info;
   for (const sip::NameAddr& route : req.routeSet(sip::HeaderId::Route)) {
     if (!route.uri.isSip() || !net_.isLocalUri(route.uri)) break;
-    info.flow = tokens_.decode(route.uri.user);
+    info.flow = flowOf(route.uri.user);
     info.poppedOwn = true;
     req.popRoute();
   }

@@ -273,6 +273,17 @@ class Proxy {
   };
   static constexpr std::size_t kTokenCacheSize = 4096;
   std::unordered_map<transport::Peer, std::string, PeerHash> tokenCache_;
+
+  /// The flow of a token in a Route or Request-URI naming us (FlowTokens::decode checks an HMAC,
+  /// and every in-dialog request brings the same tokens back): tokens this worker made, and
+  /// tokens whose MAC checked, remembered by their text, at most kTokenCacheSize of them.
+  /// Forged tokens are never remembered.
+  std::optional<transport::Peer> flowOf(std::string_view token);
+  struct TokenHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, transport::Peer, TokenHash, std::equal_to<>> flowCache_;
 };
 
 }  // namespace sipwarden::proxy

@@ -204,6 +204,73 @@ TEST(Proxy, RecordRouteTokensNameEachBranchsFlowAcrossManyRequests) {
   }
 }
 
+/// An in-dialog BYE with the Route headers `routes` (top first).
+std::string byeThrough(const std::vector<std::string>& routes) {
+  std::string out = "BYE sip:bob@203.0.113.1 SIP/2.0\r\n"
+                    "Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKbye\r\n";
+  for (const std::string& r : routes) out += "Route: " + r + "\r\n";
+  return out + "Max-Forwards: 70\r\n"
+               "From: <sip:alice@example.com>;tag=a1\r\n"
+               "To: <sip:bob@example.com>;tag=b1\r\n"
+               "Call-ID: call-1@198.51.100.7\r\n"
+               "CSeq: 2 BYE\r\n"
+               "Content-Length: 0\r\n\r\n";
+}
+
+TEST(Proxy, RouteTokensGiveTheirFlowWhetherMadeHereElsewhereOrForged) {
+  // The proxy remembers the flows of tokens it made and of tokens whose MAC checked; a token
+  // with a bad MAC gives no flow, also once a good one with the same flow is remembered.
+  Harness h;
+  const FlowTokens tokens(std::vector<std::uint8_t>(32, 9));  // the Harness's secret
+  h.targets = {target("sip:bob@203.0.113.1", kBob1)};
+  h.feed(request("INVITE"), kCaller);
+  auto down = h.takeTo(kBob1);
+  ASSERT_EQ(down.size(), 1u);
+  sip::Message inv;
+  ASSERT_FALSE(sip::parseMessage(down[0], inv));
+  std::vector<sip::NameAddr> rr = inv.routeSet(sip::HeaderId::RecordRoute);
+  ASSERT_EQ(rr.size(), 2u);
+
+  auto routeOf = [&](const std::vector<std::string>& routes) {
+    const std::string text = byeThrough(routes);  // the parsed message points into it
+    sip::Message bye;
+    EXPECT_FALSE(sip::parseMessage(text, bye));
+    RouteInfo info = h.proxy_.preprocessRoutes(bye);
+    EXPECT_TRUE(info.poppedOwn);
+    EXPECT_EQ(bye.count(sip::HeaderId::Route), 0u);
+    return info.flow;
+  };
+  // From the caller's side the BYE's Route set is the Record-Route in reverse: the last one
+  // popped names the callee's flow.
+  const std::vector<std::string> route = {std::string(rr[1].raw), std::string(rr[0].raw)};
+  for (int i = 0; i < 2; ++i) {  // the second time from what the proxy remembers
+    auto flow = routeOf(route);
+    ASSERT_TRUE(flow.has_value()) << i;
+    EXPECT_EQ(flow->address, kBob1.address) << i;
+    EXPECT_EQ(flow->port, kBob1.port) << i;
+  }
+
+  // A token made by another worker (the same secret): decoded, then remembered.
+  Peer other = udp("203.0.113.9", 5070);
+  const std::string otherRoute = "<sip:" + tokens.encode(other) + "@192.0.2.1:5060;lr>";
+  for (int i = 0; i < 2; ++i) {
+    auto flow = routeOf({otherRoute});
+    ASSERT_TRUE(flow.has_value()) << i;
+    EXPECT_EQ(flow->address, other.address) << i;
+    EXPECT_EQ(flow->port, 5070) << i;
+  }
+
+  // The callee's token with one MAC digit changed names nothing, however often it comes.
+  std::string forged(rr[0].uri.user);
+  forged.back() = forged.back() == '0' ? '1' : '0';
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_FALSE(routeOf({"<sip:" + forged + "@192.0.2.1:5060;lr>"}).has_value()) << i;
+  }
+  // And the same token made with another secret.
+  const FlowTokens stranger(std::vector<std::uint8_t>(32, 7));
+  EXPECT_FALSE(routeOf({"<sip:" + stranger.encode(kBob1) + "@192.0.2.1:5060;lr>"}).has_value());
+}
+
 TEST(Proxy, BestResponseIsTheLowestClassWhenAllFail) {
   Harness h;
   h.targets = {target("sip:bob@203.0.113.1", kBob1), target("sip:bob@203.0.113.2", kBob2)};
