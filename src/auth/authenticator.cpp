@@ -157,7 +157,7 @@ AuthResult Authenticator::verify(const sip::Message& request, sip::HeaderId head
   // it, since nc (replay protection) comes with it.
   if (a.qop.empty()) return result(AuthOutcome::Rejected, user, "missing qop");
   if (!sip::iequals(a.qop, "auth")) return result(AuthOutcome::Rejected, user, "unsupported qop");
-  if (auto userhash = a.param("userhash"); userhash && sip::iequals(*userhash, "true")) {
+  if (sip::iequals(a.userhash, "true")) {  // parseAuth took the quotes off
     return result(AuthOutcome::Rejected, user, "userhash not supported");
   }
   if (!a.opaque.empty() && a.opaque != nonces_.opaque()) return result(AuthOutcome::Rejected, user, "wrong opaque");

@@ -366,9 +366,17 @@ TEST_F(AuthenticatorTest, AlgorithmNotOfferedIsRejected) {
 }
 
 TEST_F(AuthenticatorTest, UserhashIsRejected) {
-  Creds c = fresh();
-  std::string value = authorizationValue(c) + ", userhash=true";
-  EXPECT_EQ(verifyText(registerText({"Authorization: " + value}), kT0 + 1s).outcome, AuthOutcome::Rejected);
+  // RFC 7616 §3.4 writes userhash as a token; a quoted or upper-case true is the same request.
+  for (const char* param : {", userhash=true", ", userhash=\"true\"", ", UserHash=TRUE"}) {
+    Creds c = fresh();
+    AuthResult r = verifyText(registerText({"Authorization: " + authorizationValue(c) + param}), kT0 + 1s);
+    EXPECT_EQ(r.outcome, AuthOutcome::Rejected) << param;
+    EXPECT_EQ(r.reason, "userhash not supported") << param;
+  }
+  Creds c = fresh();  // userhash=false is the plain username
+  EXPECT_EQ(
+      verifyText(registerText({"Authorization: " + authorizationValue(c) + ", userhash=false"}), kT0 + 1s).outcome,
+      AuthOutcome::Authenticated);
 }
 
 TEST_F(AuthenticatorTest, WrongOpaqueIsRejectedAbsentOpaqueTolerated) {

@@ -1,6 +1,7 @@
 #include "auth/digest.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 #include "sip/header_values.hpp"
 
@@ -110,6 +111,42 @@ TEST(DigestResponseTest, Rfc2069FormWithoutQop) {
   EXPECT_EQ(computeResponse(DigestAlgorithm::Md5, ha1, "GET", "/dir/index.html", "dcd98b7102dd2f0e8b11d0f600bfb0c093",
                             "", "", ""),
             digestHex(DigestAlgorithm::Md5, ha1 + ":dcd98b7102dd2f0e8b11d0f600bfb0c093:" + ha2));
+}
+
+// Inputs up to 1 KiB are joined and hashed in one call, longer ones part by part through EVP:
+// on both sides of the boundary, for every algorithm, the same digest as OpenSSL's EVP_Digest of
+// the joined text.
+TEST(DigestResponseTest, ShortAndLongInputsHashAlike) {
+  const auto evpHex = [](const char* name, const std::string& text) {
+    EVP_MD* md = EVP_MD_fetch(nullptr, name, nullptr);
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EXPECT_EQ(EVP_Digest(text.data(), text.size(), out, &len, md, nullptr), 1);
+    EVP_MD_free(md);
+    std::string hex;
+    for (unsigned i = 0; i < len; ++i) {
+      hex += "0123456789abcdef"[out[i] >> 4];
+      hex += "0123456789abcdef"[out[i] & 15];
+    }
+    return hex;
+  };
+  const std::pair<DigestAlgorithm, const char*> algorithms[] = {{DigestAlgorithm::Md5, "MD5"},
+                                                                {DigestAlgorithm::Sha256, "SHA2-256"},
+                                                                {DigestAlgorithm::Sha512_256, "SHA2-512/256"}};
+  for (const auto& [algorithm, name] : algorithms) {
+    for (std::size_t uriSize : {std::size_t{0}, std::size_t{20}, std::size_t{1014}, std::size_t{1015},
+                                std::size_t{1016}, std::size_t{5000}}) {
+      // HA2 = H("REGISTER" ":" uri): 9 + uriSize bytes; the response's input is longer still.
+      const std::string uri(uriSize, 'u');
+      const std::string ha1 = computeHa1(algorithm, "alice", "example.com", "secret");
+      const std::string ha2 = evpHex(name, "REGISTER:" + uri);
+      EXPECT_EQ(digestHex(algorithm, "REGISTER:" + uri), ha2) << name << " " << uriSize;
+      const std::string cnonce(uriSize, 'c');
+      EXPECT_EQ(computeResponse(algorithm, ha1, "REGISTER", uri, "n0nce", "00000001", cnonce, "auth"),
+                evpHex(name, ha1 + ":n0nce:00000001:" + cnonce + ":auth:" + ha2))
+          << name << " " << uriSize;
+    }
+  }
 }
 
 TEST(DigestHa1SetTest, HoldsAllThreeAlgorithms) {
