@@ -2,6 +2,8 @@
 
 #include <charconv>
 #include <cstring>
+#include <functional>
+#include <utility>
 
 namespace sipwarden::sip {
 namespace {
@@ -31,6 +33,56 @@ bool popFirstListElement(Headers& headers, std::size_t index) {
   return true;
 }
 
+// Moves every view into `from` to the same offset in `to`, a byte-identical copy of it: a typed
+// value parsed from a header value then describes the copy, without parsing it again. Views
+// elsewhere (static text) are left as they are. Each struct's views are listed here; the size
+// checks make a new member a compile error until it is added.
+class Rebase {
+ public:
+  Rebase(std::string_view from, const char* to) : from_(from), to_(to) {}
+
+  void operator()(std::string_view& v) const {
+    const std::less_equal<const char*> le;
+    if (v.data() != nullptr && le(from_.data(), v.data()) && le(v.data() + v.size(), from_.data() + from_.size())) {
+      v = std::string_view(to_ + (v.data() - from_.data()), v.size());
+    }
+  }
+  void operator()(std::optional<std::string_view>& v) const {
+    if (v) (*this)(*v);
+  }
+  void operator()(ParamList& p) const {
+    std::string_view text = p.text();
+    (*this)(text);
+    p = ParamList(text, p.syntax());
+  }
+  void operator()(Uri& u) const {
+    static_assert(sizeof(Uri) == 152, "a member of Uri was added or removed: rebase its views here");
+    for (std::string_view* v : {&u.raw, &u.schemeText, &u.user, &u.password, &u.host, &u.headers, &u.opaque}) (*this)(*v);
+    (*this)(u.params);
+  }
+  void operator()(NameAddr& a) const {
+    static_assert(sizeof(NameAddr) == 216, "a member of NameAddr was added or removed: rebase its views here");
+    (*this)(a.raw);
+    (*this)(a.displayName);
+    (*this)(a.uri);
+    (*this)(a.params);
+  }
+  void operator()(Via& v) const {
+    static_assert(sizeof(Via) == 216, "a member of Via was added or removed: rebase its views here");
+    for (std::string_view* f : {&v.raw, &v.protocolName, &v.protocolVersion, &v.transport, &v.host}) (*this)(*f);
+    (*this)(v.params);
+    for (std::optional<std::string_view>* f : {&v.branch, &v.received, &v.rport, &v.maddr}) (*this)(*f);
+  }
+  void operator()(CSeq& c) const {
+    static_assert(sizeof(CSeq) == 32, "a member of CSeq was added or removed: rebase its views here");
+    (*this)(c.methodText);
+  }
+
+ private:
+  std::string_view from_;
+  const char* to_;
+};
+
 }  // namespace
 
 Message Message::request(std::string_view method, std::string_view requestUri) {
@@ -55,12 +107,61 @@ void Message::assignResponseTo(const Message& req, int status, std::string_view 
   // The tag goes onto the first To as it is copied (setToTag's rules: only when it has none), so
   // that each typed value below is parsed once.
   bool tagTo = !toTag.empty() && req.hasTo_ && !req.to_.tag() && chars::isTokenString(toTag);
+  // The request's typed values were parsed from the first header of each name; the copies of
+  // those headers take them over, moved onto the copy (Rebase), instead of parsing them again.
+  bool firstVia = true, firstFrom = true, firstTo = true, firstCallId = true, firstCSeq = true;
+  auto takeOver = [&](HeaderId id, std::string_view value, std::string_view copy) {
+    const Rebase rebase(value, copy.data());
+    switch (id) {
+      case HeaderId::Via:
+        if (std::exchange(firstVia, false) && req.hasVia_) {
+          topVia_ = req.topVia_;
+          rebase(topVia_);
+          hasVia_ = true;
+        }
+        break;
+      case HeaderId::From:
+        if (std::exchange(firstFrom, false) && req.hasFrom_) {
+          from_ = req.from_;
+          rebase(from_);
+          hasFrom_ = true;
+        }
+        break;
+      case HeaderId::To:
+        if (std::exchange(firstTo, false) && req.hasTo_) {
+          to_ = req.to_;
+          rebase(to_);
+          hasTo_ = true;
+        }
+        break;
+      case HeaderId::CallId:
+        if (std::exchange(firstCallId, false) && !req.callId_.empty()) {
+          callId_ = req.callId_;
+          rebase(callId_);
+        }
+        break;
+      case HeaderId::CSeq:
+        if (std::exchange(firstCSeq, false) && req.hasCSeq_) {
+          cseq_ = req.cseq_;
+          rebase(cseq_);
+          hasCSeq_ = true;
+        }
+        break;
+      default: break;
+    }
+  };
   for (const HeaderField& h : req.headers_) {
     switch (h.id) {
       case HeaderId::Via:
       case HeaderId::From:
       case HeaderId::CallId:
-      case HeaderId::CSeq: headers_.push_back(HeaderField{h.id, headerName(h.id), store(trimLws(h.value))}); break;
+      case HeaderId::CSeq: {
+        std::string_view value = trimLws(h.value);
+        std::string_view copy = store(value);
+        headers_.push_back(HeaderField{h.id, headerName(h.id), copy});
+        takeOver(h.id, value, copy);
+        break;
+      }
       case HeaderId::To: {
         std::string_view value = trimLws(h.value);
         if (tagTo) {
@@ -71,15 +172,19 @@ void Message::assignResponseTo(const Message& req, int status, std::string_view 
           std::memcpy(p + value.size() + kTag.size(), toTag.data(), toTag.size());
           headers_.push_back(HeaderField{h.id, headerName(h.id), {p, value.size() + kTag.size() + toTag.size()}});
           tagTo = false;
+          firstTo = false;
+          // The tagged To is new text: parsed (a parameter more than the request's).
+          if (parseNameAddr(headers_.back().value, to_) == nullptr) hasTo_ = true;
         } else {
-          headers_.push_back(HeaderField{h.id, headerName(h.id), store(value)});
+          std::string_view copy = store(value);
+          headers_.push_back(HeaderField{h.id, headerName(h.id), copy});
+          takeOver(h.id, value, copy);
         }
         break;
       }
       default: break;
     }
   }
-  for (HeaderId id : {HeaderId::Via, HeaderId::From, HeaderId::To, HeaderId::CallId, HeaderId::CSeq}) refreshTyped(id);
 }
 
 const HeaderField* Message::find(HeaderId id) const {

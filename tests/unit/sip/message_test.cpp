@@ -2,6 +2,8 @@
 // serialization, and the errors (with the status a server answers) for bad input.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <memory>
 #include <string>
 
 #include "sip/parser.hpp"
@@ -372,6 +374,72 @@ TEST(Message, ResponseBuiltFromRequest) {
   Message parsed;
   ASSERT_TRUE(parseMessage(wire, parsed).ok()) << wire;
   EXPECT_EQ(parsed.to().tag(), "as9f8d7");
+}
+
+// Every field of the typed values, to compare a response's with a fresh parse of its own text.
+std::string describe(const Uri& u) {
+  return std::string(u.raw) + "|" + std::string(u.schemeText) + "|" + std::string(u.user) + "|" +
+         std::string(u.password) + "|" + std::string(u.host) + "|" + std::to_string(u.port) +
+         (u.hasPort ? "p" : "") + (u.hasUserInfo ? "u" : "") + "|" + std::string(u.params.text()) + "|" +
+         std::string(u.headers) + "|" + std::string(u.opaque) + "|" + std::to_string(static_cast<int>(u.scheme)) +
+         std::to_string(static_cast<int>(u.hostKind));
+}
+std::string describe(const NameAddr& a) {
+  return std::string(a.raw) + "|" + std::string(a.displayName) + (a.displayQuoted ? "q" : "") +
+         (a.angleBrackets ? "a" : "") + "|" + describe(a.uri) + "|" + std::string(a.params.text());
+}
+std::string describe(const Via& v) {
+  auto opt = [](const std::optional<std::string_view>& o) { return o ? "=" + std::string(*o) : std::string("-"); };
+  return std::string(v.raw) + "|" + std::string(v.protocolName) + "/" + std::string(v.protocolVersion) + "/" +
+         std::string(v.transport) + "|" + std::string(v.host) + ":" + std::to_string(v.port) + (v.hasPort ? "p" : "") +
+         std::to_string(static_cast<int>(v.hostKind)) + "|" + std::string(v.params.text()) + "|" + opt(v.branch) +
+         opt(v.received) + opt(v.rport) + opt(v.maddr) + std::to_string(v.ttl);
+}
+std::string describeTyped(const Message& m) {
+  return describe(m.topVia()) + "\n" + describe(m.from()) + "\n" + describe(m.to()) + "\n" + std::string(m.callId()) +
+         "\n" + std::to_string(m.cseq().number) + " " + std::string(m.cseq().methodText) +
+         std::to_string(static_cast<int>(m.cseq().method));
+}
+
+TEST(Message, AResponsesTypedValuesAreItsOwnOnceTheRequestIsGone) {
+  // The response takes the request's parsed Via, From, To, Call-ID and CSeq over instead of
+  // parsing its copies again: they must describe its own text, also after the request's bytes
+  // are freed (AddressSanitizer reports any view left behind), and equal a fresh parse.
+  const char* requests[] = {
+      // compact forms, white space, several Vias in one header and in two
+      "MESSAGE sip:bob@example.com SIP/2.0\r\n"
+      "v:  SIP/2.0/UDP 192.0.2.1:5062;branch=z9hG4bKa;rport=5062;received=192.0.2.9 , SIP/2.0/TCP h2;branch=z9hG4bKb\r\n"
+      "v: SIP/2.0/UDP h3;branch=z9hG4bKc\r\n"
+      "f:   \"A \\\"q\\\" B\" <sip:alice:pw@[2001:db8::1]:5070;transport=tcp?h=v>;tag=ft;x\r\n"
+      "t: sip:bob@example.com;user=phone\r\n"
+      "i: c-1@192.0.2.1\r\nCSeq:  7   MESSAGE\r\nl: 0\r\n\r\n",
+      // To with a tag already, a maddr and ttl, an extension method
+      "FOO sips:bob@example.com SIP/2.0\r\n"
+      "Via: SIP/2.0/TLS [2001:db8::2]:5061;maddr=239.1.1.1;ttl=16;branch=z9hG4bKd\r\n"
+      "From: <tel:+15551234;phone-context=example.com>;tag=t1\r\n"
+      "To: Bob <sips:bob@example.com>;tag=tt\r\n"
+      "Call-ID: x\r\nCSeq: 1 FOO\r\nContent-Length: 0\r\n\r\n",
+  };
+  for (const char* text : requests) {
+    for (const char* tag : {"", "newtag"}) {
+      Message resp;
+      {
+        auto bytes = std::make_unique<std::string>(text);
+        auto req = std::make_unique<Message>();
+        ASSERT_TRUE(parseMessage(*bytes, *req).ok()) << text;
+        resp.assignResponseTo(*req, 200, {}, tag);
+        std::fill(bytes->begin(), bytes->end(), '#');  // a view left in the request would read '#'
+      }
+      const std::string wire = toWire(resp);
+      Message parsed;
+      ASSERT_TRUE(parseMessage(wire, parsed).ok()) << wire;
+      EXPECT_EQ(describeTyped(resp), describeTyped(parsed)) << text;
+      EXPECT_EQ(describeTyped(resp).find('#'), std::string::npos) << describeTyped(resp);
+      if (*tag != 0 && std::string(text).find(";tag=tt") == std::string::npos) {
+        EXPECT_EQ(resp.to().tag(), tag);
+      }
+    }
+  }
 }
 
 TEST(Message, ResponseAssignedOverAReusedMessage) {
