@@ -45,19 +45,50 @@ Why findContentLength(std::string_view head, bool& found, std::uint64_t& value) 
 }  // namespace
 
 void StreamFramer::feed(std::string_view bytes) {
+  keepLentRest();
   compact();
   buf_.append(bytes);
 }
 
+void StreamFramer::lend(std::string_view bytes) {
+  keepLentRest();
+  if (buffered() != 0 || headerEnd_ != 0 || messageEnd_ != 0) {
+    feed(bytes);  // the start of a message is buffered: the rest goes after it
+    return;
+  }
+  buf_.clear();
+  start_ = scanFrom_ = lineStart_ = 0;
+  lent_ = true;
+  lentBytes_ = bytes;
+}
+
+void StreamFramer::settle() {
+  keepLentRest();
+  releaseIfEmpty();
+}
+
+void StreamFramer::keepLentRest() {
+  if (!lent_) return;
+  const std::string_view rest = lentBytes_.substr(start_);
+  lent_ = false;
+  lentBytes_ = {};
+  buf_.assign(rest);
+  scanFrom_ = scanFrom_ > start_ ? scanFrom_ - start_ : 0;
+  headerEnd_ = headerEnd_ > start_ ? headerEnd_ - start_ : 0;
+  messageEnd_ = messageEnd_ > start_ ? messageEnd_ - start_ : 0;
+  lineStart_ = lineStart_ > start_ ? lineStart_ - start_ : 0;
+  start_ = 0;
+}
+
 bool StreamFramer::releaseIfEmpty() {
-  if (buffered() != 0 || headerEnd_ != 0 || messageEnd_ != 0) return false;
+  if (lent_ || buffered() != 0 || headerEnd_ != 0 || messageEnd_ != 0) return false;
   std::string().swap(buf_);
   start_ = scanFrom_ = lineStart_ = 0;
   return true;
 }
 
 void StreamFramer::compact() {
-  if (start_ == 0) return;
+  if (start_ == 0 || lent_) return;
   buf_.erase(0, start_);
   scanFrom_ = scanFrom_ > start_ ? scanFrom_ - start_ : 0;
   headerEnd_ = headerEnd_ > start_ ? headerEnd_ - start_ : 0;
@@ -79,38 +110,39 @@ StreamFramer::Result StreamFramer::fatal(ParseErrorKind kind, const char* detail
 
 bool StreamFramer::lineTooLong() const {
   std::size_t lineStart = lineStart_ > start_ ? lineStart_ : start_;
-  return buf_.size() - lineStart > limits_.maxLineLength;
+  return data().size() - lineStart > limits_.maxLineLength;
 }
 
 StreamFramer::Result StreamFramer::next(Message& out) {
   // Whatever `out` held pointed into this buffer: never leave it looking valid after a compaction.
   out.clear();
   if (broken_) return fatal(ParseErrorKind::BadContentLength, "stream framing was lost earlier");
-  if (start_ == buf_.size()) compact();  // cheap: nothing left to move
+  if (start_ == data().size()) compact();  // cheap: nothing left to move
+  const std::string_view view = data();
   if (headerEnd_ == 0) {
     // Keep-alives between messages (RFC 5626 §4.4.1).
-    while (buf_.size() - start_ >= 2 && buf_[start_] == '\r' && buf_[start_ + 1] == '\n') {
-      if (buf_.size() - start_ >= 4 && buf_.compare(start_, 4, "\r\n\r\n") == 0) {
+    constexpr std::string_view kPing = "\r\n\r\n";
+    while (view.size() - start_ >= 2 && view[start_] == '\r' && view[start_ + 1] == '\n') {
+      if (view.size() - start_ >= 4 && view.substr(start_, 4) == kPing) {
         start_ += 4;
         scanFrom_ = start_;
         return Result{Status::KeepAlive, {}};
       }
-      std::size_t have = buf_.size() - start_;
-      if (have < 4 && buf_.compare(start_, have, "\r\n\r\n", have) == 0) {
+      std::size_t have = view.size() - start_;
+      if (have < 4 && view.substr(start_) == kPing.substr(0, have)) {
         return Result{Status::NeedMore, {}};  // maybe a ping still arriving
       }
       start_ += 2;  // a lone CRLF (a pong, or stray): skip it
     }
     if (scanFrom_ < start_) scanFrom_ = start_;
-    std::string_view view(buf_);
     std::size_t end = findHeaderEnd(view.substr(start_), scanFrom_ - start_);
     if (end == std::string_view::npos) {
       // Remember where the current line starts, looking only at the bytes not scanned before.
       std::size_t from = scanFrom_ > start_ ? scanFrom_ : start_;
-      std::size_t lf = std::string_view(buf_).substr(from).rfind('\n');
+      std::size_t lf = view.substr(from).rfind('\n');
       if (lf != std::string_view::npos) lineStart_ = from + lf + 1;
-      scanFrom_ = buf_.size();
-      if (buf_.size() - start_ > limits_.maxMessageSize) {
+      scanFrom_ = view.size();
+      if (view.size() - start_ > limits_.maxMessageSize) {
         return fatal(ParseErrorKind::TooLarge, "header section exceeds the message size limit");
       }
       if (lineTooLong()) return fatal(ParseErrorKind::LineTooLong, "line exceeds the line length limit");
@@ -130,9 +162,9 @@ StreamFramer::Result StreamFramer::next(Message& out) {
     }
     messageEnd_ = headerEnd_ + static_cast<std::size_t>(length);
   }
-  if (buf_.size() < messageEnd_) return Result{Status::NeedMore, {}};
+  if (view.size() < messageEnd_) return Result{Status::NeedMore, {}};
 
-  std::string_view message(buf_.data() + start_, messageEnd_ - start_);
+  std::string_view message(view.data() + start_, messageEnd_ - start_);
   start_ = messageEnd_;
   scanFrom_ = start_;
   headerEnd_ = messageEnd_ = 0;

@@ -35,13 +35,21 @@ class StreamFramer {
 
   /// Appends received bytes. Invalidates views into messages returned earlier.
   void feed(std::string_view bytes);
+  /// Like feed(), without the copy when nothing is buffered: the messages are framed straight
+  /// from `bytes`, which must stay valid and unchanged until settle(). The usual case on a stream
+  /// (each read holds whole messages) then costs no allocation and no copy.
+  void lend(std::string_view bytes);
+  /// Ends a lend(): the bytes not yet returned as a message (a partial one) are copied into the
+  /// framer's buffer, and an empty buffer is freed (releaseIfEmpty). Views into messages returned
+  /// earlier stay valid as long as the lent bytes do.
+  void settle();
 
   /// Frames and parses the next message. On Message and Invalid, `out` points into the framer's
   /// buffer until the next call to feed() or next(); on any other status `out` is cleared.
   Result next(Message& out);
 
   /// Bytes received and not yet returned as a message.
-  [[nodiscard]] std::size_t buffered() const { return buf_.size() - start_; }
+  [[nodiscard]] std::size_t buffered() const { return data().size() - start_; }
 
   /// Frees the buffer when every received byte has been returned, so that an idle connection
   /// holds no buffer (views from earlier next() calls become invalid). Returns whether it did.
@@ -49,6 +57,10 @@ class StreamFramer {
   [[nodiscard]] std::size_t capacity() const { return buf_.capacity(); }
 
  private:
+  /// The bytes being framed: the lent ones, or the buffer. Offsets below are into these.
+  [[nodiscard]] std::string_view data() const { return lent_ ? lentBytes_ : std::string_view(buf_); }
+  /// Moves what is left of lent bytes into the buffer.
+  void keepLentRest();
   void compact();
   Result fatal(ParseErrorKind kind, const char* detail, HeaderId id = HeaderId::Unknown);
   bool lineTooLong() const;
@@ -61,6 +73,8 @@ class StreamFramer {
   std::size_t messageEnd_ = 0;  ///< absolute end of the message once known, else 0
   std::size_t lineStart_ = 0;   ///< start of the line being received (after the last LF scanned)
   bool broken_ = false;
+  bool lent_ = false;
+  std::string_view lentBytes_;
 };
 
 }  // namespace sipwarden::sip

@@ -453,7 +453,8 @@ class StreamConnection final : public Connection, public std::enable_shared_from
 
   /// Frames and dispatches; false when the connection stops reading.
   bool onBytes(std::string_view bytes) {
-    framer_.feed(bytes);
+    // Framed from the worker's read buffer itself; settle() below keeps a partial message.
+    framer_.lend(bytes);
     sip::Message& msg = owner_.scratch_;
     while (!closed_) {
       sip::StreamFramer::Result r = framer_.next(msg);
@@ -475,13 +476,14 @@ class StreamConnection final : public Connection, public std::enable_shared_from
           // the messages framed before the bad bytes have been written.
           owner_.counters_.framingErrors++;
           msg.clear();
+          framer_.settle();
           closeAfterWrites();
           return false;
       }
       break;
     }
     msg.clear();
-    framer_.releaseIfEmpty();
+    framer_.settle();  // before the read buffer is used again
     return !closed_ && !closing_;
   }
 

@@ -2,6 +2,7 @@
 // several messages per read, keep-alives, and the limits that stop a peer from growing the buffer.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -233,6 +234,56 @@ TEST(StreamFramer, ReusedMessageIsClearedWhenNoMessageComes) {
   EXPECT_TRUE(m.headers().empty());
   EXPECT_EQ(f.next(m).status, StreamFramer::Status::NeedMore);
   EXPECT_TRUE(m.headers().empty());
+}
+
+// A connection lends each read (its worker's read buffer) and settles before the next: cut at
+// every position, pings included, and with the lent buffer overwritten after each settle (as the
+// next read does), the same messages come out as with feed(); nothing stays allocated between
+// reads that end on a message boundary.
+TEST(StreamFramer, LentReadsFrameLikeCopiedOnes) {
+  const std::string stream = message("a", "body-a") + "\r\n\r\n" + message("b", "body-b") + message("c", "");
+  for (std::size_t cut1 = 1; cut1 < stream.size(); cut1 += 3) {
+    for (std::size_t cut2 : {cut1, (cut1 + stream.size()) / 2, stream.size()}) {
+      StreamFramer f;
+      std::vector<Event> events;
+      std::string readBuffer;  // reused for every read, as the worker's
+      std::size_t boundaryCapacity = 0;
+      for (auto [from, to] : {std::pair{std::size_t{0}, cut1}, std::pair{cut1, cut2}, std::pair{cut2, stream.size()}}) {
+        if (from >= to) continue;
+        readBuffer.assign(stream, from, to - from);
+        f.lend(readBuffer);
+        drain(f, events);
+        f.settle();
+        std::fill(readBuffer.begin(), readBuffer.end(), '#');
+        if (to == stream.size()) boundaryCapacity = f.capacity();
+      }
+      ASSERT_EQ(events.size(), 4u) << cut1 << " " << cut2;
+      EXPECT_EQ(events[0].body, "body-a");
+      EXPECT_EQ(events[1].status, StreamFramer::Status::KeepAlive);
+      EXPECT_EQ(events[2].body, "body-b");
+      EXPECT_EQ(events[3].callId, "c");
+      EXPECT_EQ(f.buffered(), 0u);
+      EXPECT_EQ(boundaryCapacity, std::string().capacity()) << "settled at a message boundary: no buffer kept";
+    }
+  }
+  // Whole messages in one read are framed from the lent bytes: nothing is copied.
+  StreamFramer f;
+  f.lend(stream);
+  std::vector<Event> events;
+  drain(f, events);
+  EXPECT_EQ(events.size(), 4u);
+  EXPECT_EQ(f.capacity(), std::string().capacity());
+  f.settle();
+  EXPECT_EQ(f.capacity(), std::string().capacity());
+  // A lend after a feed that left half a message appends to the buffer.
+  StreamFramer g;
+  g.feed(std::string_view(stream).substr(0, 10));
+  g.lend(std::string_view(stream).substr(10));
+  events.clear();
+  drain(g, events);
+  g.settle();
+  EXPECT_EQ(events.size(), 4u);
+  EXPECT_EQ(g.buffered(), 0u);
 }
 
 TEST(StreamFramer, SerializedMessagesFrameBack) {
