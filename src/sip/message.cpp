@@ -57,7 +57,8 @@ class Rebase {
   }
   void operator()(Uri& u) const {
     static_assert(sizeof(Uri) == 152, "a member of Uri was added or removed: rebase its views here");
-    for (std::string_view* v : {&u.raw, &u.schemeText, &u.user, &u.password, &u.host, &u.headers, &u.opaque}) (*this)(*v);
+    for (std::string_view* v : {&u.raw, &u.schemeText, &u.user, &u.password, &u.host, &u.headers, &u.opaque})
+      (*this)(*v);
     (*this)(u.params);
   }
   void operator()(NameAddr& a) const {
@@ -112,41 +113,18 @@ void Message::assignResponseTo(const Message& req, int status, std::string_view 
   bool firstVia = true, firstFrom = true, firstTo = true, firstCallId = true, firstCSeq = true;
   auto takeOver = [&](HeaderId id, std::string_view value, std::string_view copy) {
     const Rebase rebase(value, copy.data());
+    auto take = [&rebase](bool& first, bool present, auto& mine, const auto& theirs, bool* has) {
+      if (!std::exchange(first, false) || !present) return;
+      mine = theirs;
+      rebase(mine);
+      if (has != nullptr) *has = true;
+    };
     switch (id) {
-      case HeaderId::Via:
-        if (std::exchange(firstVia, false) && req.hasVia_) {
-          topVia_ = req.topVia_;
-          rebase(topVia_);
-          hasVia_ = true;
-        }
-        break;
-      case HeaderId::From:
-        if (std::exchange(firstFrom, false) && req.hasFrom_) {
-          from_ = req.from_;
-          rebase(from_);
-          hasFrom_ = true;
-        }
-        break;
-      case HeaderId::To:
-        if (std::exchange(firstTo, false) && req.hasTo_) {
-          to_ = req.to_;
-          rebase(to_);
-          hasTo_ = true;
-        }
-        break;
-      case HeaderId::CallId:
-        if (std::exchange(firstCallId, false) && !req.callId_.empty()) {
-          callId_ = req.callId_;
-          rebase(callId_);
-        }
-        break;
-      case HeaderId::CSeq:
-        if (std::exchange(firstCSeq, false) && req.hasCSeq_) {
-          cseq_ = req.cseq_;
-          rebase(cseq_);
-          hasCSeq_ = true;
-        }
-        break;
+      case HeaderId::Via: take(firstVia, req.hasVia_, topVia_, req.topVia_, &hasVia_); break;
+      case HeaderId::From: take(firstFrom, req.hasFrom_, from_, req.from_, &hasFrom_); break;
+      case HeaderId::To: take(firstTo, req.hasTo_, to_, req.to_, &hasTo_); break;
+      case HeaderId::CallId: take(firstCallId, !req.callId_.empty(), callId_, req.callId_, nullptr); break;
+      case HeaderId::CSeq: take(firstCSeq, req.hasCSeq_, cseq_, req.cseq_, &hasCSeq_); break;
       default: break;
     }
   };

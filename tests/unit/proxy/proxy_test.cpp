@@ -206,15 +206,17 @@ TEST(Proxy, RecordRouteTokensNameEachBranchsFlowAcrossManyRequests) {
 
 /// An in-dialog BYE with the Route headers `routes` (top first).
 std::string byeThrough(const std::vector<std::string>& routes) {
-  std::string out = "BYE sip:bob@203.0.113.1 SIP/2.0\r\n"
-                    "Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKbye\r\n";
+  std::string out =
+      "BYE sip:bob@203.0.113.1 SIP/2.0\r\n"
+      "Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKbye\r\n";
   for (const std::string& r : routes) out += "Route: " + r + "\r\n";
-  return out + "Max-Forwards: 70\r\n"
-               "From: <sip:alice@example.com>;tag=a1\r\n"
-               "To: <sip:bob@example.com>;tag=b1\r\n"
-               "Call-ID: call-1@198.51.100.7\r\n"
-               "CSeq: 2 BYE\r\n"
-               "Content-Length: 0\r\n\r\n";
+  return out +
+         "Max-Forwards: 70\r\n"
+         "From: <sip:alice@example.com>;tag=a1\r\n"
+         "To: <sip:bob@example.com>;tag=b1\r\n"
+         "Call-ID: call-1@198.51.100.7\r\n"
+         "CSeq: 2 BYE\r\n"
+         "Content-Length: 0\r\n\r\n";
 }
 
 TEST(Proxy, RouteTokensGiveTheirFlowWhetherMadeHereElsewhereOrForged) {

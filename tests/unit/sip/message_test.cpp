@@ -379,9 +379,9 @@ TEST(Message, ResponseBuiltFromRequest) {
 // Every field of the typed values, to compare a response's with a fresh parse of its own text.
 std::string describe(const Uri& u) {
   return std::string(u.raw) + "|" + std::string(u.schemeText) + "|" + std::string(u.user) + "|" +
-         std::string(u.password) + "|" + std::string(u.host) + "|" + std::to_string(u.port) +
-         (u.hasPort ? "p" : "") + (u.hasUserInfo ? "u" : "") + "|" + std::string(u.params.text()) + "|" +
-         std::string(u.headers) + "|" + std::string(u.opaque) + "|" + std::to_string(static_cast<int>(u.scheme)) +
+         std::string(u.password) + "|" + std::string(u.host) + "|" + std::to_string(u.port) + (u.hasPort ? "p" : "") +
+         (u.hasUserInfo ? "u" : "") + "|" + std::string(u.params.text()) + "|" + std::string(u.headers) + "|" +
+         std::string(u.opaque) + "|" + std::to_string(static_cast<int>(u.scheme)) +
          std::to_string(static_cast<int>(u.hostKind));
 }
 std::string describe(const NameAddr& a) {
@@ -408,7 +408,8 @@ TEST(Message, AResponsesTypedValuesAreItsOwnOnceTheRequestIsGone) {
   const char* requests[] = {
       // compact forms, white space, several Vias in one header and in two
       "MESSAGE sip:bob@example.com SIP/2.0\r\n"
-      "v:  SIP/2.0/UDP 192.0.2.1:5062;branch=z9hG4bKa;rport=5062;received=192.0.2.9 , SIP/2.0/TCP h2;branch=z9hG4bKb\r\n"
+      "v:  SIP/2.0/UDP 192.0.2.1:5062;branch=z9hG4bKa;rport=5062;received=192.0.2.9 , SIP/2.0/TCP "
+      "h2;branch=z9hG4bKb\r\n"
       "v: SIP/2.0/UDP h3;branch=z9hG4bKc\r\n"
       "f:   \"A \\\"q\\\" B\" <sip:alice:pw@[2001:db8::1]:5070;transport=tcp?h=v>;tag=ft;x\r\n"
       "t: sip:bob@example.com;user=phone\r\n"
