@@ -305,7 +305,15 @@ bool Proxy::forwardStateless(sip::Message& req, const Target& target) {
   return true;
 }
 
-void Proxy::endDialogOfRefusedAck(const sip::Message& ack, const Target& target, TimePoint now) {
+bool Proxy::endDialogOfRefusedAck(const sip::Message& ack, const Target& target, TimePoint now) {
+  std::string dialog(ack.callId());
+  dialog.append("\n").append(ack.from().tag().value_or("")).append("\n").append(ack.to().tag().value_or(""));
+  if (!endedDialogs_.insert(dialog).second) return false;
+  endedOrder_.push_back(std::move(dialog));
+  if (endedOrder_.size() > kEndedDialogs) {
+    endedDialogs_.erase(endedOrder_.front());
+    endedOrder_.pop_front();
+  }
   std::vector<std::string> routes;
   ack.forEachValue(sip::HeaderId::Route, [&](std::string_view v) {
     routes.emplace_back(v);
@@ -316,6 +324,7 @@ void Proxy::endDialogOfRefusedAck(const sip::Message& ack, const Target& target,
                                         "SIP;cause=488;text=\"Answer refused by the security policy\"", target.peer);
   ++stats_.refusedDialogs;
   if (TransactionId id = txn_.sendRequest(bye, target.peer, now); id != 0) ownRequests_[id] = 0;
+  return true;
 }
 
 // ---- responses ------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "proxy/flow_token.hpp"
@@ -152,8 +153,10 @@ class Proxy {
   /// An ACK for a 2xx whose SDP answer the security policy refuses (late offer in a secured
   /// domain): it is not forwarded; instead the callee's dialog is ended with a BYE built from the
   /// ACK (its Request-URI, remaining Route, From, To, Call-ID; CSeq + 1), carrying
-  /// `Reason: SIP;cause=488`, sent to where the ACK would have gone.
-  void endDialogOfRefusedAck(const sip::Message& ack, const Target& target, TimePoint now);
+  /// `Reason: SIP;cause=488`, sent to where the ACK would have gone. Once per dialog: the caller
+  /// sends its ACK again for each retransmission of the 2xx, and the BYE's own transaction
+  /// retransmits it. Returns whether a BYE went now (false: this dialog's went before).
+  bool endDialogOfRefusedAck(const sip::Message& ack, const Target& target, TimePoint now);
 
   // Transaction-user events; each returns false when it is not about a request the proxy forwards
   // (the caller handles it).
@@ -284,6 +287,12 @@ class Proxy {
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
   };
   std::unordered_map<std::string, transport::Peer, TokenHash, std::equal_to<>> flowCache_;
+
+  /// Dialogs ended by endDialogOfRefusedAck (Call-ID, From tag, To tag), the last
+  /// kEndedDialogs of them, oldest forgotten first.
+  std::unordered_set<std::string> endedDialogs_;
+  std::deque<std::string> endedOrder_;
+  static constexpr std::size_t kEndedDialogs = 1024;
 };
 
 }  // namespace sipwarden::proxy

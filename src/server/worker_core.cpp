@@ -1031,10 +1031,11 @@ void WorkerCore::onAck(sip::Message& ack, const Peer& from) {
       security::PolicyDecision d = services_.security.checkMedia(modes, contentType, ack.body());
       if (!d.allowed()) {
         services_.stats.securityRejections++;
+        const bool bye = proxy_.endDialogOfRefusedAck(ack, t, transaction::Clock::now());
         logRateLimited("ACK from " + from.toString() + " (Call-ID " + std::string(ack.callId()) +
                        ") not forwarded: its SDP answer is refused (" +
-                       (d.warning.empty() ? d.reasonPhrase : d.warning) + "); the callee's dialog is ended with BYE");
-        proxy_.endDialogOfRefusedAck(ack, t, transaction::Clock::now());
+                       (d.warning.empty() ? d.reasonPhrase : d.warning) + "); the callee's dialog is " +
+                       (bye ? "ended with BYE" : "already ended"));
         return;
       }
     }

@@ -228,6 +228,12 @@ class SecurityModes(unittest.TestCase):
         self.assertTrue(bye.uri.startswith("sip:frank@"), bye.uri)
         frank.reply(bye, 200)
         self.assertIn("SDP answer is refused", self.server.read_log())
+        # The caller sends the ACK again (as it does for each retransmission of the 2xx): it is
+        # not forwarded either, and the dialog, ended once, gets no second BYE.
+        erin.send_in_dialog(dialog, "ACK", body=PLAIN_SDP, headers=["Content-Type: application/sdp"])
+        with self.assertRaises(TimeoutError):
+            frank.expect_request("BYE", timeout=1.0)
+        self.assertEqual([m.method for m in frank.skipped if m.method], [], "the ACK again reached the callee")
 
     def test_an_srtp_answer_in_the_ack_is_forwarded(self):
         erin, frank, invite, dialog = self.late_offer_call("late-ok")

@@ -378,6 +378,42 @@ TEST(Proxy, ARefused2xxIsEndedAtTheCalleeAndAnotherForkStillAnswers) {
   EXPECT_EQ(h.proxy_.stats().refusedDialogs, 1u);
 }
 
+TEST(Proxy, ARefusedAckEndsItsDialogWithOneByeHoweverOftenItComes) {
+  // The caller's ACK (with a refused answer) comes again with each retransmission of the 2xx:
+  // the callee's dialog gets one BYE; another dialog gets its own.
+  Harness h;
+  auto ackOf = [](const std::string& toTag) {
+    return "ACK sip:bob@203.0.113.1:5071 SIP/2.0\r\n"
+           "Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKack" +
+           toTag +
+           "\r\n"
+           "Max-Forwards: 70\r\n"
+           "From: <sip:alice@example.com>;tag=a1\r\n"
+           "To: <sip:bob@example.com>;tag=" +
+           toTag +
+           "\r\n"
+           "Call-ID: call-1@198.51.100.7\r\n"
+           "CSeq: 1 ACK\r\n"
+           "Content-Length: 0\r\n\r\n";
+  };
+  const Target callee = target("sip:bob@203.0.113.1:5071", kBob1);
+  for (const char* toTag : {"b1", "b2"}) {
+    const std::string text = ackOf(toTag);
+    sip::Message ack;
+    ASSERT_FALSE(sip::parseMessage(text, ack));
+    EXPECT_TRUE(h.proxy_.endDialogOfRefusedAck(ack, callee, h.now)) << toTag;
+    for (int again = 0; again < 3; ++again) EXPECT_FALSE(h.proxy_.endDialogOfRefusedAck(ack, callee, h.now));
+    auto sent = h.takeTo(kBob1);
+    ASSERT_EQ(sent.size(), 1u) << toTag;
+    sip::Message bye;
+    ASSERT_FALSE(sip::parseMessage(sent[0], bye));
+    EXPECT_EQ(bye.methodText(), "BYE");
+    EXPECT_EQ(bye.to().tag(), toTag);
+    EXPECT_EQ(bye.cseq().number, 2u);
+  }
+  EXPECT_EQ(h.proxy_.stats().refusedDialogs, 2u);
+}
+
 TEST(Proxy, EachRefused2xxOfAForkingCalleeIsAckedAgainOnItsRetransmissions) {
   // One branch, and a forking proxy behind it: two 2xx with different To tags come back on the
   // same client transaction, both with plain RTP. Each dialog is ended once (ACK and BYE); a
