@@ -7,6 +7,7 @@ by the tests that name them.
 """
 import hashlib
 import os
+import random
 import re
 import shutil
 import signal
@@ -22,19 +23,22 @@ DOMAIN = "example.test"
 
 
 def free_port():
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(100):
+    """A port free for both UDP and TCP on 127.0.0.1, below the kernel's ephemeral range
+    (32768-60999): a client socket of a test running beside this one (ctest -j2) is never given
+    it, also while a restarted server has let it go for a moment."""
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(20000, 32000)
         t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.bind(("127.0.0.1", 0))
-        port = t.getsockname()[1]
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
+            t.bind(("127.0.0.1", port))
             u.bind(("127.0.0.1", port))
         except OSError:
-            t.close()
             continue
-        u.close()
-        t.close()
+        finally:
+            u.close()
+            t.close()
         return port
     raise RuntimeError("no free port")
 
@@ -108,6 +112,15 @@ class Server:
     def read_log(self):
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
+
+    def wait_log(self, text, timeout=5.0):
+        """The log once it holds `text` (the server may write the line just after its last send)."""
+        deadline = time.time() + timeout
+        while True:
+            log = self.read_log()
+            if text in log or time.time() >= deadline:
+                return log
+            time.sleep(0.05)
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
         """Stops the server; returns its exit code (a sanitizer report makes it non-zero)."""

@@ -227,13 +227,14 @@ class SecurityModes(unittest.TestCase):
         self.assertIn("cause=488", bye.get("reason"))
         self.assertTrue(bye.uri.startswith("sip:frank@"), bye.uri)
         frank.reply(bye, 200)
-        self.assertIn("SDP answer is refused", self.server.read_log())
+        self.assertIn("SDP answer is refused", self.server.wait_log("SDP answer is refused"))
         # The caller sends the ACK again (as it does for each retransmission of the 2xx): it is
         # not forwarded either, and the dialog, ended once, gets no second BYE.
         erin.send_in_dialog(dialog, "ACK", body=PLAIN_SDP, headers=["Content-Type: application/sdp"])
         with self.assertRaises(TimeoutError):
             frank.expect_request("BYE", timeout=1.0)
         self.assertEqual([m.method for m in frank.skipped if m.method], [], "the ACK again reached the callee")
+        self.assertIn("the callee's dialog is already ended", self.server.wait_log("already ended"))
 
     def test_an_srtp_answer_in_the_ack_is_forwarded(self):
         erin, frank, invite, dialog = self.late_offer_call("late-ok")
