@@ -7,6 +7,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -83,6 +84,65 @@ std::size_t ConnectionRegistry::size() const {
   std::lock_guard lock(mutex_);
   return owners_.size();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Lingering close: a socket whose last bytes (a TLS alert) must reach the peer. Closing a socket
+// that still holds unread bytes makes the kernel send RST, and a peer that receives RST drops
+// what it had not read yet: a client that sent its first request right after its Finished would
+// see "connection reset" instead of the alert that says why its handshake failed. So the write
+// side is shut (FIN after the alert), what the peer still sends is read and dropped until its
+// FIN, and the socket is closed then, or after at most a second and 64 KiB.
+
+class LingeringClose : public std::enable_shared_from_this<LingeringClose> {
+ public:
+  static void start(tcp::socket socket) {
+    auto self = std::make_shared<LingeringClose>(std::move(socket));
+    boost::system::error_code ec;
+    self->socket_.shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) {
+      self->socket_.close(ec);
+      return;
+    }
+    self->timer_.expires_after(std::chrono::seconds(1));
+    self->timer_.async_wait([self](const boost::system::error_code& e) {
+      if (!e) self->finish();
+    });
+    self->drain();
+  }
+
+  explicit LingeringClose(tcp::socket socket) : socket_(std::move(socket)), timer_(socket_.get_executor()) {}
+
+ private:
+  void drain() {
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec || self->done_) return self->finish();
+      std::array<char, 4096> sink;
+      for (;;) {
+        ssize_t n = ::recv(self->socket_.native_handle(), sink.data(), sink.size(), MSG_DONTWAIT);
+        if (n > 0) {
+          self->drained_ += static_cast<std::size_t>(n);
+          if (self->drained_ > 64 * 1024) return self->finish();
+          continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return self->drain();
+        return self->finish();  // the peer's FIN (0) or an error
+      }
+    });
+  }
+
+  void finish() {
+    if (done_) return;
+    done_ = true;
+    boost::system::error_code ec;
+    timer_.cancel();
+    socket_.close(ec);
+  }
+
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  std::size_t drained_ = 0;
+  bool done_ = false;
+};
 
 // ---------------------------------------------------------------------------------------------
 // StreamConnection: one TCP or TLS connection, accepted or opened by us. Lives on its worker; the
@@ -168,7 +228,11 @@ class StreamConnection final : public Connection, public std::enable_shared_from
     if (!connecting_ && !waitingWrite_ && (ssl_ == nullptr || handshakeDone_)) flush();
   }
 
-  void close() override {
+  void close() override { closeSocket(/*linger=*/false); }
+
+  /// Closes at once, or (linger) after the peer has had the chance to read what was last written
+  /// to it (see LingeringClose).
+  void closeSocket(bool linger) {
     if (closed_) return;
     closed_ = true;
     if (ssl_ != nullptr && handshakeDone_) {
@@ -176,7 +240,11 @@ class StreamConnection final : public Connection, public std::enable_shared_from
       ERR_clear_error();
     }
     boost::system::error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    if (linger && owner_.accepting_) {
+      LingeringClose::start(std::move(socket_));
+    } else {
+      socket_.shutdown(tcp::socket::shutdown_both, ec);
+    }
     socket_.close(ec);
     timer_.cancel();
     owner_.connectionClosed(id_, accountedAddress_);
@@ -357,7 +425,7 @@ class StreamConnection final : public Connection, public std::enable_shared_from
       std::string why = lastTlsError(ssl_);
       if (why.empty()) why = err == SSL_ERROR_SYSCALL || err == SSL_ERROR_ZERO_RETURN ? "connection closed" : "failed";
       owner_.handler_.onTransportError(peer_, "TLS handshake with " + peer_.toString() + ": " + why);
-      close();
+      closeSocket(/*linger=*/true);  // the alert that says why must reach the peer
     }
     return false;
   }

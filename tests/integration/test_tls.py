@@ -237,6 +237,23 @@ class MutualTls(unittest.TestCase):
         err = self.refused([], "peer did not return a certificate")
         self.assertIn("certificate required", err)
 
+    def test_the_alert_reaches_a_client_that_writes_after_the_refusal(self):
+        # With TLS 1.3 the client's handshake is done before the server has checked its
+        # certificate, and the server refuses on the (empty) Certificate message, before it has
+        # read the client's Finished. Were the socket closed with the Finished unread, the kernel
+        # would reset the connection: the client's first request would fail with "connection
+        # reset" and it would never learn why it was refused.
+        ctx = ssl.create_default_context(cafile=PKI.path("root-ca.crt"))
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        with socket.create_connection(("127.0.0.1", self.mtls_port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                time.sleep(0.5)  # the server has refused by now
+                tls.sendall(options_request().encode())
+                with self.assertRaises(ssl.SSLError) as refused:
+                    while tls.recv(4096):
+                        pass
+        self.assertIn("CERTIFICATE_REQUIRED", str(refused.exception))
+
     def test_a_certificate_from_an_untrusted_ca_is_refused(self):
         err = self.refused(["-cert", PKI.path("stranger.crt"), "-key", PKI.path("stranger.key")],
                            "unable to get local issuer certificate")
