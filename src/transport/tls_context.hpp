@@ -92,6 +92,7 @@ class TlsContextSet {
   struct SentChain {
     std::size_t caCertificates = 0;  ///< CA certificates sent after the leaf
     bool fromStore = false;          ///< completed from ca_file/ca_dir (the file held the leaf only)
+    bool rootLeftOut = false;        ///< the completed chain's self-signed root is not sent
   };
   const std::vector<SentChain>& sentChains() const { return sentChains_; }
 

@@ -177,14 +177,18 @@ class ChainFromTheCaStore(unittest.TestCase):
                     f.write(part.read())
         server = self.start('[tls]\ncertificate = "%s"\nprivate_key = "%s"\nca_file = "%s"\n' % (
             PKI.path("server.crt"), PKI.path("server.key"), ca))
-        self.assertRegex(server.read_log(), r"TLS certificate \S*server\.crt: sent with 2 CA certificates "
-                                            r"\(chain completed from the CA store\)")
+        self.assertRegex(server.read_log(), r"TLS certificate \S*server\.crt: sent with 1 CA certificate "
+                                            r"\(chain completed from the CA store; its root is left out: clients hold it\)")
         for _ in range(3):  # several handshakes on the one built chain
             out, err, _ = s_client(server.tls_port, ["-brief"], send=options_request())
             self.assertIn("Verification: OK", err)
             self.assertIn("SIP/2.0 200 OK", out)
         out, _, _ = s_client(server.tls_port, ["-showcerts"], send=options_request())
-        self.assertEqual(out.count("-----BEGIN CERTIFICATE-----"), 3, out)  # leaf, intermediate, root
+        # The leaf and the intermediate; the root (self-signed, held by every client that can
+        # trust the chain) is not sent.
+        self.assertEqual(out.count("-----BEGIN CERTIFICATE-----"), 2, out)
+        self.assertRegex(out, r" 1 s:CN = sipwarden test intermediate CA")
+        self.assertNotRegex(out, r" 2 s:")
 
     def test_a_chain_in_the_certificate_file_is_sent_as_it_is(self):
         server = self.start(tls_config())
