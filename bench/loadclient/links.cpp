@@ -51,6 +51,7 @@ TlsContexts::TlsContexts(const Options& o) : serverName_(o.tlsServerName), verif
                                 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   SSL_CTX_set_options(client_, SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
   SSL_CTX_set_session_cache_mode(client_, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_read_ahead(client_, 1);  // one read() per burst, not two per record (as the server)
   if (verify_) {
     if (SSL_CTX_load_verify_locations(client_, o.tlsCa.c_str(), nullptr) != 1) fail("--tls-ca " + o.tlsCa);
     SSL_CTX_set_verify(client_, SSL_VERIFY_PEER, nullptr);
@@ -68,6 +69,7 @@ TlsContexts::TlsContexts(const Options& o) : serverName_(o.tlsServerName), verif
                                     SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
       SSL_CTX_set_options(server_, SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
       SSL_CTX_set_session_cache_mode(server_, SSL_SESS_CACHE_OFF);
+      SSL_CTX_set_read_ahead(server_, 1);
       ctx = server_;
     } else {
       ctx = client_;
