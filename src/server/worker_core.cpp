@@ -210,10 +210,12 @@ void WorkerCore::onMessage(sip::Message& msg, const Peer& from) {
     if (msg.hasVia() && msg.topVia().branch) {
       int owner = proxy::workerOfBranch(*msg.topVia().branch);
       if (owner >= 0 && static_cast<unsigned>(owner) != index_ && static_cast<std::size_t>(owner) < siblings_.size()) {
-        std::string bytes;
-        sip::serialize(msg, bytes);
+        // The parsed message itself goes: its text is copied out of this worker's read buffer
+        // and its views follow the copy, so that worker neither serializes nor parses again.
+        auto moved = std::make_unique<sip::Message>(std::move(msg));
+        moved->ownText();
         WorkerCore* target = siblings_[static_cast<std::size_t>(owner)];
-        asio::post(target->io_, [target, bytes = std::move(bytes), from] { target->receiveDispatched(bytes, from); });
+        asio::post(target->io_, [target, moved = std::move(moved), from] { target->receiveDispatched(*moved, from); });
         return;
       }
     }
@@ -221,9 +223,7 @@ void WorkerCore::onMessage(sip::Message& msg, const Peer& from) {
   }
 }
 
-void WorkerCore::receiveDispatched(const std::string& bytes, const Peer& from) {
-  sip::Message msg;
-  if (sip::parseMessage(bytes, msg, sip::Limits{.maxMessageSize = bytes.size() + 1})) return;
+void WorkerCore::receiveDispatched(sip::Message& msg, const Peer& from) {
   currentSource_ = from;
   txn_.receive(msg, from, transaction::Clock::now());
 }

@@ -116,7 +116,7 @@ class WorkerCore final : public transport::MessageHandler,
   /// over connection transports).
   std::vector<proxy::Target> targetsFor(std::vector<registrar::Binding> bindings);
   /// A response posted from another worker (the branch is ours).
-  void receiveDispatched(const std::string& bytes, const transport::Peer& from);
+  void receiveDispatched(sip::Message& msg, const transport::Peer& from);
   /// A response to `req` with a To tag, Server and any extra headers added by the caller.
   sip::Message makeResponse(const sip::Message& req, int status, std::string_view reason = {});
   /// makeResponse into `out` (cleared first, its storage reused).

@@ -421,6 +421,27 @@ std::string_view Message::adoptCopy(std::string_view bytes) {
   return {owned_.get(), bytes.size()};
 }
 
+void Message::ownText() {
+  static_assert(sizeof(Message) == 2360, "a member of Message was added or removed: rebase its views here");
+  const std::string_view text = parsedFrom_;
+  if (text.empty()) return;  // built rather than parsed: its text is in the arena
+  auto copy = std::make_unique<char[]>(text.size() + 1);
+  std::memcpy(copy.get(), text.data(), text.size());
+  const Rebase rebase(text, copy.get());
+  for (std::string_view* v : {&methodText_, &requestUriText_, &reason_, &version_, &body_, &callId_}) rebase(*v);
+  rebase(requestUri_);
+  for (HeaderField& h : headers_) {
+    rebase(h.name);
+    rebase(h.value);
+  }
+  rebase(topVia_);
+  rebase(from_);
+  rebase(to_);
+  rebase(cseq_);
+  parsedFrom_ = std::string_view(copy.get(), text.size());
+  owned_ = std::move(copy);  // frees an earlier copy (adoptCopy), whose views were all in `text`
+}
+
 void Message::viewOf(const Message& base) {
   clear();
   owned_.reset();
@@ -448,6 +469,7 @@ void Message::viewOf(const Message& base) {
   maxForwards_ = base.maxForwards_;
   expires_ = base.expires_;
   contentLength_ = base.contentLength_;
+  parsedFrom_ = base.parsedFrom_;
 }
 
 void Message::clear() {
@@ -464,6 +486,7 @@ void Message::clear() {
   maxForwards_.reset();
   expires_.reset();
   contentLength_ = 0;
+  parsedFrom_ = {};
   arena_.clear();
 }
 

@@ -116,6 +116,12 @@ class Message {
   /// Copies `bytes` into storage owned by the message; returns the copy (parse that to own it).
   std::string_view adoptCopy(std::string_view bytes);
 
+  /// Makes a parsed message independent of the buffer it was parsed from (which its caller is
+  /// about to reuse): copies that text into storage the message owns and moves every view onto
+  /// the copy, without parsing again. The message can then be moved to another thread. Text
+  /// added by edits is in the arena, which moves with the message.
+  void ownText();
+
   /// Makes this message a copy of `base` that shares base's text instead of parsing it again: the
   /// start line, header fields, body and typed values are base's views; later edits go to this
   /// message's own arena. `base` must outlive this message and not change while it lives (a
@@ -162,6 +168,7 @@ class Message {
   std::optional<std::uint32_t> expires_;
   std::size_t contentLength_ = 0;
 
+  std::string_view parsedFrom_;  ///< the text the parser read (ownText copies it)
   std::unique_ptr<char[]> owned_;
   Arena arena_;
 };

@@ -240,6 +240,7 @@ void MessageParser::validateHeaders() {
 
 ParseError MessageParser::run(std::string_view bytes, Framing framing) {
   m_.clear();
+  m_.parsedFrom_ = bytes;
   if (bytes.size() > limits_.maxMessageSize) {
     fail(ParseErrorKind::TooLarge, "message exceeds the size limit");
     return err_;

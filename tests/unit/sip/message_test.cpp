@@ -443,6 +443,50 @@ TEST(Message, AResponsesTypedValuesAreItsOwnOnceTheRequestIsGone) {
   }
 }
 
+TEST(Message, OwnTextKeepsAParsedMessageWholeWhenItsBufferIsReused) {
+  // A response handed to another worker: parsed from a read buffer that is reused at once, it
+  // copies its text and moves every view (start line, headers, body, typed values) onto the
+  // copy, without parsing again. Edits made before (in the arena) and after survive too.
+  const char* texts[] = {
+      "SIP/2.0 180 Ringing\r\n"
+      "v:  SIP/2.0/UDP 192.0.2.1:5062;branch=z9hG4bKa;rport=5062;received=192.0.2.9 , SIP/2.0/TCP "
+      "h2;branch=z9hG4bKb\r\n"
+      "f:   \"A \\\"q\\\" B\" <sip:alice:pw@[2001:db8::1]:5070;transport=tcp?h=v>;tag=ft;x\r\n"
+      "t: sip:bob@example.com;user=phone;tag=tt\r\n"
+      "i: c-1@192.0.2.1\r\nCSeq:  7   INVITE\r\nContact: <sip:bob@192.0.2.2>\r\n"
+      "Content-Type: application/sdp\r\nl: 4\r\n\r\nv=0\n",
+      "INVITE sips:bob@example.com;transport=tls SIP/2.0\r\n"
+      "Via: SIP/2.0/TLS [2001:db8::2]:5061;maddr=239.1.1.1;ttl=16;branch=z9hG4bKd\r\n"
+      "From: <tel:+15551234;phone-context=example.com>;tag=t1\r\n"
+      "To: Bob <sips:bob@example.com>\r\nMax-Forwards: 9\r\n"
+      "Call-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+  };
+  for (const char* text : texts) {
+    auto buffer = std::make_unique<std::string>(text);
+    Message scratch;
+    ASSERT_TRUE(parseMessage(*buffer, scratch).ok()) << text;
+    ASSERT_FALSE(scratch.addHeader("X-Before", "in the arena"));
+    const std::string expected = toWire(scratch);
+    const std::string typed = describeTyped(scratch);
+    auto moved = std::make_unique<Message>(std::move(scratch));
+    moved->ownText();
+    std::fill(buffer->begin(), buffer->end(), '#');  // a view left in the buffer would read '#'
+    buffer.reset();  // and AddressSanitizer reports any read of it
+    scratch.clear();
+    EXPECT_EQ(toWire(*moved), expected);
+    EXPECT_EQ(describeTyped(*moved), typed);
+    EXPECT_EQ(describeTyped(*moved).find('#'), std::string::npos) << describeTyped(*moved);
+    moved->ownText();  // again: now from its own copy
+    EXPECT_EQ(toWire(*moved), expected);
+    ASSERT_FALSE(moved->addHeader("X-After", "1"));
+    EXPECT_NE(toWire(*moved).find("X-After: 1\r\n"), std::string::npos);
+    // A built message (nothing parsed) has nothing to copy and stays as it is.
+    Message built = Message::request("OPTIONS", "sip:example.com");
+    built.ownText();
+    EXPECT_EQ(built.requestUri().host, "example.com");
+  }
+}
+
 TEST(Message, ResponseAssignedOverAReusedMessage) {
   std::string buf;
   Message req;
