@@ -94,7 +94,7 @@ void TlsSetup::logSentChains(const transport::TlsContextSet& set) {
   const auto& creds = set.settings().credentials;
   for (std::size_t i = 0; i < chains.size() && i < creds.size(); ++i) {
     const auto& c = chains[i];
-    const char* how = !c.fromStore     ? ""
+    const char* how = !c.fromStore    ? ""
                       : c.rootLeftOut ? " (chain completed from the CA store; its root is left out: clients hold it)"
                                       : " (chain completed from the CA store)";
     spdlog::info("TLS certificate {}: sent with {} CA certificate{}{}", creds[i].certificateFile, c.caCertificates,

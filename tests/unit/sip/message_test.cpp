@@ -471,7 +471,7 @@ TEST(Message, OwnTextKeepsAParsedMessageWholeWhenItsBufferIsReused) {
     auto moved = std::make_unique<Message>(std::move(scratch));
     moved->ownText();
     std::fill(buffer->begin(), buffer->end(), '#');  // a view left in the buffer would read '#'
-    buffer.reset();  // and AddressSanitizer reports any read of it
+    buffer.reset();                                  // and AddressSanitizer reports any read of it
     scratch.clear();
     EXPECT_EQ(toWire(*moved), expected);
     EXPECT_EQ(describeTyped(*moved), typed);
