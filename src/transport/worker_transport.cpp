@@ -87,9 +87,10 @@ std::size_t ConnectionRegistry::size() const {
 
 // ---------------------------------------------------------------------------------------------
 // Lingering close: a socket whose last bytes (a TLS alert) must reach the peer. Closing a socket
-// that still holds unread bytes makes the kernel send RST, and a peer that receives RST drops
-// what it had not read yet: a client that sent its first request right after its Finished would
-// see "connection reset" instead of the alert that says why its handshake failed. So the write
+// that still holds unread bytes (or that gets more) makes the kernel send RST, and a peer whose
+// next write meets the reset fails there, before it reads anything: a TLS 1.3 client that sends
+// its first request right after its Finished would see "connection reset" instead of the alert
+// that says why its handshake failed. So the write
 // side is shut (FIN after the alert), what the peer still sends is read and dropped until its
 // FIN, and the socket is closed then, or after at most a second and 64 KiB.
 
