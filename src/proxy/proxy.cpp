@@ -194,6 +194,7 @@ bool Proxy::isLoop(const sip::Message& req) {
 
 void Proxy::forward(TransactionId id, sip::Message& req, const Peer& from, std::vector<Target> targets, TimePoint now,
                     ResponseCheck check) {
+  const Busy busy(busy_);
   ++stats_.forwarded;
   auto [it, inserted] = contexts_.try_emplace(id);
   if (!inserted) return;  // cannot happen: one forward per server transaction
@@ -217,7 +218,10 @@ void Proxy::forward(TransactionId id, sip::Message& req, const Peer& from, std::
   if (ctx.invite) {
     // §16.2: a stateful proxy sends 100 Trying for INVITE at once, rather than after 200 ms.
     sip::Message trying = sip::Message::responseTo(ctx.request, 100, "Trying");
-    txn_.respond(id, trying, now);
+    if (!txn_.respond(id, trying, now) && !txn_.state(id)) {
+      contexts_.erase(it);  // the caller is already unreachable: ring nobody
+      return;
+    }
     ringDue_.push_back({now + settings_.ringTimeout, id});
   }
   // §16.6: the sequential groups, highest q first (a contact without q counts as 1.0).
@@ -330,6 +334,7 @@ bool Proxy::endDialogOfRefusedAck(const sip::Message& ack, const Target& target,
 // ---- responses ------------------------------------------------------------------------------------
 
 bool Proxy::onResponse(TransactionId client, sip::Message& response, TimePoint now) {
+  const Busy busy(busy_);
   if (auto c = ownRequests_.find(client); c != ownRequests_.end()) {
     if (response.statusCode() >= 200) ownRequests_.erase(c);
     return true;  // the answer to our CANCEL or BYE: nothing to pass on
@@ -359,7 +364,7 @@ bool Proxy::onResponse(TransactionId client, sip::Message& response, TimePoint n
       if (ack && linger.acks.size() < kMaxRefusedForks) linger.acks.push_back(std::move(ack));
       return true;
     }
-    txn_.respond(linger.server, response, now);
+    passOn2xx(linger.server, linger.caller, response, now);
     return true;
   }
   auto cit = contexts_.find(ref->second.server);
@@ -387,22 +392,23 @@ bool Proxy::onResponse(TransactionId client, sip::Message& response, TimePoint n
   }
   if (status < 200) {
     // §16.7 step 5: provisional responses other than 100 go on at once.
-    if (status > 100 && !ctx.finalSent) txn_.respond(ctx.server, response, now);
+    if (status > 100 && !ctx.finalSent && !txn_.respond(ctx.server, response, now)) destroyIfDone(ctx.server);
     return true;
   }
   if (status < 300) {
-    // §16.7 step 5: every 2xx goes on at once, even after another 2xx (forked INVITE).
+    // §16.7 step 5: every 2xx goes on at once, even after another 2xx (forked INVITE), and even
+    // after a final of our own (step 10).
     br.status = status;
-    txn_.respond(ctx.server, response, now);
-    if (ctx.invite && !ctx.finalSent) {
-      ctx.finalSent = true;
-      cancelPending(ctx, now);  // §16.7 step 10
-    }
+    const bool first = !ctx.finalSent;
     ctx.finalSent = true;
     branches_.erase(ref);
     if (ctx.invite) {
-      lingering_[client] = Linger{ctx.server, br.peer, ctx.check, {}};
+      lingering_[client] = Linger{ctx.server, br.peer, ctx.check, {}, ctx.from};
       lingerDue_.push_back({now + settings_.lingerAfterInvite, client});
+      passOn2xx(ctx.server, ctx.from, response, now);
+      if (first) cancelPending(ctx, now);  // §16.7 step 10
+    } else {
+      txn_.respond(ctx.server, response, now);
     }
     maybeFinish(ctx, now);
     destroyIfDone(ctx.server);
@@ -432,7 +438,7 @@ void Proxy::onRefusedResponse(Context& ctx, std::size_t b, TransactionId client,
     // refused, before our CANCEL reached it): its dialog exists, so end it there.
     ++stats_.refusedDialogs;
     std::shared_ptr<sip::Message> ack = hangUpRefused(response, peer, now);
-    Linger linger{ctx.server, peer, ctx.check, {}};
+    Linger linger{ctx.server, peer, ctx.check, {}, ctx.from};
     if (ack) linger.acks.push_back(std::move(ack));
     lingering_[client] = std::move(linger);
     lingerDue_.push_back({now + settings_.lingerAfterInvite, client});
@@ -609,6 +615,7 @@ void Proxy::cancelPending(Context& ctx, TimePoint now) {
 }
 
 bool Proxy::onCancel(TransactionId cancelId, TransactionId inviteId, sip::Message& cancel, TimePoint now) {
+  const Busy busy(busy_);
   auto it = contexts_.find(inviteId);
   if (inviteId == 0 || it == contexts_.end()) return false;
   // §16.10: a CANCEL that matches a transaction is answered 200 at once, then forwarded to every
@@ -626,6 +633,7 @@ bool Proxy::onCancel(TransactionId cancelId, TransactionId inviteId, sip::Messag
 }
 
 bool Proxy::onClientFailure(TransactionId client, bool timeout, TimePoint now) {
+  const Busy busy(busy_);
   if (ownRequests_.erase(client) > 0) return true;
   if (lingering_.erase(client) > 0) return true;
   auto ref = branches_.find(client);
@@ -649,8 +657,26 @@ bool Proxy::onServerFailure(TransactionId server) {
   ctx.finalSent = true;
   auto now = transaction::Clock::now();
   cancelPending(ctx, now);
-  destroyIfDone(server);
+  // From a respond() of ours that failed, the context is in use further up the stack, and that
+  // call ends with destroyIfDone. From a timer of the transaction layer, nothing holds it.
+  if (busy_ == 0) destroyIfDone(server);
   return true;
+}
+
+void Proxy::passOn2xx(TransactionId server, const Peer& caller, sip::Message& response, TimePoint now) {
+  const std::optional<transaction::State> state = txn_.state(server);
+  if (state == transaction::State::Proceeding || state == transaction::State::Accepted) {
+    txn_.respond(server, response, now);
+    return;
+  }
+  // §16.7 step 10: the server transaction does not take a 2xx after our own non-2xx final (ring
+  // timeout, a 6xx, the 487 of a CANCEL that crossed the callee's answer), nor once it is gone:
+  // the 2xx goes statelessly to where the request came from. The caller's core ACKs it and, not
+  // wanting the call any more, ends it with a BYE (§13.2.2.4).
+  if (txn_.sendStateless(response, caller)) {
+    ++stats_.statelessForwarded;
+    ++stats_.late2xx;
+  }
 }
 
 void Proxy::destroyIfDone(TransactionId server) {
@@ -672,6 +698,7 @@ void Proxy::destroyIfDone(TransactionId server) {
 }
 
 void Proxy::advance(TimePoint now) {
+  const Busy busy(busy_);
   while (!ringDue_.empty() && ringDue_.front().when <= now) {
     TransactionId server = ringDue_.front().id;
     ringDue_.pop_front();

@@ -99,6 +99,7 @@ struct ProxyStats {
   std::uint64_t flowFailures = 0;       ///< branches failed because their connection was gone
   std::uint64_t refusedResponses = 0;   ///< responses refused by a ResponseCheck (not passed on)
   std::uint64_t refusedDialogs = 0;     ///< 2xx to INVITE refused: the callee got ACK and BYE
+  std::uint64_t late2xx = 0;            ///< 2xx to INVITE passed on after our own non-2xx final
 };
 
 /// The result of Route pre-processing (§16.4).
@@ -213,6 +214,7 @@ class Proxy {
     /// The ACKs the proxy sent for refused 2xx (one per To tag: a fork downstream may answer
     /// twice), sent again when that 2xx is retransmitted.
     std::vector<std::shared_ptr<sip::Message>> acks;
+    transport::Peer caller;            ///< where the INVITE came from (Context::from)
   };
   static constexpr std::size_t kMaxRefusedForks = 8;
 
@@ -241,6 +243,20 @@ class Proxy {
                                   std::uint32_t cseq, std::string_view reason, const transport::Peer& peer);
   [[nodiscard]] std::string loopHash(const sip::Message& req) const;
   bool sendResponseStateless(sip::Message& response);
+  /// A 2xx to the INVITE of server transaction `server` that came from `caller`: through the
+  /// transaction while it takes one (Proceeding, Accepted), else statelessly to `caller`.
+  void passOn2xx(TransactionId server, const transport::Peer& caller, sip::Message& response, TimePoint now);
+
+  /// Counts the proxy's entry points on the stack: a respond() that fails calls onServerFailure
+  /// back, which must not free a Context the entry point still uses.
+  struct Busy {
+    explicit Busy(int& depth) : depth_(depth) { ++depth_; }
+    ~Busy() { --depth_; }
+    Busy(const Busy&) = delete;
+    Busy& operator=(const Busy&) = delete;
+    int& depth_;
+  };
+  int busy_ = 0;
 
   transaction::TransactionLayer& txn_;
   Network& net_;

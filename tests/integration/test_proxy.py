@@ -225,6 +225,46 @@ class ProxyFlows(ServerPerClass, unittest.TestCase):
         self.assertEqual(final.status, 480, final.raw)
         b.reply(inv, 487, "Request Terminated", to_tag="slow")
 
+    def test_an_answer_that_crosses_the_ring_timeout_still_reaches_the_caller(self):
+        # §16.7 step 10: a 2xx to INVITE always goes on, even after the proxy's own 480. Here the
+        # caller has ACKed the 480 first, so its server transaction is Confirmed (UDP) or gone (TCP).
+        a, b = self.pair()
+        _, invite_text, call_id = a.send_authenticated("INVITE", "bob", SDP, content_type="application/sdp",
+                                                       expect_final=False)
+        inv = b.expect_request("INVITE")
+        b.reply(inv, 180, "Ringing", to_tag="late")
+        cancel = b.expect_request("CANCEL", timeout=10)
+        final = a.c.recv_final(timeout=5)
+        self.assertEqual(final.status, 480, final.raw)
+        branch = re.search(r"branch=([^;\r\n]+)", [l for l in invite_text.split("\r\n")
+                                                   if l.startswith("Via:")][0]).group(1)
+        ack, _ = a.build_request("ACK", "sip:bob@%s" % DOMAIN, final.get("to"), call_id=call_id, branch=branch,
+                                 cseq=a.c.cseq)
+        a.c.send_raw(ack)
+        time.sleep(0.3)
+        # Bob answered before the CANCEL reached him: 200 to the CANCEL, 200 to the INVITE.
+        b.reply(cancel, 200)
+        b.reply(inv, 200, "OK", body=SDP, headers=["Content-Type: application/sdp"], to_tag="late")
+        ok = a.c.recv_final(timeout=5)
+        while ok.status == 480:  # a retransmission of the 480 (UDP, Timer G) may come first
+            ok = a.c.recv_final(timeout=5)
+        self.assertEqual(ok.status, 200, ok.raw)
+        self.assertIn("tag=late", ok.get("to"))
+        self.assertEqual(ok.get("cseq").split()[1], "INVITE")
+        self.assertEqual(len(header_lines(ok, "via")), 1)
+        self.assertEqual(len(header_lines(ok, "record-route")), 2)
+        # The caller does not want the call any more: ACK and BYE, end to end through the route set.
+        dialog = a.uac_dialog(ok, invite_text)
+        a.send_in_dialog(dialog, "ACK")
+        self.assertEqual(b.expect_request("ACK").get("call-id"), call_id)
+        a.send_in_dialog(dialog, "BYE")
+        bye = b.expect_request("BYE")
+        b.reply(bye, 200)
+        done = a.c.recv_final()
+        while done.get("cseq").split()[1] != "BYE":
+            done = a.c.recv_final()
+        self.assertEqual(done.status, 200, done.raw)
+
     def test_loop_detected(self):
         # Dave registers (over UDP: over TCP his connection is the way to him) a contact that is
         # the proxy itself: the request would come back, again and again.

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,10 +32,12 @@ struct Sent {
 class Recorder : public transaction::Sender {
  public:
   bool send(const Peer& to, std::string_view bytes) override {
+    if (unreachable && to.address == unreachable->address && to.port == unreachable->port) return false;
     sent.push_back({to, std::string(bytes)});
     return true;
   }
   std::vector<Sent> sent;
+  std::optional<Peer> unreachable;  ///< sends there fail (a caller whose connection is gone)
 };
 
 class FixedNetwork : public Network {
@@ -512,6 +515,89 @@ TEST(Proxy, RingTimeoutCancelsAndAnswers480) {
   auto up = h.takeTo(kCaller);
   ASSERT_FALSE(up.empty());
   EXPECT_EQ(statusOf(up.back()), 480);
+}
+
+/// The ACK a caller's INVITE client transaction sends for a non-2xx final (§17.1.1.3).
+std::string ackFor(const std::string& finalResponse) {
+  sip::Message r;
+  EXPECT_FALSE(sip::parseMessage(finalResponse, r));
+  std::string ack = request("ACK");
+  const std::string to = "To: <sip:bob@example.com>\r\n";
+  ack.replace(ack.find(to), to.size(), "To: <sip:bob@example.com>;tag=" + std::string(r.to().tag().value_or("")) + "\r\n");
+  return ack;
+}
+
+TEST(Proxy, A2xxThatCrossesTheRingTimeoutCancelStillReachesTheCaller) {
+  // §16.7 step 5 / step 10: a 2xx to INVITE is always passed on, even after the proxy's own final.
+  Harness h;
+  h.targets = {target("sip:bob@203.0.113.1", kBob1)};
+  h.feed(request("INVITE"), kCaller);
+  h.takeTo(kCaller);
+  auto to1 = h.takeTo(kBob1);
+  h.feed(answer(to1[0], 180, "b1"), kBob1);
+  h.takeTo(kCaller);
+  h.advance(std::chrono::seconds(31));
+  auto up = h.takeTo(kCaller);
+  ASSERT_FALSE(up.empty());
+  ASSERT_EQ(statusOf(up.back()), 480);
+  h.feed(ackFor(up.back()), kCaller);  // the server transaction is Confirmed now
+  const std::string ok = answer(to1[0], 200, "b1");
+  h.feed(ok, kBob1);
+  up = h.takeTo(kCaller);
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_EQ(statusOf(up[0]), 200);
+  sip::Message m;
+  ASSERT_FALSE(sip::parseMessage(up[0], m));
+  EXPECT_EQ(*m.to().tag(), "b1");
+  EXPECT_EQ(m.count(sip::HeaderId::Via), 1u) << "our Via is off";
+  EXPECT_EQ(*m.topVia().branch, "z9hG4bKcaller1");
+  // Its retransmission goes on too, also once the server transaction is gone (Timer I).
+  h.advance(std::chrono::seconds(6));
+  h.feed(ok, kBob1);
+  up = h.takeTo(kCaller);
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_EQ(statusOf(up[0]), 200);
+  EXPECT_EQ(h.proxy_.stats().late2xx, 2u);
+}
+
+TEST(Proxy, A2xxAfterTheCallersCancelWasAnswered487StillReachesTheCaller) {
+  // The caller cancels before the callee sent anything: the branch is not waited for (the CANCEL
+  // may only go after a provisional, §9.1), so the caller has its 487 at once. The callee then
+  // answers 200: it goes on, and the caller ends the call it no longer wants.
+  Harness h;
+  h.targets = {target("sip:bob@203.0.113.1", kBob1)};
+  h.feed(request("INVITE"), kCaller);
+  h.takeTo(kCaller);
+  auto to1 = h.takeTo(kBob1);
+  h.feed(request("CANCEL"), kCaller);
+  auto up = h.takeTo(kCaller);
+  ASSERT_EQ(up.size(), 2u);
+  EXPECT_EQ(statusOf(up[0]), 200) << "the CANCEL's answer";
+  EXPECT_EQ(statusOf(up[1]), 487);
+  h.feed(answer(to1[0], 200, "b1"), kBob1);
+  up = h.takeTo(kCaller);
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_EQ(statusOf(up[0]), 200);
+  EXPECT_NE(up[0].find("CSeq: 1 INVITE"), std::string::npos) << up[0];
+  EXPECT_EQ(h.proxy_.stats().late2xx, 1u);
+}
+
+TEST(Proxy, A2xxThatCannotReachTheCallerEndsTheCallCleanly) {
+  // The caller's transport is gone: the send fails, the server transaction ends and the proxy is
+  // told (onServerFailure) in the middle of passing the 2xx on. Nothing of the call may be used
+  // after that (AddressSanitizer checks), and nothing is left behind.
+  Harness h;
+  h.targets = {target("sip:bob@203.0.113.1", kBob1)};
+  h.feed(request("INVITE"), kCaller);
+  h.takeTo(kCaller);
+  auto to1 = h.takeTo(kBob1);
+  h.rec.unreachable = kCaller;
+  h.feed(answer(to1[0], 200, "b1"), kBob1);
+  EXPECT_TRUE(h.takeTo(kCaller).empty());
+  EXPECT_EQ(h.proxy_.contextCount(), 0u);
+  h.advance(std::chrono::seconds(40));
+  h.feed(answer(to1[0], 200, "b1"), kBob1);  // a retransmission after everything ended
+  EXPECT_EQ(h.proxy_.contextCount(), 0u);
 }
 
 TEST(Proxy, LoopIsSeenOnlyWhenTheRequestComesBackUnchanged) {
