@@ -620,7 +620,8 @@ WorkerTransport::WorkerTransport(asio::io_context& io, const TransportSettings& 
     try {
       if (spec.transport == TransportKind::Udp) {
         udp::endpoint ep(toAsio(spec.address), spec.port);
-        auto l = std::make_unique<UdpListener>(UdpListener{udp::socket(io_), i, {}, std::make_unique<char[]>(65536)});
+        auto l = std::make_unique<UdpListener>(
+            UdpListener{udp::socket(io_), i, {}, std::make_unique<char[]>(65536), spec.address.v6});
         l->socket.open(ep.protocol());
         if (spec.address.v6) l->socket.set_option(asio::ip::v6_only(true));
         l->socket.set_option(asio::socket_base::reuse_address(true));
@@ -805,7 +806,7 @@ bool WorkerTransport::send(const Peer& to, std::string_view bytes, std::string_v
     if (to.listener >= udpByIndex_.size() || udpByIndex_[to.listener] == nullptr) return false;
     UdpListener& l = *udpByIndex_[to.listener];
     udp::endpoint ep(toAsio(to.address), to.port);
-    if (l.socket.local_endpoint().protocol() != ep.protocol()) {
+    if (l.v6 != ep.address().is_v6()) {
       counters_.sendFailures++;
       return false;
     }

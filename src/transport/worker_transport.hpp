@@ -191,6 +191,7 @@ class WorkerTransport {
     std::uint32_t index;
     boost::asio::ip::udp::endpoint sender;
     std::unique_ptr<char[]> buffer;
+    bool v6 = false;  ///< the socket's family, known without a getsockname() per send
   };
   struct TcpListener {
     boost::asio::ip::tcp::acceptor acceptor;
