@@ -276,6 +276,15 @@ void WorkerCore::respond(TransactionId id, const sip::Message& response) {
   }
 }
 
+void WorkerCore::respondChallenge(TransactionId id, const sip::Message& req, const sip::Message& response) {
+  if (req.method() == sip::Method::Invite) {
+    respond(id, response);
+    return;
+  }
+  const int s = response.statusCode();
+  if (txn_.respondStatelessly(id, response)) services_.stats.responsesSent[static_cast<std::size_t>(s)]++;
+}
+
 void WorkerCore::reply(TransactionId id, const sip::Message& req, int status, std::string_view reason) {
   sip::Message resp = makeResponse(req, status, reason);
   if (status == 405 || status == 501) resp.addHeader("Allow", kAllow);
@@ -290,7 +299,7 @@ void WorkerCore::challenge(TransactionId id, const sip::Message& req, std::strin
   services_.authenticator.challenges(realm, stale, std::chrono::system_clock::now(), challengeValues_);
   for (const std::string& c : challengeValues_) resp.addHeader("WWW-Authenticate", c);
   services_.stats.authChallenges++;
-  respond(id, resp);
+  respondChallenge(id, req, resp);
 }
 
 // ---- requests ----------------------------------------------------------------------------------
@@ -477,7 +486,7 @@ bool WorkerCore::authorizeSender(TransactionId id, sip::Message& req) {
       resp.addHeader("Proxy-Authenticate", c);
     }
     services_.stats.authChallenges++;
-    respond(id, resp);
+    respondChallenge(id, req, resp);
   };
   switch (auth.outcome) {
     case auth::AuthOutcome::Authenticated:

@@ -146,6 +146,21 @@ void TransactionLayer::receiveCancel(sip::Message& cancel, const transport::Peer
   tu_.onCancel(cancelId, inviteSlot == kNoSlot ? 0 : idOf(inviteSlot), cancel, from);
 }
 
+bool TransactionLayer::respondStatelessly(TransactionId id, const sip::Message& response) {
+  std::uint32_t slot = slotOf(id);
+  if (slot == kNoSlot || slots_[slot].kind != Kind::ServerNonInvite || slots_[slot].sentResponse) return false;
+  const int status = response.statusCode();
+  if (!response.isResponse() || status < 200 || status > 699) return false;
+  wireScratch_.clear();
+  sip::serialize(response, wireScratch_);
+  const transport::Peer to = slots_[slot].peer;
+  destroy(slot);
+  if (sender_.send(to, wireScratch_)) return true;
+  ++stats_.sendFailures;
+  tu_.onServerFailure(id, false);
+  return false;
+}
+
 bool TransactionLayer::respond(TransactionId id, const sip::Message& response, TimePoint now) {
   std::uint32_t slot = slotOf(id);
   if (slot == kNoSlot || !slots_[slot].isServer()) return false;

@@ -112,6 +112,16 @@ class TransactionLayer {
   /// is then gone and onServerFailure(id, false) has been called (§17.2.4).
   bool respond(TransactionId id, const sip::Message& response, TimePoint now);
 
+  /// RFC 3261 §8.2.7, a stateless answer: sends a final response (200..699) to a non-INVITE
+  /// request that has had no response yet, and ends its server transaction at once, keeping
+  /// nothing for Timer J. A retransmission of the request is then new to the layer and reaches
+  /// the TU again. Meant for challenges (401/407) to requests without valid credentials: a flood
+  /// of them leaves no state behind, and the stateless nonce of a second challenge is as good as
+  /// the first. False (nothing sent) for INVITE, for a provisional, or for a transaction that
+  /// already answered; false after a failed send too, which ends the transaction with
+  /// onServerFailure(id, false) like respond().
+  bool respondStatelessly(TransactionId id, const sip::Message& response);
+
   /// Starts a client transaction: `request` already has its top Via with a fresh branch
   /// (newBranch()). INVITE or non-INVITE per its method; ACK is not a transaction (0: use
   /// sendStateless). Returns 0, creating nothing and calling nothing, when the request cannot

@@ -218,6 +218,26 @@ class UdpRegistrarTest(RegistrarTests, unittest.TestCase):
         second = c.recv_final()
         self.assertEqual(first.raw, second.raw)  # the same bytes: the core never saw it twice
 
+    def test_challenge_keeps_no_transaction(self):
+        # RFC 3261 §8.2.7: the 401 is sent statelessly. The same unauthenticated REGISTER again is
+        # a new request, answered with a fresh nonce, and either challenge can be answered.
+        c = self.client()
+        reg = Registration(c, "alice", "secret-a", alg="MD5")
+        msg = c.build("REGISTER", "sip:%s" % DOMAIN, ["Contact: %s" % reg.contact, "Expires: 600"],
+                      to=reg.aor(), from_=reg.aor())
+        c.send_raw(msg)
+        first = c.recv_final()
+        c.send_raw(msg)
+        second = c.recv_final()
+        self.assertEqual((first.status, second.status), (401, 401))
+        nonces = [parse_challenge(r.all("www-authenticate")[-1])["nonce"] for r in (first, second)]
+        self.assertNotEqual(nonces[0], nonces[1])
+        reg.pick(first)
+        self.assertEqual(reg.send(600).status, 200)
+        reg.pick(second)
+        self.assertEqual(reg.send(0).status, 200)
+        # An OPTIONS (answered 200) is still absorbed by its transaction: see the test above.
+
     def test_rport_and_received(self):
         c = self.client()
         msg = c.build("OPTIONS", "sip:%s" % DOMAIN, via_extra=";rport").replace(

@@ -130,6 +130,47 @@ TEST_F(ServerNonInvite, TuMayAnswerFromInsideOnRequest) {
   EXPECT_EQ(layer.serverCount(), 0U);
 }
 
+TEST_F(ServerNonInvite, StatelessAnswerKeepsNothingAndARetransmissionIsNewAgain) {
+  // RFC 3261 §8.2.7: a challenge to a request without credentials leaves no transaction behind.
+  TransactionId id = receiveNew(uac);
+  ASSERT_TRUE(layer.respondStatelessly(id, sip::Message::responseTo(req, 401, {}, "t1")));
+  ASSERT_EQ(sender.sent.size(), 1U);
+  EXPECT_EQ(sender.sent[0].line(), "SIP/2.0 401 Unauthorized");
+  EXPECT_EQ(sender.sent[0].to, uac);
+  EXPECT_EQ(layer.serverCount(), 0U);
+  EXPECT_FALSE(layer.state(id));
+  EXPECT_FALSE(layer.nextTimer()) << "no Timer J";
+  EXPECT_EQ(tu.count(Ev::ServerFailure), 0U);
+  // The same request again is not absorbed: the TU sees it and answers it anew.
+  TransactionId again = receiveNew(uac);
+  EXPECT_NE(again, 0U);
+  EXPECT_NE(again, id);
+  EXPECT_EQ(tu.count(Ev::Request), 2U);
+  EXPECT_EQ(layer.stats().requestRetransmissions, 0U);
+}
+
+TEST_F(ServerNonInvite, StatelessAnswerOnlyAsTheFirstFinalOfANonInvite) {
+  TransactionId id = receiveNew(uac);
+  EXPECT_FALSE(layer.respondStatelessly(id, sip::Message::responseTo(req, 100))) << "not a provisional";
+  EXPECT_FALSE(layer.respondStatelessly(id, req)) << "a request is not a response";
+  ASSERT_TRUE(respond(id, req, 100));
+  EXPECT_FALSE(layer.respondStatelessly(id, sip::Message::responseTo(req, 401, {}, "t1")))
+      << "a response went statefully: the transaction keeps answering";
+  EXPECT_EQ(layer.state(id), State::Proceeding);
+  EXPECT_EQ(sender.sent.size(), 1U);
+  EXPECT_FALSE(layer.respondStatelessly(0, sip::Message::responseTo(req, 401, {}, "t1")));
+}
+
+TEST_F(ServerNonInvite, StatelessAnswerThatCannotBeSentTellsTheTu) {
+  TransactionId id = receiveNew(uac);
+  sender.failing = true;
+  EXPECT_FALSE(layer.respondStatelessly(id, sip::Message::responseTo(req, 401, {}, "t1")));
+  ASSERT_EQ(tu.count(Ev::ServerFailure), 1U);
+  EXPECT_EQ(tu.last(Ev::ServerFailure)->id, id);
+  EXPECT_EQ(layer.serverCount(), 0U);
+  EXPECT_EQ(layer.stats().sendFailures, 1U);
+}
+
 // ---- INVITE server transactions ----
 
 class ServerInvite : public LayerTest {
@@ -374,6 +415,14 @@ TEST_F(ServerInvite, SuccessRetransmissionSendFailure) {
   EXPECT_FALSE(respond(id, req, 200));
   EXPECT_EQ(tu.count(Ev::ServerFailure), 1U);
   EXPECT_EQ(layer.serverCount(), 0U);
+}
+
+TEST_F(ServerInvite, NoStatelessAnswerForInvite) {
+  // Its final needs the ACK matched (and Timer G on UDP): always through the transaction.
+  TransactionId id = receiveNew(uac);
+  EXPECT_FALSE(layer.respondStatelessly(id, sip::Message::responseTo(req, 407, {}, "t1")));
+  EXPECT_EQ(layer.state(id), State::Proceeding);
+  EXPECT_TRUE(sender.sent.empty());
 }
 
 TEST_F(ServerInvite, TerminateRemovesWithoutCallbacks) {
