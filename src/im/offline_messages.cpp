@@ -20,7 +20,9 @@ OfflineMessages::OfflineMessages(storage::SqliteStore& store, OfflineSettings se
   for (std::string& aor : store_.aorsWithMessages(nowUnix())) waiting_.insert(std::move(aor));
 }
 
-OfflineMessages::~OfflineMessages() { pool_.join(); }
+OfflineMessages::~OfflineMessages() { stop(); }
+
+void OfflineMessages::stop() { pool_.join(); }
 
 void OfflineMessages::store(storage::StoredMessage m, std::function<void(StoreResult)> done) {
   boost::asio::post(pool_, [this, m = std::move(m), done = std::move(done)]() mutable {

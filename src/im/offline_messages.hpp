@@ -37,6 +37,10 @@ class OfflineMessages {
   OfflineMessages(storage::SqliteStore& store, OfflineSettings settings);
   /// Finishes the queued work (every acknowledged store is durable before it was acknowledged).
   ~OfflineMessages();
+  /// Finishes the queued work now and runs no more. The `done` callbacks post to the workers'
+  /// io_contexts: the server calls this once its workers have stopped and before they are
+  /// destroyed. Idempotent; the destructor calls it too.
+  void stop();
   OfflineMessages(const OfflineMessages&) = delete;
   OfflineMessages& operator=(const OfflineMessages&) = delete;
 

@@ -449,8 +449,10 @@ int runServer(ServeOptions options) {
   for (auto& w : workers) {
     if (w->thread.joinable()) w->thread.join();
   }
-  // No DNS answer may be posted to a worker's io_context once the workers are gone.
+  // No DNS answer, and no answer of the offline-message store (a REGISTER's delivery lookup, a
+  // MESSAGE's store), may be posted to a worker's io_context once the workers are gone.
   dns.stop();
+  offline.stop();
   for (auto& w : workers) w->core->closeAll();
   if (services.pendingWrites.load() > 0) {
     spdlog::warn("{} REGISTER(s) still waiting for the store at the deadline", services.pendingWrites.load());
