@@ -82,6 +82,18 @@ std::string_view writeTag(std::array<char, 16>& out) {
   return {out.data(), out.size()};
 }
 
+namespace {
+constexpr std::string_view kStatelessTagPrefix = "sl.";
+}
+
+std::string_view writeStatelessTag(std::array<char, 16>& out) {
+  writeTag(out);
+  std::copy(kStatelessTagPrefix.begin(), kStatelessTagPrefix.end(), out.begin());
+  return {out.data(), out.size()};
+}
+
+bool isStatelessTag(std::string_view tag) { return tag.starts_with(kStatelessTagPrefix); }
+
 std::string newTag() {
   std::array<char, 16> buf{};
   return std::string(writeTag(buf));

@@ -117,6 +117,11 @@ int workerOfBranch(std::string_view branch);
 std::string newTag();
 /// The same tag written into `out` (no allocation); returns a view of it.
 std::string_view writeTag(std::array<char, 16>& out);
+/// A To tag for a response sent without transaction state (RFC 3261 §8.2.7): "sl." and 13 hex
+/// digits (52 random bits). The ACK a caller sends for such a final carries it, matches no
+/// transaction, and is recognised by it and dropped (isStatelessTag).
+std::string_view writeStatelessTag(std::array<char, 16>& out);
+[[nodiscard]] bool isStatelessTag(std::string_view tag);
 
 class Proxy {
  public:

@@ -265,24 +265,33 @@ sip::Message WorkerCore::makeResponse(const sip::Message& req, int status, std::
 
 void WorkerCore::makeResponseInto(sip::Message& out, const sip::Message& req, int status, std::string_view reason) {
   std::array<char, 16> tag{};
-  out.assignResponseTo(req, status, reason, status > 100 ? writeTag(tag) : std::string_view());
+  std::string_view toTag;
+  if (answersStatelessly(req, status)) {
+    toTag = proxy::writeStatelessTag(tag);
+  } else if (status > 100) {
+    toTag = writeTag(tag);
+  }
+  out.assignResponseTo(req, status, reason, toTag);
   out.addHeader("Server", services_.settings.serverHeader);
+}
+
+bool WorkerCore::answersStatelessly(const sip::Message& req, int status) {
+  // RFC 3261 §8.2.7. Challenges: a flood without credentials must leave no state. Every other
+  // final of ours to an INVITE is a refusal before any forwarding (404, 403, 488, 482...): kept
+  // statefully over UDP it would be sent again and again by Timer G until Timer H, 11 times in
+  // 32 s, to whatever source address the INVITE claimed, a reflection amplifier. The caller's
+  // own INVITE retransmissions make a stateless final just as reliable.
+  return status == 401 || status == 407 || (status >= 300 && req.method() == sip::Method::Invite);
 }
 
 void WorkerCore::respond(TransactionId id, const sip::Message& response) {
   const int s = response.statusCode();  // read first: `response` may be a scratch the call reuses
-  if (txn_.respond(id, response, transaction::Clock::now())) {
-    if (s >= 100 && s < 700) services_.stats.responsesSent[static_cast<std::size_t>(s)]++;
-  }
-}
-
-void WorkerCore::respondChallenge(TransactionId id, const sip::Message& req, const sip::Message& response) {
-  if (req.method() == sip::Method::Invite) {
-    respond(id, response);
-    return;
-  }
-  const int s = response.statusCode();
-  if (txn_.respondStatelessly(id, response)) services_.stats.responsesSent[static_cast<std::size_t>(s)]++;
+  const std::optional<std::string_view> tag = response.to().tag();
+  // A response made statelessly (its To tag says so) leaves the transaction at once, unless the
+  // transaction answered before (an automatic 100 Trying to a slow INVITE): then it keeps to it.
+  const bool sent = (s >= 200 && tag && proxy::isStatelessTag(*tag) && txn_.respondStatelessly(id, response)) ||
+                    txn_.respond(id, response, transaction::Clock::now());
+  if (sent && s >= 100 && s < 700) services_.stats.responsesSent[static_cast<std::size_t>(s)]++;
 }
 
 void WorkerCore::reply(TransactionId id, const sip::Message& req, int status, std::string_view reason) {
@@ -299,7 +308,7 @@ void WorkerCore::challenge(TransactionId id, const sip::Message& req, std::strin
   services_.authenticator.challenges(realm, stale, std::chrono::system_clock::now(), challengeValues_);
   for (const std::string& c : challengeValues_) resp.addHeader("WWW-Authenticate", c);
   services_.stats.authChallenges++;
-  respondChallenge(id, req, resp);
+  respond(id, resp);
 }
 
 // ---- requests ----------------------------------------------------------------------------------
@@ -486,7 +495,7 @@ bool WorkerCore::authorizeSender(TransactionId id, sip::Message& req) {
       resp.addHeader("Proxy-Authenticate", c);
     }
     services_.stats.authChallenges++;
-    respondChallenge(id, req, resp);
+    respond(id, resp);
   };
   switch (auth.outcome) {
     case auth::AuthOutcome::Authenticated:
@@ -1013,6 +1022,11 @@ void WorkerCore::onCancel(TransactionId cancelId, TransactionId inviteId, sip::M
 }
 
 void WorkerCore::onAck(sip::Message& ack, const Peer& from) {
+  // The ACK for a final we sent statelessly (answersStatelessly): it ends here, Route or not.
+  if (const std::optional<std::string_view> tag = ack.to().tag(); tag && proxy::isStatelessTag(*tag)) {
+    services_.stats.statelessAcks++;
+    return;
+  }
   // An ACK for a 2xx (or a stray one): forwarded without a transaction, where the INVITE's
   // Record-Route leads (§16.11; RFC 6026 §7.1). Never answered.
   proxy::RouteInfo routes = proxy_.preprocessRoutes(ack);

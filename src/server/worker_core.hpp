@@ -126,9 +126,10 @@ class WorkerCore final : public transport::MessageHandler,
   /// The store committed (or failed) the change of the REGISTER waiting in `slot`: answer it, free the slot.
   void registerCommitted(std::uint32_t slot, bool ok);
   void respond(transaction::TransactionId id, const sip::Message& response);
-  /// A challenge (401/407) to a non-INVITE request, sent without keeping transaction state
-  /// (RFC 3261 §8.2.7): unauthenticated floods leave nothing behind. INVITE goes through respond().
-  void respondChallenge(transaction::TransactionId id, const sip::Message& req, const sip::Message& response);
+  /// Whether our `status` answer to `req` goes without transaction state (RFC 3261 §8.2.7):
+  /// challenges, and every final ≥ 300 to an INVITE. makeResponse then gives it a stateless To tag
+  /// (proxy::writeStatelessTag), by which respond() sends it statelessly and onAck drops its ACK.
+  static bool answersStatelessly(const sip::Message& req, int status);
   void reply(transaction::TransactionId id, const sip::Message& req, int status, std::string_view reason = {});
   void challenge(transaction::TransactionId id, const sip::Message& req, std::string_view realm, bool stale);
   /// RFC 3261 §18.2.1 (and RFC 3581): received / rport on the top Via of a request; returns the

@@ -148,9 +148,11 @@ void TransactionLayer::receiveCancel(sip::Message& cancel, const transport::Peer
 
 bool TransactionLayer::respondStatelessly(TransactionId id, const sip::Message& response) {
   std::uint32_t slot = slotOf(id);
-  if (slot == kNoSlot || slots_[slot].kind != Kind::ServerNonInvite || slots_[slot].sentResponse) return false;
+  if (slot == kNoSlot || !slots_[slot].isServer() || slots_[slot].sentResponse) return false;
   const int status = response.statusCode();
   if (!response.isResponse() || status < 200 || status > 699) return false;
+  // A 2xx to INVITE needs its transaction (Accepted, RFC 6026 §7.1) to meet the ACK.
+  if (slots_[slot].kind == Kind::ServerInvite && status < 300) return false;
   wireScratch_.clear();
   sip::serialize(response, wireScratch_);
   const transport::Peer to = slots_[slot].peer;

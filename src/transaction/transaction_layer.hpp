@@ -112,14 +112,15 @@ class TransactionLayer {
   /// is then gone and onServerFailure(id, false) has been called (§17.2.4).
   bool respond(TransactionId id, const sip::Message& response, TimePoint now);
 
-  /// RFC 3261 §8.2.7, a stateless answer: sends a final response (200..699) to a non-INVITE
-  /// request that has had no response yet, and ends its server transaction at once, keeping
-  /// nothing for Timer J. A retransmission of the request is then new to the layer and reaches
-  /// the TU again. Meant for challenges (401/407) to requests without valid credentials: a flood
-  /// of them leaves no state behind, and the stateless nonce of a second challenge is as good as
-  /// the first. False (nothing sent) for INVITE, for a provisional, or for a transaction that
-  /// already answered; false after a failed send too, which ends the transaction with
-  /// onServerFailure(id, false) like respond().
+  /// RFC 3261 §8.2.7, a stateless answer: sends a final response to a request that has had no
+  /// response yet (200..699; for INVITE 300..699) and ends its server transaction at once: no
+  /// Timer J, and for INVITE no Timer G retransmissions and no wait for the ACK (which then
+  /// reaches the TU's onAck). A retransmission of the request is new to the layer and reaches the
+  /// TU again. Meant for challenges, whose stateless nonces make a second one as good as the
+  /// first, and for refusals of INVITE: a flood leaves no state, and a forged source address gets
+  /// one response per request, not eleven. False (nothing sent) for a provisional, a 2xx to
+  /// INVITE, or a transaction that already answered (e.g. its automatic 100 Trying); false after
+  /// a failed send too, which ends the transaction with onServerFailure(id, false) like respond().
   bool respondStatelessly(TransactionId id, const sip::Message& response);
 
   /// Starts a client transaction: `request` already has its top Via with a fresh branch

@@ -265,6 +265,55 @@ class ProxyFlows(ServerPerClass, unittest.TestCase):
             done = a.c.recv_final()
         self.assertEqual(done.status, 200, done.raw)
 
+    def test_a_refused_invite_is_answered_once_and_its_ack_goes_nowhere(self):
+        # RFC 3261 §8.2.7: our refusals of INVITE are sent statelessly. Kept in a transaction over
+        # UDP, Timer G would send one again at 0.5 s, 1.5 s, 3.5 s... to whatever address the
+        # INVITE claimed to come from. Here: 403, relaying to an address that is not ours; then
+        # the same for the 407 of an INVITE without credentials.
+        if self.transport != "udp":
+            self.skipTest("UDP only: nothing is retransmitted over TCP")
+        a, b = self.pair()
+        # Addressed to Bob's contact through a preloaded Route to us: an ACK so addressed would be
+        # forwarded (as an ACK for a 2xx is) were it not recognised by the 407's To tag.
+        uri = uri_of(b.contact)
+        route = "Route: <sip:127.0.0.1:%d;lr>" % self.server.port
+        text, branch = a.build_request("INVITE", uri, "<sip:bob@%s>" % DOMAIN, [route, "Contact: %s" % a.contact,
+                                                                     "Content-Type: application/sdp"],
+                                       SDP, call_id="refused-once", cseq=1)
+        a.c.send_raw(text)
+        got = []
+        deadline = time.time() + 2.5
+        while time.time() < deadline:
+            try:
+                got.append(a.c.recv(max(0.05, deadline - time.time())))
+            except socket.timeout:
+                break
+        self.assertEqual([m.status for m in got], [403], [m.raw for m in got])
+        tag = re.search(r"tag=([^;>\s]+)", got[0].get("to")).group(1)
+        self.assertTrue(tag.startswith("sl."), got[0].raw)
+        # The caller's ACK for it (§17.1.1.3: the INVITE's branch and Route, the 403's To tag)
+        # matches no transaction; it must not travel on to Bob.
+        ack, _ = a.build_request("ACK", uri, got[0].get("to"), [route], call_id="refused-once", branch=branch, cseq=1)
+        a.c.send_raw(ack)
+        with self.assertRaises(socket.timeout):
+            m = b.c.recv(1.5)
+            self.fail("Bob got %s" % m.raw)
+        # An INVITE to Bob's address-of-record without credentials: one 407.
+        aor = "sip:bob@%s" % DOMAIN
+        text, branch = a.build_request("INVITE", aor, "<%s>" % aor, ["Contact: %s" % a.contact,
+                                                                     "Content-Type: application/sdp"],
+                                       SDP, call_id="challenged-once", cseq=1)
+        a.c.send_raw(text)
+        got = []
+        deadline = time.time() + 2.5
+        while time.time() < deadline:
+            try:
+                got.append(a.c.recv(max(0.05, deadline - time.time())))
+            except socket.timeout:
+                break
+        self.assertEqual([m.status for m in got], [407], [m.raw for m in got])
+        self.assertTrue(re.search(r"tag=sl\.", got[0].get("to")), got[0].raw)
+
     def test_loop_detected(self):
         # Dave registers (over UDP: over TCP his connection is the way to him) a contact that is
         # the proxy itself: the request would come back, again and again.

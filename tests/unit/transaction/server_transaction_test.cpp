@@ -417,12 +417,29 @@ TEST_F(ServerInvite, SuccessRetransmissionSendFailure) {
   EXPECT_EQ(layer.serverCount(), 0U);
 }
 
-TEST_F(ServerInvite, NoStatelessAnswerForInvite) {
-  // Its final needs the ACK matched (and Timer G on UDP): always through the transaction.
+TEST_F(ServerInvite, StatelessRefusalIsSentOnceAndItsAckGoesToTheTu) {
   TransactionId id = receiveNew(uac);
-  EXPECT_FALSE(layer.respondStatelessly(id, sip::Message::responseTo(req, 407, {}, "t1")));
+  ASSERT_TRUE(layer.respondStatelessly(id, sip::Message::responseTo(req, 407, {}, "sl.t1")));
+  ASSERT_EQ(sender.sent.size(), 1U);
+  EXPECT_EQ(sender.sent[0].line(), "SIP/2.0 407 Proxy Authentication Required");
+  EXPECT_EQ(layer.serverCount(), 0U);
+  EXPECT_FALSE(layer.nextTimer()) << "no Timer G, no Timer H";
+  at(40000ms);
+  EXPECT_EQ(sender.sent.size(), 1U) << "never sent again";
+  deliver(ackText("sl.t1"), uac);
+  EXPECT_EQ(tu.count(Ev::Ack), 1U) << "no transaction absorbs the ACK: the TU decides";
+}
+
+TEST_F(ServerInvite, NoStatelessAnswerForA2xxOrAfterThe100) {
+  TransactionId id = receiveNew(uac);
+  EXPECT_FALSE(layer.respondStatelessly(id, sip::Message::responseTo(req, 200, {}, "t1")))
+      << "a 2xx needs Accepted to meet its ACK";
   EXPECT_EQ(layer.state(id), State::Proceeding);
   EXPECT_TRUE(sender.sent.empty());
+  at(200ms);  // the automatic 100 Trying
+  ASSERT_EQ(sender.sent.size(), 1U);
+  EXPECT_FALSE(layer.respondStatelessly(id, sip::Message::responseTo(req, 404, {}, "sl.t1")));
+  EXPECT_EQ(layer.state(id), State::Proceeding);
 }
 
 TEST_F(ServerInvite, TerminateRemovesWithoutCallbacks) {
