@@ -219,7 +219,7 @@ class Proxy {
     /// The ACKs the proxy sent for refused 2xx (one per To tag: a fork downstream may answer
     /// twice), sent again when that 2xx is retransmitted.
     std::vector<std::shared_ptr<sip::Message>> acks;
-    transport::Peer caller;            ///< where the INVITE came from (Context::from)
+    transport::Peer caller;  ///< where the INVITE came from (Context::from)
   };
   static constexpr std::size_t kMaxRefusedForks = 8;
 

@@ -523,7 +523,8 @@ std::string ackFor(const std::string& finalResponse) {
   EXPECT_FALSE(sip::parseMessage(finalResponse, r));
   std::string ack = request("ACK");
   const std::string to = "To: <sip:bob@example.com>\r\n";
-  ack.replace(ack.find(to), to.size(), "To: <sip:bob@example.com>;tag=" + std::string(r.to().tag().value_or("")) + "\r\n");
+  ack.replace(ack.find(to), to.size(),
+              "To: <sip:bob@example.com>;tag=" + std::string(r.to().tag().value_or("")) + "\r\n");
   return ack;
 }
 
