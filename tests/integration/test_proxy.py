@@ -265,6 +265,18 @@ class ProxyFlows(ServerPerClass, unittest.TestCase):
             done = a.c.recv_final()
         self.assertEqual(done.status, 200, done.raw)
 
+    @staticmethod
+    def everything_within(ua, seconds):
+        """Every message `ua` receives in the next `seconds`."""
+        got = []
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            try:
+                got.append(ua.c.recv(max(0.05, deadline - time.time())))
+            except socket.timeout:
+                break
+        return got
+
     def test_a_refused_invite_is_answered_once_and_its_ack_goes_nowhere(self):
         # RFC 3261 §8.2.7: our refusals of INVITE are sent statelessly. Kept in a transaction over
         # UDP, Timer G would send one again at 0.5 s, 1.5 s, 3.5 s... to whatever address the
@@ -274,20 +286,14 @@ class ProxyFlows(ServerPerClass, unittest.TestCase):
             self.skipTest("UDP only: nothing is retransmitted over TCP")
         a, b = self.pair()
         # Addressed to Bob's contact through a preloaded Route to us: an ACK so addressed would be
-        # forwarded (as an ACK for a 2xx is) were it not recognised by the 407's To tag.
+        # forwarded (as an ACK for a 2xx is) were it not recognised by the refusal's To tag.
         uri = uri_of(b.contact)
         route = "Route: <sip:127.0.0.1:%d;lr>" % self.server.port
         text, branch = a.build_request("INVITE", uri, "<sip:bob@%s>" % DOMAIN, [route, "Contact: %s" % a.contact,
                                                                      "Content-Type: application/sdp"],
                                        SDP, call_id="refused-once", cseq=1)
         a.c.send_raw(text)
-        got = []
-        deadline = time.time() + 2.5
-        while time.time() < deadline:
-            try:
-                got.append(a.c.recv(max(0.05, deadline - time.time())))
-            except socket.timeout:
-                break
+        got = self.everything_within(a, 2.5)
         self.assertEqual([m.status for m in got], [403], [m.raw for m in got])
         tag = re.search(r"tag=([^;>\s]+)", got[0].get("to")).group(1)
         self.assertTrue(tag.startswith("sl."), got[0].raw)
@@ -304,13 +310,7 @@ class ProxyFlows(ServerPerClass, unittest.TestCase):
                                                                      "Content-Type: application/sdp"],
                                        SDP, call_id="challenged-once", cseq=1)
         a.c.send_raw(text)
-        got = []
-        deadline = time.time() + 2.5
-        while time.time() < deadline:
-            try:
-                got.append(a.c.recv(max(0.05, deadline - time.time())))
-            except socket.timeout:
-                break
+        got = self.everything_within(a, 2.5)
         self.assertEqual([m.status for m in got], [407], [m.raw for m in got])
         self.assertTrue(re.search(r"tag=sl\.", got[0].get("to")), got[0].raw)
 

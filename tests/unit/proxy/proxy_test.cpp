@@ -500,15 +500,23 @@ TEST(Proxy, SequentialGroupsByQ) {
   EXPECT_EQ(statusOf(up[0]), 200);
 }
 
-TEST(Proxy, RingTimeoutCancelsAndAnswers480) {
-  Harness h;
+/// An INVITE to Bob that rings (180) until the ring timeout (30 s): returns the INVITE as Bob got
+/// it; what went to Bob and to the caller since is left in `h` to take.
+std::string ringUntilTheTimeout(Harness& h) {
   h.targets = {target("sip:bob@203.0.113.1", kBob1)};
   h.feed(request("INVITE"), kCaller);
   h.takeTo(kCaller);
   auto to1 = h.takeTo(kBob1);
+  EXPECT_EQ(to1.size(), 1u);
   h.feed(answer(to1[0], 180, "b1"), kBob1);
   h.takeTo(kCaller);
   h.advance(std::chrono::seconds(31));
+  return to1[0];
+}
+
+TEST(Proxy, RingTimeoutCancelsAndAnswers480) {
+  Harness h;
+  ringUntilTheTimeout(h);
   auto cancel = h.takeTo(kBob1);
   ASSERT_FALSE(cancel.empty());
   EXPECT_EQ(cancel.back().rfind("CANCEL ", 0), 0u);
@@ -531,18 +539,12 @@ std::string ackFor(const std::string& finalResponse) {
 TEST(Proxy, A2xxThatCrossesTheRingTimeoutCancelStillReachesTheCaller) {
   // §16.7 step 5 / step 10: a 2xx to INVITE is always passed on, even after the proxy's own final.
   Harness h;
-  h.targets = {target("sip:bob@203.0.113.1", kBob1)};
-  h.feed(request("INVITE"), kCaller);
-  h.takeTo(kCaller);
-  auto to1 = h.takeTo(kBob1);
-  h.feed(answer(to1[0], 180, "b1"), kBob1);
-  h.takeTo(kCaller);
-  h.advance(std::chrono::seconds(31));
+  const std::string invite = ringUntilTheTimeout(h);
   auto up = h.takeTo(kCaller);
   ASSERT_FALSE(up.empty());
   ASSERT_EQ(statusOf(up.back()), 480);
   h.feed(ackFor(up.back()), kCaller);  // the server transaction is Confirmed now
-  const std::string ok = answer(to1[0], 200, "b1");
+  const std::string ok = answer(invite, 200, "b1");
   h.feed(ok, kBob1);
   up = h.takeTo(kCaller);
   ASSERT_EQ(up.size(), 1u);
