@@ -43,6 +43,7 @@
 # SIPp error logs of runs with unsuccessful calls, the UAS logs and the server logs are kept in LOGS.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/sipwarden_config.sh"
 ROOT=$(cd "$HERE/.." && pwd)
 PEER=${PEER:-$ROOT/../shared/bench/kamailio}
 RATES=${RATES:-"1000 2000"}
@@ -168,19 +169,7 @@ start_sipwarden() {
             || die "sipwarden user import failed"
     fi
     rm -rf "$RUN/data"; cp -a "$RUN/data.pristine" "$RUN/data"
-    cat > "$RUN/sipwarden.toml" <<CFG
-data_dir = "$RUN/data"
-workers = $WORKERS
-listen = ["udp:$IP:5060", "tcp:$IP:5060"]
-[[domain]]
-name = "example.test"
-[log]
-level = "warn"
-[auth]
-algorithms = ["MD5"]   # SIPp answers MD5 only
-[transport]
-max_connections_per_address = 100000
-CFG
+    sipwarden_config "$RUN/data" "$WORKERS" "udp:$IP:5060" "tcp:$IP:5060" > "$RUN/sipwarden.toml"
     spawn "$BLOCK_BOUND" "$RUN/server.log" "$SIPWARDEN" serve --config "$RUN/sipwarden.toml"
     SWRAP=$WRAP; SPID=$CHILD
     for _ in $(seq 50); do sleep 0.2; answers_options && break; done

@@ -19,6 +19,7 @@
 # the 200), verdict (PASS = < 0.1% unsuccessful and achieved >= 95% of offered).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/sipwarden_config.sh"
 ROOT=$(cd "$HERE/.." && pwd)
 PEER=${PEER:-$ROOT/../shared/bench/kamailio}
 RATES=${RATES:-"5000 20000"}
@@ -63,19 +64,7 @@ start_sipwarden() {
     port_free
     mkdir -p "$RUN/data"
     for ((u = 1000; u < 11000; u++)); do echo "$u@example.test pw-$u"; done > "$RUN/users.txt"
-    cat > "$RUN/sipwarden.toml" <<CFG
-data_dir = "$RUN/data"
-workers = $WORKERS
-listen = ["udp:$IP:5060", "tcp:$IP:5060"]
-[[domain]]
-name = "example.test"
-[log]
-level = "warn"
-[auth]
-algorithms = ["MD5"]   # SIPp answers MD5 only
-[transport]
-max_connections_per_address = 100000
-CFG
+    sipwarden_config "$RUN/data" "$WORKERS" "udp:$IP:5060" "tcp:$IP:5060" > "$RUN/sipwarden.toml"
     "$SIPWARDEN" user import "$RUN/users.txt" --config "$RUN/sipwarden.toml" >/dev/null || die "user import failed"
     "$SIPWARDEN" serve --config "$RUN/sipwarden.toml" 2> "$RUN/sipwarden.log" &
     SPID=$!

@@ -13,6 +13,7 @@
 # calls.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/sipwarden_config.sh"
 ROOT=$(cd "$HERE/.." && pwd)
 PEER=${PEER:-$ROOT/../shared/bench/kamailio}
 RATE=${RATE:-5000}
@@ -45,17 +46,7 @@ DURATION=$((last + 4))
 mkdir -p "$RUN/data"
 { echo SEQUENTIAL; for ((u = 1000; u < 11000; u++)); do echo "$u;$u"; done; } > "$RUN/users.csv"
 for ((u = 1000; u < 11000; u++)); do echo "$u@example.test pw-$u"; done > "$RUN/users.txt"
-cat > "$RUN/sipwarden.toml" <<CFG
-data_dir = "$RUN/data"
-workers = $WORKERS
-listen = ["udp:$IP:5060"]
-[[domain]]
-name = "example.test"
-[log]
-level = "warn"
-[auth]
-algorithms = ["MD5"]   # SIPp answers MD5 only
-CFG
+sipwarden_config "$RUN/data" "$WORKERS" "udp:$IP:5060" > "$RUN/sipwarden.toml"
 "$SIPWARDEN" user import "$RUN/users.txt" --config "$RUN/sipwarden.toml" >/dev/null || die "user import failed"
 "$SIPWARDEN" serve --config "$RUN/sipwarden.toml" 2> "$RUN/sipwarden.log" &
 SPID=$!
