@@ -289,7 +289,7 @@ void WorkerCore::respond(TransactionId id, const sip::Message& response) {
   const std::optional<std::string_view> tag = response.to().tag();
   // A response made statelessly (its To tag says so) leaves the transaction at once, unless the
   // transaction answered before (an automatic 100 Trying to a slow INVITE): then it keeps to it.
-  const bool sent = (s >= 200 && tag && proxy::isStatelessTag(*tag) && txn_.respondStatelessly(id, response)) ||
+  const bool sent = (tag && proxy::isStatelessTag(*tag) && txn_.respondStatelessly(id, response)) ||
                     txn_.respond(id, response, transaction::Clock::now());
   if (sent && s >= 100 && s < 700) services_.stats.responsesSent[static_cast<std::size_t>(s)]++;
 }
