@@ -1,5 +1,6 @@
 #include "im/offline_messages.hpp"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
@@ -18,6 +19,7 @@ std::int64_t nowUnix() {
 OfflineMessages::OfflineMessages(storage::SqliteStore& store, OfflineSettings settings)
     : store_(store), settings_(settings) {
   for (std::string& aor : store_.aorsWithMessages(nowUnix())) waiting_.insert(std::move(aor));
+  boost::asio::post(pool_, [] { ::pthread_setname_np(::pthread_self(), "sw-offline"); });
 }
 
 OfflineMessages::~OfflineMessages() { stop(); }

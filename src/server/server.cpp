@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/file.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -351,9 +352,14 @@ int runServer(ServeOptions options) {
       "{} user(s)",
       userCount, restoredCount, (cfg.dataDir / "sipwarden.db").string(), expiredCount, offline.recipientsWaiting());
 
-  for (auto& w : workers) {
-    w->core->start();
-    w->thread = std::thread([&io = w->io] { io.run(); });
+  for (std::size_t i = 0; i < workers.size(); ++i) {
+    Worker& w = *workers[i];
+    w.core->start();
+    w.thread = std::thread([&io = w.io, i] {
+      // Named for top -H, ps -L and perf: "sw-worker-0"... (15 characters at most).
+      ::pthread_setname_np(::pthread_self(), ("sw-worker-" + std::to_string(i)).c_str());
+      io.run();
+    });
   }
 
   // The control loop: signals and housekeeping, on the main thread.

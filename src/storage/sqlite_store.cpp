@@ -1,5 +1,6 @@
 #include "storage/sqlite_store.hpp"
 
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -261,7 +262,10 @@ SqliteStore::SqliteStore(std::filesystem::path file, StoreSettings settings)
 
   writer_ = std::make_unique<Connection>(file_, false, settings_.busyTimeoutMs);
   writerSql_ = std::make_unique<WriterStatements>(*writer_);
-  thread_ = std::thread([this] { writerLoop(); });
+  thread_ = std::thread([this] {
+    ::pthread_setname_np(::pthread_self(), "sw-store");
+    writerLoop();
+  });
 }
 
 SqliteStore::~SqliteStore() {

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <resolv.h>
 
@@ -157,7 +158,9 @@ void addFromSrv(Query& q, const std::string& host, TransportKind t, std::vector<
 
 }  // namespace
 
-DnsResolver::DnsResolver(DnsSettings settings) : settings_(std::move(settings)) {}
+DnsResolver::DnsResolver(DnsSettings settings) : settings_(std::move(settings)) {
+  boost::asio::post(pool_, [] { ::pthread_setname_np(::pthread_self(), "sw-dns"); });
+}
 
 DnsResolver::~DnsResolver() { stop(); }
 
