@@ -22,6 +22,7 @@
 #        SW_TCP_PROVISION [udp] how the callees are registered for sipwarden's TCP runs, see below
 #        IDLE [5] seconds over which the idle server's CPU is measured after provisioning
 #        SIPWARDEN_BIN [build/release/sipwarden]   LOGS [/tmp/proxy_load-<time>] kept logs
+#        SW_SYNC [full] sipwarden's [store] synchronous: "normal" = no sync per commit
 # Output: one line per run: server, scenario, transport, offered rate, calls, successes, not
 # successful % (failed or unfinished, of the calls offered), achieved calls/s, server CPU (µs per
 # successful call and % of one core, utime+stime of every server process and thread from /proc),

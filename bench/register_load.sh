@@ -13,6 +13,7 @@
 #          build compiles with DBG_SR_MEMORY: about half of its CPU per REGISTER here); "tlsf" or "fm": -x
 #        IP [127.0.0.1] loopback address both servers listen on (another 127.x when 127.0.0.1:5060
 #        is taken by a server this script did not start; the Kamailio copy is edited to match)
+#        SW_SYNC [full] sipwarden's [store] synchronous: "normal" = no sync per commit
 # Output: one line per run: server, transport, offered rate, calls, successes, failure %, achieved
 # calls/s, server CPU (µs per successful call, the kernel's part of it (stime) alone, and % of one
 # core, from /proc utime+stime of every server process), SIPp CPU %, response time p50/p99 (ms, bucket upper bounds: first REGISTER to
@@ -162,7 +163,7 @@ PY
 }
 
 echo "# date $(date -u +%FT%TZ)  host $(uname -srm)  cpus $(nproc)  $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
-echo "# sipwarden $("$SIPWARDEN" version | awk '{print $2}') ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)) workers=$WORKERS   $(kamailio -v | head -1) children=$CHILDREN   $(sipp -v 2>&1 | grep -o 'SIPp v[^ ]*')"
+echo "# sipwarden $("$SIPWARDEN" version | awk '{print $2}') ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)) workers=$WORKERS synchronous=${SW_SYNC:-full}   $(kamailio -v | head -1) children=$CHILDREN   $(sipp -v 2>&1 | grep -o 'SIPp v[^ ]*')"
 echo "# duration ${DURATION}s per run; server CPU = utime+stime of all server processes / successful calls"
 printf "%-9s %-3s %6s %7s %7s %7s %8s %8s %7s %7s %7s %6s %6s %s\n" server tr rate calls success fail achieved "us/call" "sys_us" "srv_cpu" "sipp" p50 p99 verdict
 for server in $SERVERS; do

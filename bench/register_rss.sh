@@ -9,6 +9,7 @@
 # Knobs: RATE [5000] calls/s   SECONDS_AT ["7 38"] when to read, seconds after SIPp starts
 #        (the load lasts 4 s longer than the last)   SIPWARDEN [build/release/sipwarden]
 #        WORKERS [2]   IP [127.0.0.1]
+#        SW_SYNC [full] sipwarden's [store] synchronous: "normal" = no sync per commit
 # Output: one line per reading (seconds, VmRSS, VmHWM in kB), then SIPp's successful and failed
 # calls.
 set -u

@@ -216,7 +216,7 @@ Config loadConfigFile(const std::filesystem::path& file) {
   r.checkKeys(
       root, "",
       {"data_dir", "workers", "listen", "listener", "domain", "gateway", "dns", "log", "registrar", "auth", "transport", "tls",
-       "timers", "proxy", "messages", "shutdown_grace", "websocket", "web"});
+       "timers", "proxy", "messages", "store", "shutdown_grace", "websocket", "web"});
   if (const toml::node* n = root.get("data_dir")) {
     if (!n->is_string() || n->as_string()->get().empty()) {
       fail(r.key("", "data_dir") + " = " + describe(*n), "expected a directory path string");
@@ -435,6 +435,12 @@ Config loadConfigFile(const std::filesystem::path& file) {
     r.integer(*t, "messages", "offline_expiry", expiry, 60, 365 * 86400);
     c.messages.offlineExpiry = std::chrono::seconds(expiry);
     r.integer(*t, "messages", "max_body", c.messages.maxBody, 1300, 65000);
+  }
+  if (const toml::node* n = root.get("store")) {
+    const toml::table* t = n->as_table();
+    if (t == nullptr) fail(r.key("", "store"), "expected a table [store]");
+    r.checkKeys(*t, "store", {"synchronous"});
+    r.string(*t, "store", "synchronous", c.store.synchronous, {"full", "normal"});
   }
   if (const toml::node* n = root.get("websocket")) {
     const toml::table* t = n->as_table();

@@ -105,6 +105,13 @@ struct Config {
     std::uint32_t maxBody = 65000;
   } messages;
 
+  struct Store {
+    /// SQLite's synchronous setting for the data directory's database: "full" syncs every commit
+    /// (an acknowledged binding or offline MESSAGE survives a power loss); "normal" syncs the WAL
+    /// only at checkpoints (it survives a crash or kill -9 of the server, not of the machine).
+    std::string synchronous = "full";
+  } store;
+
   struct Tls {
     /// One certificate chain (leaf first, then intermediates) and its key, PEM.
     std::string certificate;

@@ -149,7 +149,9 @@ int runServer(ServeOptions options) {
     (void)!::write(lockFd, pid.data(), pid.size());
   }
   const std::vector<std::uint8_t> secret = loadOrCreateSecret(cfg.dataDir);
-  storage::SqliteStore store(cfg.dataDir / "sipwarden.db");
+  storage::StoreSettings storeSettings;
+  storeSettings.syncEveryCommit = cfg.store.synchronous == "full";
+  storage::SqliteStore store(cfg.dataDir / "sipwarden.db", storeSettings);
   UserDirectory users(store);
 
   if (options.demoUser) {
@@ -351,6 +353,13 @@ int runServer(ServeOptions options) {
       "{} user(s), {} binding(s) restored from {} ({} expired while stopped, deleted); offline messages waiting for "
       "{} user(s)",
       userCount, restoredCount, (cfg.dataDir / "sipwarden.db").string(), expiredCount, offline.recipientsWaiting());
+  if (const std::string mode = store.synchronousMode(); mode == "full") {
+    spdlog::info("store: synchronous = full (every commit is synced to the disk before its answer)");
+  } else {
+    spdlog::info("store: synchronous = {}: a commit survives a crash of the server, but the last ones may be lost "
+                 "if the machine loses power or its kernel crashes",
+                 mode);
+  }
 
   for (std::size_t i = 0; i < workers.size(); ++i) {
     Worker& w = *workers[i];

@@ -190,6 +190,7 @@ struct SqliteStore::SyncStatements {
         commit(c.prepare("COMMIT")),
         rollback(c.prepare("ROLLBACK")),
         dataVersion(c.prepare("PRAGMA data_version")),
+        synchronous(c.prepare("PRAGMA synchronous")),
         generation(c.prepare("SELECT value FROM meta WHERE name = 'users_generation'")),
         insertUser(
             c.prepare(concat({"INSERT INTO users(", kUserColumns,
@@ -216,7 +217,7 @@ struct SqliteStore::SyncStatements {
         countAllMessages(c.prepare("SELECT count(*) FROM messages WHERE expires_at > ?1")),
         messageAors(c.prepare("SELECT DISTINCT aor FROM messages WHERE expires_at > ?1 ORDER BY aor")) {}
 
-  Statement &begin, &commit, &rollback, &dataVersion, &generation;
+  Statement &begin, &commit, &rollback, &dataVersion, &synchronous, &generation;
   Statement &insertUser, &updateUser, &deleteUser, &deleteAor, &deleteAorMessages, &findUser, &listUsers;
   Statement &loadBindings, &purgeExpired;
   Statement &insertMessage, &pendingMessages, &deleteMessage, &purgeExpiredMessages, &countAorMessages,
@@ -255,12 +256,14 @@ SqliteStore::SqliteStore(std::filesystem::path file, StoreSettings settings)
     std::string mode = q.step() ? q.columnText(0) : std::string();
     if (mode != "wal") throw StoreError(file_.string() + ": cannot enable WAL journal mode (got '" + mode + "')");
   }
+  if (!settings_.syncEveryCommit) sync_->exec("PRAGMA synchronous = NORMAL");
   migrate();
   syncSql_ = std::make_unique<SyncStatements>(*sync_);
   lastDataVersion_ = sync_->pragmaInt(syncSql_->dataVersion);
   lastGeneration_ = usersGeneration();
 
   writer_ = std::make_unique<Connection>(file_, false, settings_.busyTimeoutMs);
+  if (!settings_.syncEveryCommit) writer_->exec("PRAGMA synchronous = NORMAL");
   writerSql_ = std::make_unique<WriterStatements>(*writer_);
   thread_ = std::thread([this] {
     ::pthread_setname_np(::pthread_self(), "sw-store");
@@ -295,6 +298,17 @@ void SqliteStore::migrate() {
   // PRAGMA takes no parameters; the value is our own constant.
   sync_->exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
   tx.commit();
+}
+
+std::string SqliteStore::synchronousMode() {
+  std::lock_guard lock(syncMutex_);
+  // PRAGMA synchronous answers 0 (OFF), 1 (NORMAL), 2 (FULL) or 3 (EXTRA).
+  switch (sync_->pragmaInt(syncSql_->synchronous)) {
+    case 0: return "off";
+    case 1: return "normal";
+    case 2: return "full";
+    default: return "extra";
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

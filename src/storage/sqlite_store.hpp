@@ -80,12 +80,16 @@ struct StoreSettings {
   std::size_t maxBatch = 8192;
   /// How long a statement waits for another connection's (or process's) write lock.
   int busyTimeoutMs = 5000;
+  /// true: PRAGMA synchronous=FULL, every commit syncs the WAL to the disk (a commit survives a
+  /// power loss). false: NORMAL, the WAL is synced only at checkpoints (a commit survives a crash
+  /// or kill -9 of the server, not a power loss or an OS crash; no fdatasync per commit).
+  bool syncEveryCommit = true;
 };
 
 class SqliteStore {
  public:
   /// Opens or creates the database at `file` (the parent directory must exist): WAL journal,
-  /// synchronous=FULL, busy timeout, foreign keys; the schema is versioned with PRAGMA
+  /// synchronous=FULL (or NORMAL, StoreSettings::syncEveryCommit), busy timeout, foreign keys; the schema is versioned with PRAGMA
   /// user_version and migrated forward. Starts the writer thread. Throws StoreError.
   explicit SqliteStore(std::filesystem::path file, StoreSettings settings = {});
   /// Commits every queued change (running its callback), then stops the writer thread.
@@ -94,6 +98,8 @@ class SqliteStore {
   SqliteStore& operator=(const SqliteStore&) = delete;
 
   [[nodiscard]] const std::filesystem::path& file() const { return file_; }
+  /// The synchronous setting in force, as SQLite reports it: "full" or "normal".
+  [[nodiscard]] std::string synchronousMode();
 
   // ---- users: synchronous (CLI, start-up, cache misses). Thread-safe: one connection under a
   // mutex, separate from the writer's. Throw StoreError on database errors (I/O, a lock held

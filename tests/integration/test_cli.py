@@ -116,6 +116,8 @@ class CliTest(unittest.TestCase):
         self.check_bad("this is not toml\n", "bad.toml:1")
         self.check_bad('[auth]\nalgorithms = ["SHA-1"]\n', "auth.algorithms[0]", "SHA-256")
         self.check_bad("[transport]\nudp_mtu = 500\n", "transport.udp_mtu", "500", "576-65535")
+        self.check_bad('[store]\nsynchronous = "off"\n', "store.synchronous", "off", "expected one of", "normal")
+        self.check_bad("[store]\nsync = \"full\"\n", "store.sync", "unknown key", "synchronous")
 
     def test_serve_rejects_bad_flags(self):
         r = run("serve", "--listen", "udp:nowhere:5060", "--data-dir", self.data)

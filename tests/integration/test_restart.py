@@ -95,5 +95,26 @@ class RestartTest(unittest.TestCase):
         self.assertEqual(self.server.stop(), 0)
 
 
+
+class RestartWithoutSyncPerCommitTest(RestartTest):
+    """[store] synchronous = "normal" gives up the sync per commit (a power loss may lose the last
+    commits), not durability against a crash of the server: kill -9 still loses nothing that was
+    acknowledged. Every test of RestartTest runs again in this mode."""
+
+    def setUp(self):
+        self.server = Server(CONFIG + '[store]\nsynchronous = "normal"\n')
+        self.addCleanup(self.server.cleanup)
+
+    def test_the_start_says_which_mode_is_in_force(self):
+        self.server.start()
+        self.assertIn("store: synchronous = normal", self.server.read_log())
+        self.assertEqual(self.server.stop(), 0)
+        default = Server(CONFIG)
+        self.addCleanup(default.cleanup)
+        default.start()
+        self.assertIn("store: synchronous = full", default.read_log())
+        self.assertEqual(default.stop(), 0)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -132,6 +132,25 @@ TEST_F(SqliteStoreTest, CreatesSchemaInWalMode) {
   EXPECT_EQ(rawQuery("PRAGMA user_version"), "3");
 }
 
+TEST_F(SqliteStoreTest, SyncsEveryCommitUnlessToldOtherwise) {
+  {
+    SqliteStore store(db());
+    EXPECT_EQ(store.synchronousMode(), "full");
+  }
+  StoreSettings settings;
+  settings.syncEveryCommit = false;
+  SqliteStore store(db(), settings);
+  EXPECT_EQ(store.synchronousMode(), "normal");
+  // Still the WAL journal, and a change the writer commits is there.
+  EXPECT_EQ(rawQuery("PRAGMA journal_mode"), "wal");
+  bool committed = false;
+  store.replaceBindings("alice@example.com", {makeBinding("alice@example.com", "sip:a@192.0.2.1", kNow + 60)},
+                        [&](bool ok) { committed = ok; });
+  store.flush();
+  EXPECT_TRUE(committed);
+  EXPECT_EQ(rawQuery("SELECT contact FROM bindings WHERE aor = 'alice@example.com'"), "sip:a@192.0.2.1");
+}
+
 // Schema version 1 exactly as its migration created it (kMigrations[0]; a released step never
 // changes), to check that a database written by an older build is carried forward.
 constexpr const char* kVersion1Schema = R"sql(
