@@ -149,6 +149,10 @@ void TransactionLayer::receiveCancel(sip::Message& cancel, const transport::Peer
 bool TransactionLayer::respondStatelessly(TransactionId id, const sip::Message& response) {
   std::uint32_t slot = slotOf(id);
   if (slot == kNoSlot || !slots_[slot].isServer() || slots_[slot].sentResponse) return false;
+  // Only before any final: an INVITE in Proceeding (a 2xx already sent leaves it Accepted, with
+  // no response kept), a non-INVITE in Trying.
+  const State state = slots_[slot].state;
+  if (state != (slots_[slot].kind == Kind::ServerInvite ? State::Proceeding : State::Trying)) return false;
   const int status = response.statusCode();
   if (!response.isResponse() || status < 200 || status > 699) return false;
   // A 2xx to INVITE needs its transaction (Accepted, RFC 6026 §7.1) to meet the ACK.

@@ -442,6 +442,17 @@ TEST_F(ServerInvite, NoStatelessAnswerForA2xxOrAfterThe100) {
   EXPECT_EQ(layer.state(id), State::Proceeding);
 }
 
+TEST_F(ServerInvite, NoStatelessAnswerAfterA2xx) {
+  TransactionId id = receiveNew(uac);
+  ASSERT_TRUE(respond(id, req, 200));
+  ASSERT_EQ(layer.state(id), State::Accepted);
+  const std::size_t sent = sender.sent.size();
+  EXPECT_FALSE(layer.respondStatelessly(id, sip::Message::responseTo(req, 486, {}, "sl.t1")))
+      << "no refusal after the 2xx, and the transaction stays to meet the ACK";
+  EXPECT_EQ(layer.state(id), State::Accepted);
+  EXPECT_EQ(sender.sent.size(), sent);
+}
+
 TEST_F(ServerInvite, TerminateRemovesWithoutCallbacks) {
   TransactionId id = receiveNew(uac);
   EXPECT_TRUE(layer.terminate(id));
