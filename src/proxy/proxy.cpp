@@ -86,13 +86,35 @@ namespace {
 constexpr std::string_view kStatelessTagPrefix = "sl.";
 }
 
-std::string_view writeStatelessTag(std::array<char, 16>& out) {
-  writeTag(out);
+StatelessTags::StatelessTags(std::span<const std::uint8_t> secret) : mac_(secret) {}
+
+std::string_view StatelessTags::write(const sip::Message& m, std::array<char, 16>& out) const {
+  // The fields a retransmission and the ACK for a non-2xx final share, each followed by a
+  // separator no token or Call-ID contains. "sl" first keeps these MACs apart from the flow
+  // tokens' and the nonces' under the same secret.
+  std::string data;
+  data.reserve(96 + m.callId().size());
+  data.append("sl\n").append(m.callId()).push_back('\n');
+  data.append(m.from().tag().value_or(std::string_view())).push_back('\n');
+  data.append(std::to_string(m.cseq().number)).push_back('\n');
+  if (m.hasVia()) data.append(m.topVia().branch.value_or(std::string_view()));
+  auth::Sha256Mac mac{};
+  if (!mac_.compute(data.data(), data.size(), mac)) {
+    // OpenSSL failed: a random tag still makes a valid answer (only the §8.2.7 repeatability and
+    // the recognition of its ACK are lost).
+    writeTag(out);
+  } else {
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = kHex[(mac[i / 2] >> (i % 2 == 0 ? 4 : 0)) & 15];
+  }
   std::copy(kStatelessTagPrefix.begin(), kStatelessTagPrefix.end(), out.begin());
   return {out.data(), out.size()};
 }
 
-bool isStatelessTag(std::string_view tag) { return tag.starts_with(kStatelessTagPrefix); }
+bool StatelessTags::matches(const sip::Message& m, std::string_view tag) const {
+  if (!tag.starts_with(kStatelessTagPrefix)) return false;
+  std::array<char, 16> expected{};
+  return write(m, expected) == tag;
+}
 
 std::string newTag() {
   std::array<char, 16> buf{};

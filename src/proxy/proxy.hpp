@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -117,11 +118,25 @@ int workerOfBranch(std::string_view branch);
 std::string newTag();
 /// The same tag written into `out` (no allocation); returns a view of it.
 std::string_view writeTag(std::array<char, 16>& out);
-/// A To tag for a response sent without transaction state (RFC 3261 §8.2.7): "sl." and 13 hex
-/// digits (52 random bits). The ACK a caller sends for such a final carries it, matches no
-/// transaction, and is recognised by it and dropped (isStatelessTag).
-std::string_view writeStatelessTag(std::array<char, 16>& out);
-[[nodiscard]] bool isStatelessTag(std::string_view tag);
+/// To tags for finals sent without transaction state (RFC 3261 §8.2.7): "sl." and 13 hex digits
+/// of HMAC-SHA256(secret, Call-ID, From tag, CSeq number, top Via branch). §8.2.7 asks for "the
+/// same tag for the same request": a retransmission is answered with the tag of the first answer.
+/// The caller's ACK for such a final has the same Call-ID, From tag, CSeq number and (§17.1.1.3)
+/// Via branch as its INVITE, so matches() recognises it as the ACK of one of our stateless finals
+/// (it matches no transaction) without trusting the "sl." prefix alone.
+/// Thread-safety: const after construction; one instance serves every worker.
+class StatelessTags {
+ public:
+  explicit StatelessTags(std::span<const std::uint8_t> secret);
+  /// The tag for a final answering `m` (a request, or the response made from it), written into
+  /// `out` (no allocation); returns a view of it.
+  std::string_view write(const sip::Message& m, std::array<char, 16>& out) const;
+  /// Whether `tag` is the one write() gives for `m` (a response of ours, or an ACK for it).
+  [[nodiscard]] bool matches(const sip::Message& m, std::string_view tag) const;
+
+ private:
+  auth::HmacSha256 mac_;
+};
 
 class Proxy {
  public:

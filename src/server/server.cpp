@@ -241,6 +241,7 @@ int runServer(ServeOptions options) {
                                      : cfg.tls.identity == "san-or-cn" ? Identity::SanOrCn
                                                                        : Identity::None;
   proxy::FlowTokens flowTokens(secret);
+  proxy::StatelessTags statelessTags(secret);
   registrar::GruuCodec gruus(secret);
   im::OfflineMessages offline(store, im::OfflineSettings{.maxPerUser = cfg.messages.offlineMaxPerUser,
                                                          .expiry = cfg.messages.offlineExpiry});
@@ -270,7 +271,7 @@ int runServer(ServeOptions options) {
   dnsSettings.attempts = static_cast<int>(cfg.dns.attempts);
   transport::DnsResolver dns(dnsSettings);
   Services services{coreSettings, authenticator, location, registrar,       store, users, stats,
-                    flowTokens,   offline,       *securityPolicy, dns,  gruus};
+                    flowTokens,   offline,       *securityPolicy, dns,  gruus, statelessTags};
 
   transport::TlsContextHolder tlsContexts;
   TlsSetup tls(tlsContexts);

@@ -18,6 +18,10 @@
 #include "server/user_directory.hpp"
 #include "storage/sqlite_store.hpp"
 
+namespace sipwarden::proxy {
+class StatelessTags;
+}
+
 namespace sipwarden::server {
 
 struct Domain {
@@ -49,6 +53,7 @@ struct Services {
   const security::SecurityPolicy& security;
   transport::DnsResolver& dns;
   const registrar::GruuCodec& gruus;
+  const proxy::StatelessTags& statelessTags;
   std::atomic<bool> draining{false};           ///< shutting down: new requests get 503
   std::atomic<std::int64_t> pendingWrites{0};  ///< REGISTERs waiting for their store commit
 

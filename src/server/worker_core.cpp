@@ -267,7 +267,7 @@ void WorkerCore::makeResponseInto(sip::Message& out, const sip::Message& req, in
   std::array<char, 16> tag{};
   std::string_view toTag;
   if (answersStatelessly(req, status)) {
-    toTag = proxy::writeStatelessTag(tag);
+    toTag = services_.statelessTags.write(req, tag);
   } else if (status > 100) {
     toTag = writeTag(tag);
   }
@@ -275,21 +275,26 @@ void WorkerCore::makeResponseInto(sip::Message& out, const sip::Message& req, in
   out.addHeader("Server", services_.settings.serverHeader);
 }
 
-bool WorkerCore::answersStatelessly(const sip::Message& req, int status) {
+bool WorkerCore::answersStatelessly(const sip::Message& req, int status) const {
   // RFC 3261 §8.2.7. Challenges: a flood without credentials must leave no state. Every other
   // final of ours to an INVITE is a refusal before any forwarding (404, 403, 488, 482...): kept
   // statefully over UDP it would be sent again and again by Timer G until Timer H, 11 times in
   // 32 s, to whatever source address the INVITE claimed, a reflection amplifier. The caller's
-  // own INVITE retransmissions make a stateless final just as reliable.
-  return status == 401 || status == 407 || (status >= 300 && req.method() == sip::Method::Invite);
+  // own INVITE retransmissions make a stateless final just as reliable, as long as a
+  // retransmission gets the same answer: not after a digest check, whose nonce count a
+  // retransmission would replay (it would get 407). Such a refusal went to an authenticated
+  // user, not to a forged address, and keeps its transaction.
+  if (status == 401 || status == 407) return true;
+  return status >= 300 && req.method() == sip::Method::Invite && !credentialsUsed_;
 }
 
 void WorkerCore::respond(TransactionId id, const sip::Message& response) {
   const int s = response.statusCode();  // read first: `response` may be a scratch the call reuses
   const std::optional<std::string_view> tag = response.to().tag();
-  // A response made statelessly (its To tag says so) leaves the transaction at once, unless the
-  // transaction answered before (an automatic 100 Trying to a slow INVITE): then it keeps to it.
-  const bool sent = (tag && proxy::isStatelessTag(*tag) && txn_.respondStatelessly(id, response)) ||
+  // A response made statelessly (its To tag is the one StatelessTags gives its request) leaves the
+  // transaction at once, unless the transaction answered before (an automatic 100 Trying to a
+  // slow INVITE): then it keeps to it.
+  const bool sent = (tag && services_.statelessTags.matches(response, *tag) && txn_.respondStatelessly(id, response)) ||
                     txn_.respond(id, response, transaction::Clock::now());
   if (sent && s >= 100 && s < 700) services_.stats.responsesSent[static_cast<std::size_t>(s)]++;
 }
@@ -362,6 +367,7 @@ bool isDnsName(const sip::Uri& uri) {
 }  // namespace
 
 void WorkerCore::onRequest(TransactionId id, sip::Message& req, const Peer& from) {
+  credentialsUsed_ = false;
   if (services_.draining.load(std::memory_order_relaxed)) {
     sip::Message resp = makeResponse(req, 503, "Shutting Down");
     resp.addHeader("Retry-After", "5");
@@ -499,6 +505,7 @@ bool WorkerCore::authorizeSender(TransactionId id, sip::Message& req) {
   };
   switch (auth.outcome) {
     case auth::AuthOutcome::Authenticated:
+      credentialsUsed_ = true;
       // §22.3: these credentials were for us; the next hop has no use for them.
       req.removeHeader(sip::HeaderId::ProxyAuthorization);
       return true;
@@ -511,6 +518,7 @@ bool WorkerCore::authorizeSender(TransactionId id, sip::Message& req) {
       challenge407(false);
       return false;
     case auth::AuthOutcome::Forbidden:
+      credentialsUsed_ = true;  // the nonce count was recorded before the names were compared
       services_.stats.authFailures++;
       reply(id, req, 403, "Forbidden: the From user is not the authenticated user");
       return false;
@@ -634,11 +642,12 @@ void WorkerCore::forwardAfterLookup(TransactionId id, sip::Message& req, const P
   auto wire = std::make_shared<std::string>(sip::toWire(req));
   const bool queued = services_.dns.resolve(std::move(lookup), io_,
                         [this, id, wire, from, host = std::string(next.hostBare()), requestUri = std::move(requestUri),
-                         modes = currentModes_](std::vector<transport::DnsTarget> found) {
+                         modes = currentModes_, used = credentialsUsed_](std::vector<transport::DnsTarget> found) {
                           sip::Message m;
                           if (sip::parseMessage(*wire, m, sip::Limits{.maxMessageSize = wire->size() + 1})) return;
                           currentSource_ = from;
                           currentModes_ = modes;
+                          credentialsUsed_ = used;
                           std::vector<proxy::Target> targets;
                           int q = 1000;
                           for (const transport::DnsTarget& d : found) {
@@ -1023,7 +1032,7 @@ void WorkerCore::onCancel(TransactionId cancelId, TransactionId inviteId, sip::M
 
 void WorkerCore::onAck(sip::Message& ack, const Peer& from) {
   // The ACK for a final we sent statelessly (answersStatelessly): it ends here, Route or not.
-  if (const std::optional<std::string_view> tag = ack.to().tag(); tag && proxy::isStatelessTag(*tag)) {
+  if (const std::optional<std::string_view> tag = ack.to().tag(); tag && services_.statelessTags.matches(ack, *tag)) {
     services_.stats.statelessAcks++;
     return;
   }

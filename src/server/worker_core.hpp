@@ -127,9 +127,10 @@ class WorkerCore final : public transport::MessageHandler,
   void registerCommitted(std::uint32_t slot, bool ok);
   void respond(transaction::TransactionId id, const sip::Message& response);
   /// Whether our `status` answer to `req` goes without transaction state (RFC 3261 §8.2.7):
-  /// challenges, and every final ≥ 300 to an INVITE. makeResponse then gives it a stateless To tag
-  /// (proxy::writeStatelessTag), by which respond() sends it statelessly and onAck drops its ACK.
-  static bool answersStatelessly(const sip::Message& req, int status);
+  /// challenges, and every final ≥ 300 to an INVITE whose credentials were not used up (see
+  /// credentialsUsed_). makeResponse then gives it a stateless To tag (proxy::StatelessTags), by
+  /// which respond() sends it statelessly and onAck drops its ACK.
+  bool answersStatelessly(const sip::Message& req, int status) const;
   void reply(transaction::TransactionId id, const sip::Message& req, int status, std::string_view reason = {});
   void challenge(transaction::TransactionId id, const sip::Message& req, std::string_view realm, bool stale);
   /// RFC 3261 §18.2.1 (and RFC 3581): received / rport on the top Via of a request; returns the
@@ -149,6 +150,11 @@ class WorkerCore final : public transport::MessageHandler,
   boost::asio::steady_timer ticker_;
   transport::Peer currentSource_;  ///< the real source of the message being handled
   security::DomainModes currentModes_;  ///< the security modes of the request being routed
+  /// The request being handled passed a digest check, which recorded its nonce count: the same
+  /// request again would be refused as a replay (407), so our final to it must be kept in its
+  /// transaction and repeated to a retransmission, not sent statelessly (§8.2.7: a stateless
+  /// answer must be the same for the same request).
+  bool credentialsUsed_ = false;
   /// Some domain is not unsecured, or gateways are listed (else checkSecurity has nothing to do).
   bool securityActive_ = false;
   /// TLS destinations found by name: "host:port" -> the name their certificate must show (RFC 5922).

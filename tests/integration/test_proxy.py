@@ -314,6 +314,41 @@ class ProxyFlows(ServerPerClass, unittest.TestCase):
         self.assertEqual([m.status for m in got], [407], [m.raw for m in got])
         self.assertTrue(re.search(r"tag=sl\.", got[0].get("to")), got[0].raw)
 
+    def test_a_resent_invite_gets_the_same_answer(self):
+        # RFC 3261 §8.2.7: a stateless answer must be the same for the same request, To tag
+        # included. Without credentials: the same 407 (same tag) for the INVITE sent twice.
+        a = self.ua("alice", "secret-a")  # Bob: a known user, not registered in this test (480)
+        a.register()
+        replays = self.server.read_log().count("replayed nc")
+        aor = "sip:bob@%s" % DOMAIN
+        text, branch = a.build_request("INVITE", aor, "<%s>" % aor, ["Contact: %s" % a.contact,
+                                                                     "Content-Type: application/sdp"],
+                                       SDP, call_id="sent-twice", cseq=1)
+        tags = []
+        for _ in range(2):
+            a.c.send_raw(text)
+            r = a.c.recv_final()
+            self.assertEqual(r.status, 407, r.raw)
+            tags.append(re.search(r"tag=([^;>\s]+)", r.get("to")).group(1))
+        self.assertTrue(tags[0].startswith("sl."), tags)
+        self.assertEqual(tags[0], tags[1])
+        # With credentials, refused after they were checked (480: Bob has no binding): the same
+        # request again is the nonce count again. It must get the 480 again, kept by the
+        # transaction, not a 407 for a replay.
+        r, text, call_id = a.send_authenticated("INVITE", "bob", SDP, content_type="application/sdp")
+        self.assertEqual(r.status, 480, r.raw)
+        to = r.get("to")
+        self.assertFalse(re.search(r"tag=sl\.", to), r.raw)  # kept in its transaction
+        a.c.send_raw(text)
+        again = a.c.recv_final()
+        self.assertEqual(again.status, 480, again.raw)
+        self.assertEqual(again.get("to"), to)
+        branch = re.search(r"branch=([^;\s]+)", text).group(1)
+        ack, _ = a.build_request("ACK", "sip:bob@%s" % DOMAIN, to, (), call_id=call_id, branch=branch,
+                                 cseq=int(re.search(r"CSeq: (\d+)", text).group(1)))
+        a.c.send_raw(ack)
+        self.assertEqual(self.server.read_log().count("replayed nc"), replays, self.server.read_log())
+
     def test_loop_detected(self):
         # Dave registers (over UDP: over TCP his connection is the way to him) a contact that is
         # the proxy itself: the request would come back, again and again.

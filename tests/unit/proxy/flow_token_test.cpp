@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "proxy/proxy.hpp"
+#include "sip/parser.hpp"
 
 namespace sipwarden::proxy {
 namespace {
@@ -61,6 +62,43 @@ TEST(ProxyBranch, CarriesTheWorkerAndTheMagicCookie) {
   EXPECT_EQ(workerOfBranch("z9hG4bK776asdhds"), -1);
   EXPECT_EQ(workerOfBranch("z9hG4bKswzz"), -1);
   EXPECT_EQ(workerOfBranch(""), -1);
+}
+
+sip::Message parsed(const std::string& text) {
+  sip::Message m;
+  EXPECT_FALSE(sip::parseMessage(text, m, sip::Limits{}, sip::Framing::Datagram)) << text;
+  m.ownText();
+  return m;
+}
+
+std::string request(const char* method, int cseq, const char* branch, const char* to) {
+  return std::string(method) + " sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=" + branch +
+         "\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=a1\r\nTo: " + to +
+         "\r\nCall-ID: c1@192.0.2.1\r\nCSeq: " + std::to_string(cseq) + " " + method +
+         "\r\nContent-Length: 0\r\n\r\n";
+}
+
+TEST(StatelessTags, SameRequestSameTagAndItsAckIsRecognised) {
+  StatelessTags tags(secret(7));
+  std::array<char, 16> a{}, b{};
+  sip::Message invite = parsed(request("INVITE", 1, "z9hG4bK1", "<sip:bob@example.com>"));
+  const std::string tag(tags.write(invite, a));
+  EXPECT_EQ(tag.rfind("sl.", 0), 0u);
+  EXPECT_EQ(tag.size(), 16u);
+  // §8.2.7: a retransmission (parsed again) gets the same tag.
+  EXPECT_EQ(tags.write(parsed(request("INVITE", 1, "z9hG4bK1", "<sip:bob@example.com>")), b), tag);
+  // The response made from the request, and the caller's ACK for it (§17.1.1.3: same Call-ID,
+  // From tag, CSeq number and branch), match it.
+  EXPECT_TRUE(tags.matches(sip::Message::responseTo(invite, 480, {}, tag), tag));
+  const std::string to = "<sip:bob@example.com>;tag=" + tag;
+  EXPECT_TRUE(tags.matches(parsed(request("ACK", 1, "z9hG4bK1", to.c_str())), tag));
+  // Another request, another secret, or a tag that only starts with "sl.": no match.
+  EXPECT_NE(tags.write(parsed(request("INVITE", 2, "z9hG4bK2", "<sip:bob@example.com>")), b), tag);
+  EXPECT_FALSE(tags.matches(parsed(request("ACK", 2, "z9hG4bK2", to.c_str())), tag));
+  EXPECT_FALSE(StatelessTags(secret(8)).matches(parsed(request("ACK", 1, "z9hG4bK1", to.c_str())), tag));
+  EXPECT_FALSE(tags.matches(parsed(request("ACK", 1, "z9hG4bK1", "<sip:bob@example.com>;tag=sl.0123456789abc")),
+                            "sl.0123456789abc"));
+  EXPECT_FALSE(tags.matches(invite, "1234567890abcdef"));
 }
 
 }  // namespace
