@@ -285,7 +285,9 @@ bool WorkerCore::answersStatelessly(const sip::Message& req, int status) const {
   // retransmission would replay (it would get 407). Such a refusal went to an authenticated
   // user, not to a forged address, and keeps its transaction.
   if (status == 401 || status == 407) return true;
-  return status >= 300 && req.method() == sip::Method::Invite && !credentialsUsed_;
+  // A 487 ends a cancelled INVITE: its transaction must stay to absorb that INVITE's
+  // retransmissions, which would otherwise be taken for a new call.
+  return status >= 300 && status != 487 && req.method() == sip::Method::Invite && !credentialsUsed_;
 }
 
 void WorkerCore::respond(TransactionId id, const sip::Message& response) {
@@ -639,10 +641,12 @@ void WorkerCore::forwardAfterLookup(TransactionId id, sip::Message& req, const P
     if (transport_.listenerFor(k, false) || transport_.listenerFor(k, true)) lookup.supported.push_back(k);
   }
   // The request outlives this call: keep it as bytes and parse it again when the answer is back.
-  auto wire = std::make_shared<std::string>(sip::toWire(req));
+  auto wire = std::make_shared<const std::string>(sip::toWire(req));
+  resolving_[id] = wire;
   const bool queued = services_.dns.resolve(std::move(lookup), io_,
                         [this, id, wire, from, host = std::string(next.hostBare()), requestUri = std::move(requestUri),
                          modes = currentModes_, used = credentialsUsed_](std::vector<transport::DnsTarget> found) {
+                          if (resolving_.erase(id) == 0) return;  // cancelled (and answered 487) meanwhile
                           sip::Message m;
                           if (sip::parseMessage(*wire, m, sip::Limits{.maxMessageSize = wire->size() + 1})) return;
                           currentSource_ = from;
@@ -675,6 +679,7 @@ void WorkerCore::forwardAfterLookup(TransactionId id, sip::Message& req, const P
                           }
                         });
   if (!queued) {
+    resolving_.erase(id);
     sip::Message resp = makeResponse(req, 503, "Too Many DNS Lookups In Progress");
     resp.addHeader("Retry-After", "5");
     respond(id, resp);
@@ -1021,6 +1026,18 @@ void WorkerCore::registerCommitted(std::uint32_t slot, bool ok) {
 
 void WorkerCore::onCancel(TransactionId cancelId, TransactionId inviteId, sip::Message& cancel, const Peer&) {
   if (proxy_.onCancel(cancelId, inviteId, cancel, transaction::Clock::now())) return;
+  if (auto it = inviteId != 0 ? resolving_.find(inviteId) : resolving_.end(); it != resolving_.end()) {
+    // §9.2: the INVITE waits for an RFC 3263 lookup, nothing was forwarded yet: 200 for the
+    // CANCEL, 487 for the INVITE, and the lookup's answer is dropped.
+    std::shared_ptr<const std::string> wire = std::move(it->second);
+    resolving_.erase(it);
+    reply(cancelId, cancel, 200);
+    sip::Message invite;
+    if (!sip::parseMessage(*wire, invite, sip::Limits{.maxMessageSize = wire->size() + 1})) {
+      reply(inviteId, invite, 487, "Request Terminated");
+    }
+    return;
+  }
   // §9.2: no matching INVITE transaction -> 481. One the proxy does not hold was answered by the
   // server itself already: the CANCEL gets 200 and changes nothing.
   if (inviteId == 0) {

@@ -159,6 +159,9 @@ class WorkerCore final : public transport::MessageHandler,
   bool securityActive_ = false;
   /// TLS destinations found by name: "host:port" -> the name their certificate must show (RFC 5922).
   std::unordered_map<std::string, std::string> tlsNames_;
+  /// Requests waiting for an RFC 3263 lookup (forwardAfterLookup), as they will be forwarded: a
+  /// CANCEL meanwhile answers its INVITE 487 here, and the lookup's answer then does nothing.
+  std::unordered_map<transaction::TransactionId, std::shared_ptr<const std::string>> resolving_;
   std::chrono::steady_clock::time_point logWindow_{};
   int logsInWindow_ = 0;
   std::uint64_t suppressedLogs_ = 0;

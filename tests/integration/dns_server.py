@@ -24,8 +24,10 @@ class DnsServer:
     """records: {(name, type): [rdata tuple]}; A: ("127.0.0.1",), SRV: (prio, weight, port, target),
     NAPTR: (order, pref, flags, services, regexp, replacement)."""
 
-    def __init__(self, records):
+    def __init__(self, records, slow=(), delay=0.6):
+        """`slow`: names answered `delay` seconds late (an answer still under way)."""
         self.records = {(n.lower().rstrip("."), t): v for (n, t), v in records.items()}
+        self.slow, self.delay = {n.lower() for n in slow}, delay
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
@@ -49,10 +51,18 @@ class DnsServer:
                 reply = self.answer(data)
             except (IndexError, struct.error, UnicodeDecodeError):
                 continue
-            try:
-                self.sock.sendto(reply, addr)
-            except OSError:
+            if self.queries and self.queries[-1][0] in self.slow:
+                threading.Timer(self.delay, self.send, (reply, addr)).start()
+                continue
+            if not self.send(reply, addr):
                 return
+
+    def send(self, reply, addr):
+        try:
+            self.sock.sendto(reply, addr)
+            return True
+        except OSError:
+            return False
 
     def answer(self, query):
         qid, _flags, qd = struct.unpack("!HHH", query[:6])

@@ -3,6 +3,7 @@ test one on loopback, named by [dns] servers): NAPTR → SRV → A, SRV for a tr
 with an explicit port, NXDOMAIN → 404; and over TLS the callee's certificate must name the URI's
 domain (RFC 5922), else nothing is sent."""
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -15,6 +16,9 @@ from dns_server import DnsServer
 from harness import Server
 from proxy_ua import UA
 from tls_fixtures import Pki
+
+SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+       "m=audio 4000 RTP/AVP 0\r\n")
 
 
 class DnsRelay(unittest.TestCase):
@@ -57,7 +61,8 @@ class DnsRelay(unittest.TestCase):
             ("_sips._tcp.wrong.far.test", "SRV"): [(0, 0, cls.tls_wrong.getsockname()[1], "host1.far.test")],
             ("wrong.far.test", "A"): [("127.0.0.1",)],
             ("plain.far.test", "A"): [("127.0.0.1",)],
-        })
+            ("slow.far.test", "A"): [("127.0.0.1",)],
+        }, slow={"slow.far.test"}, delay=0.6)
         config = ('[proxy]\nrelay = true\n[dns]\nservers = ["127.0.0.1:%d"]\ntimeout = 1\nattempts = 1\n'
                   '[tls]\ncertificate = "%s"\nprivate_key = "%s"\nca_file = "%s"\n' % (
                       cls.dns.port, cls.pki.path("server-chain.crt"), cls.pki.path("server.key"),
@@ -116,6 +121,42 @@ class DnsRelay(unittest.TestCase):
         a = self.alice()
         r, _, _ = a.send_authenticated("MESSAGE", "carol", "nowhere", target_domain="nowhere.test")
         self.assertEqual(r.status, 404, r.raw)
+
+    def test_cancel_while_the_lookup_is_under_way(self):
+        # The INVITE waits for the DNS answer (0.6 s late) when its CANCEL comes: nothing has been
+        # forwarded yet, so the CANCEL gets 200, the INVITE 487 (§9.2), and the late answer must
+        # not send the cancelled INVITE on to the callee.
+        a = self.alice()
+        target = "slow.far.test:%d" % self.udp.getsockname()[1]
+        _, text, call_id = a.send_authenticated("INVITE", "carol", SDP, content_type="application/sdp",
+                                                target_domain=target, wait=False)
+        branch = re.search(r"branch=([^;\s]+)", text).group(1)
+        cseq = int(re.search(r"CSeq: (\d+)", text).group(1))
+        uri = "sip:carol@%s" % target
+        cancel, _ = a.build_request("CANCEL", uri, "<%s>" % uri, (), call_id=call_id, branch=branch, cseq=cseq)
+        a.c.send_raw(cancel)
+        finals = {}
+        while len(finals) < 2:
+            r = a.c.recv(3)
+            if r.status >= 200:
+                finals[r.get("cseq").split()[1]] = r
+        self.assertEqual(finals["CANCEL"].status, 200, finals["CANCEL"].raw)
+        self.assertEqual(finals["INVITE"].status, 487, finals["INVITE"].raw)
+        ack, _ = a.build_request("ACK", uri, finals["INVITE"].get("to"), (), call_id=call_id, branch=branch, cseq=cseq)
+        a.c.send_raw(ack)
+        # (The socket is shared: another test's unanswered MESSAGE may still be retransmitted to it.)
+        deadline = time.time() + 1.5
+        try:
+            while time.time() < deadline:
+                self.udp.settimeout(max(0.01, deadline - time.time()))
+                try:
+                    data, _ = self.udp.recvfrom(65536)
+                except socket.timeout:
+                    break
+                self.assertFalse(data.startswith(b"INVITE"), "the cancelled INVITE reached the callee: %r" % data[:200])
+        finally:
+            self.udp.settimeout(5)
+        self.assertIn(("slow.far.test", "A"), self.dns.queries)
 
     def tls_accept(self, listener, name):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
