@@ -213,10 +213,9 @@ Config loadConfigFile(const std::filesystem::path& file) {
   }
   Reader r(name);
   Config c;
-  r.checkKeys(
-      root, "",
-      {"data_dir", "workers", "listen", "listener", "domain", "gateway", "dns", "log", "registrar", "auth", "transport", "tls",
-       "timers", "proxy", "messages", "store", "shutdown_grace", "websocket", "web"});
+  r.checkKeys(root, "",
+              {"data_dir", "workers", "listen", "listener", "domain", "gateway", "dns", "log", "registrar", "auth",
+               "transport", "tls", "timers", "proxy", "messages", "store", "shutdown_grace", "websocket", "web"});
   if (const toml::node* n = root.get("data_dir")) {
     if (!n->is_string() || n->as_string()->get().empty()) {
       fail(r.key("", "data_dir") + " = " + describe(*n), "expected a directory path string");

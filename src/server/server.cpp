@@ -1,22 +1,22 @@
 #include "server/server.hpp"
 
 #include <fcntl.h>
-#include <malloc.h>
 #include <ifaddrs.h>
+#include <malloc.h>
 #include <net/if.h>
 #include <openssl/hmac.h>
+#include <pthread.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
 #include <sys/file.h>
-#include <pthread.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <csignal>
 #include <boost/asio.hpp>
+#include <csignal>
 #include <fstream>
 #include <iostream>
 #include <set>
@@ -270,8 +270,8 @@ int runServer(ServeOptions options) {
   dnsSettings.timeout = std::chrono::seconds(cfg.dns.timeout);
   dnsSettings.attempts = static_cast<int>(cfg.dns.attempts);
   transport::DnsResolver dns(dnsSettings);
-  Services services{coreSettings, authenticator, location, registrar,       store, users, stats,
-                    flowTokens,   offline,       *securityPolicy, dns,  gruus, statelessTags};
+  Services services{coreSettings, authenticator, location,        registrar, store, users,        stats,
+                    flowTokens,   offline,       *securityPolicy, dns,       gruus, statelessTags};
 
   transport::TlsContextHolder tlsContexts;
   TlsSetup tls(tlsContexts);
@@ -357,9 +357,10 @@ int runServer(ServeOptions options) {
   if (const std::string mode = store.synchronousMode(); mode == "full") {
     spdlog::info("store: synchronous = full (every commit is synced to the disk before its answer)");
   } else {
-    spdlog::info("store: synchronous = {}: a commit survives a crash of the server, but the last ones may be lost "
-                 "if the machine loses power or its kernel crashes",
-                 mode);
+    spdlog::info(
+        "store: synchronous = {}: a commit survives a crash of the server, but the last ones may be lost "
+        "if the machine loses power or its kernel crashes",
+        mode);
   }
 
   for (std::size_t i = 0; i < workers.size(); ++i) {

@@ -643,41 +643,42 @@ void WorkerCore::forwardAfterLookup(TransactionId id, sip::Message& req, const P
   // The request outlives this call: keep it as bytes and parse it again when the answer is back.
   auto wire = std::make_shared<const std::string>(sip::toWire(req));
   resolving_[id] = wire;
-  const bool queued = services_.dns.resolve(std::move(lookup), io_,
-                        [this, id, wire, from, host = std::string(next.hostBare()), requestUri = std::move(requestUri),
-                         modes = currentModes_, used = credentialsUsed_](std::vector<transport::DnsTarget> found) {
-                          if (resolving_.erase(id) == 0) return;  // cancelled (and answered 487) meanwhile
-                          sip::Message m;
-                          if (sip::parseMessage(*wire, m, sip::Limits{.maxMessageSize = wire->size() + 1})) return;
-                          currentSource_ = from;
-                          currentModes_ = modes;
-                          credentialsUsed_ = used;
-                          std::vector<proxy::Target> targets;
-                          int q = 1000;
-                          for (const transport::DnsTarget& d : found) {
-                            proxy::Target t;
-                            t.peer.transport = d.transport;
-                            t.peer.address = d.address;
-                            t.peer.port = d.port;
-                            auto listener = transport_.listenerFor(d.transport, d.address.v6);
-                            if (!listener) continue;
-                            t.peer.listener = *listener;
-                            t.uri = requestUri;
-                            t.q = std::max(q--, 1);  // RFC 3263 §4: one after the other, in order
-                            if (d.transport == TransportKind::Tls) {
-                              if (tlsNames_.size() > 4096) tlsNames_.clear();
-                              tlsNames_[t.peer.hostPort()] = host;
-                            }
-                            targets.push_back(std::move(t));
-                          }
-                          if (targets.empty()) {
-                            reply(id, m, 404, "Cannot Resolve " + host);
-                            return;
-                          }
-                          if (filterDepartures(id, m, targets)) {
-                            proxy_.forward(id, m, from, std::move(targets), transaction::Clock::now(), responseCheck());
-                          }
-                        });
+  const bool queued = services_.dns.resolve(
+      std::move(lookup), io_,
+      [this, id, wire, from, host = std::string(next.hostBare()), requestUri = std::move(requestUri),
+       modes = currentModes_, used = credentialsUsed_](std::vector<transport::DnsTarget> found) {
+        if (resolving_.erase(id) == 0) return;  // cancelled (and answered 487) meanwhile
+        sip::Message m;
+        if (sip::parseMessage(*wire, m, sip::Limits{.maxMessageSize = wire->size() + 1})) return;
+        currentSource_ = from;
+        currentModes_ = modes;
+        credentialsUsed_ = used;
+        std::vector<proxy::Target> targets;
+        int q = 1000;
+        for (const transport::DnsTarget& d : found) {
+          proxy::Target t;
+          t.peer.transport = d.transport;
+          t.peer.address = d.address;
+          t.peer.port = d.port;
+          auto listener = transport_.listenerFor(d.transport, d.address.v6);
+          if (!listener) continue;
+          t.peer.listener = *listener;
+          t.uri = requestUri;
+          t.q = std::max(q--, 1);  // RFC 3263 §4: one after the other, in order
+          if (d.transport == TransportKind::Tls) {
+            if (tlsNames_.size() > 4096) tlsNames_.clear();
+            tlsNames_[t.peer.hostPort()] = host;
+          }
+          targets.push_back(std::move(t));
+        }
+        if (targets.empty()) {
+          reply(id, m, 404, "Cannot Resolve " + host);
+          return;
+        }
+        if (filterDepartures(id, m, targets)) {
+          proxy_.forward(id, m, from, std::move(targets), transaction::Clock::now(), responseCheck());
+        }
+      });
   if (!queued) {
     resolving_.erase(id);
     sip::Message resp = makeResponse(req, 503, "Too Many DNS Lookups In Progress");

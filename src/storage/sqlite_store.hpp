@@ -89,8 +89,8 @@ struct StoreSettings {
 class SqliteStore {
  public:
   /// Opens or creates the database at `file` (the parent directory must exist): WAL journal,
-  /// synchronous=FULL (or NORMAL, StoreSettings::syncEveryCommit), busy timeout, foreign keys; the schema is versioned with PRAGMA
-  /// user_version and migrated forward. Starts the writer thread. Throws StoreError.
+  /// synchronous=FULL (or NORMAL, StoreSettings::syncEveryCommit), busy timeout, foreign keys; the schema is versioned
+  /// with PRAGMA user_version and migrated forward. Starts the writer thread. Throws StoreError.
   explicit SqliteStore(std::filesystem::path file, StoreSettings settings = {});
   /// Commits every queued change (running its callback), then stops the writer thread.
   ~SqliteStore();

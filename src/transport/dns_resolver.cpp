@@ -3,8 +3,8 @@
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <netdb.h>
-#include <pthread.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <resolv.h>
 
 #include <algorithm>

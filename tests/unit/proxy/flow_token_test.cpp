@@ -74,8 +74,7 @@ sip::Message parsed(const std::string& text) {
 std::string request(const char* method, int cseq, const char* branch, const char* to) {
   return std::string(method) + " sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=" + branch +
          "\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=a1\r\nTo: " + to +
-         "\r\nCall-ID: c1@192.0.2.1\r\nCSeq: " + std::to_string(cseq) + " " + method +
-         "\r\nContent-Length: 0\r\n\r\n";
+         "\r\nCall-ID: c1@192.0.2.1\r\nCSeq: " + std::to_string(cseq) + " " + method + "\r\nContent-Length: 0\r\n\r\n";
 }
 
 TEST(StatelessTags, SameRequestSameTagAndItsAckIsRecognised) {
