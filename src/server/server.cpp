@@ -477,6 +477,24 @@ int runServer(ServeOptions options) {
   spdlog::info("stopped: {} requests, {} invalid, {} registrations, {} rejections, {} auth failures",
                stats.requests.load(), stats.invalidMessages.load(), stats.registrations.load(), stats.rejections(),
                stats.authFailures.load());
+  proxy::ProxyStats proxied;
+  for (auto& w : workers) {
+    const proxy::ProxyStats& p = w->core->proxyStats();
+    proxied.forwarded += p.forwarded;
+    proxied.branches += p.branches;
+    proxied.cancelled += p.cancelled;
+    proxied.ringTimeouts += p.ringTimeouts;
+    proxied.loops += p.loops;
+    proxied.flowFailures += p.flowFailures;
+    proxied.refusedDialogs += p.refusedDialogs;
+    proxied.late2xx += p.late2xx;
+  }
+  spdlog::info("proxy: {} requests forwarded on {} branches, {} CANCELs sent, {} ring timeouts, {} loops, {} branches "
+               "failed with their connection, {} answered calls ended for the security policy, {} late 2xx passed on; "
+               "{} ACKs of stateless refusals dropped; {} offline MESSAGEs stored, {} delivered",
+               proxied.forwarded, proxied.branches, proxied.cancelled, proxied.ringTimeouts, proxied.loops,
+               proxied.flowFailures, proxied.refusedDialogs, proxied.late2xx, stats.statelessAcks.load(),
+               stats.offlineStored.load(), stats.offlineDelivered.load());
   spdlog::info("TLS: {} handshakes, {} failed; {} PROXY protocol refusals; {} requests let in by a client "
                "certificate; {} refused by a domain security mode; {} connections closed when their client "
                "certificate no longer verified after a reload",

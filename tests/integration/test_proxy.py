@@ -601,6 +601,32 @@ class OfflineAcrossKill9(unittest.TestCase):
         self.assertEqual(server.stop(), 0, server.read_log())
 
 
+class ShutdownSummary(unittest.TestCase):
+    """The proxy's counters, summed over the workers, are in the log when the server stops."""
+
+    def test_the_stop_logs_what_the_proxy_did(self):
+        server = Server("", users=(("alice", "secret-a"), ("bob", "secret-b")))
+        self.addCleanup(server.cleanup)
+        server.start()
+        a = UA("udp", server.port, "alice", "secret-a")
+        b = UA("udp", server.port, "bob", "secret-b")
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        b.register()
+        r, _, _ = a.send_authenticated("MESSAGE", "bob", "counted", wait=False)
+        m = b.expect_request("MESSAGE")
+        b.reply(m, 200)
+        self.assertEqual(a.c.recv_final().status, 200)
+        # The INVITE's 407 is stateless; send_authenticated ACKs it (dropped by the server), then
+        # the authenticated INVITE to a user we do not have gets 404.
+        r, _, _ = a.send_authenticated("INVITE", "nobody", SDP, content_type="application/sdp")
+        self.assertEqual(r.status, 404, r.raw)
+        self.assertEqual(server.stop(), 0, server.read_log())
+        log = server.read_log()
+        self.assertIn("proxy: 1 requests forwarded on 1 branches, 0 CANCELs sent", log)
+        self.assertIn("1 ACKs of stateless refusals dropped", log)
+
+
 class ProxyFlowsTcp(ProxyFlows):
     transport = "tcp"
 
