@@ -64,8 +64,10 @@ void LocationService::load(std::vector<Binding> bindings) {
   }
 }
 
-std::vector<std::pair<std::string, std::vector<Binding>>> LocationService::purgeExpired(std::int64_t nowUnix) {
-  std::vector<std::pair<std::string, std::vector<Binding>>> changed;
+std::size_t LocationService::purgeExpired(
+    std::int64_t nowUnix,
+    const std::function<void(const std::string& aor, const std::vector<Binding>& remaining)>& persist) {
+  std::size_t changed = 0;
   for (std::size_t i = 0; i < count_; ++i) {
     Shard& shard = shards_[i];
     std::lock_guard lock(shard.mutex);
@@ -76,7 +78,8 @@ std::vector<std::pair<std::string, std::vector<Binding>>> LocationService::purge
         ++it;
         continue;
       }
-      changed.emplace_back(it->first, list);
+      ++changed;
+      if (persist) persist(it->first, list);
       it = list.empty() ? shard.map.erase(it) : std::next(it);
     }
   }

@@ -44,9 +44,14 @@ class LocationService {
   /// Adds bindings (at start, from the store) to whatever is there.
   void load(std::vector<Binding> bindings);
 
-  /// Removes expired bindings (expiresAt <= nowUnix); returns the AORs that changed with their
-  /// remaining bindings (empty: the AOR is gone), for the caller to persist.
-  std::vector<std::pair<std::string, std::vector<Binding>>> purgeExpired(std::int64_t nowUnix);
+  /// Removes expired bindings (expiresAt <= nowUnix). For each AOR that changed,
+  /// `persist(aor, remaining)` (empty: the AOR is gone) runs under the AOR's lock, as in update():
+  /// the store then gets each AOR's changes in the order they were made here, and a REGISTER
+  /// handled meanwhile cannot be overwritten by an older purge snapshot. Returns the number of
+  /// AORs changed.
+  std::size_t purgeExpired(std::int64_t nowUnix,
+                           const std::function<void(const std::string& aor, const std::vector<Binding>& remaining)>&
+                               persist);
 
   [[nodiscard]] std::size_t aorCount() const;
   /// Bindings held, including expired ones not purged yet.

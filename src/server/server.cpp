@@ -403,9 +403,9 @@ int runServer(ServeOptions options) {
       if (TlsSetup::needed(cfg)) tls.checkExpiry(std::chrono::system_clock::now());
       if (++tickCount % 10 == 0) {
         std::int64_t now = unixSeconds();
-        for (auto& [aor, remaining] : location.purgeExpired(now)) {
+        location.purgeExpired(now, [&](const std::string& aor, const std::vector<registrar::Binding>& remaining) {
           store.replaceBindings(aor, remaining, [](bool) {});
-        }
+        });
         authenticator.purge(std::chrono::system_clock::now());
         // Give freed heap back to the system (after a burst of TLS handshakes or connections, the
         // allocator otherwise keeps the peak: issue 5's benchmark saw 108 MiB kept with no

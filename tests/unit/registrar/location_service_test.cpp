@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -101,7 +103,11 @@ TEST(LocationService, PurgeExpiredReportsChangedAors) {
   LocationService loc;
   loc.load({makeBinding("a@x", "sip:1@h", kNow + 10), makeBinding("a@x", "sip:2@h", kNow + 100),
             makeBinding("b@x", "sip:3@h", kNow + 5), makeBinding("c@x", "sip:4@h", kNow + 100)});
-  auto changed = loc.purgeExpired(kNow + 10);
+  std::vector<std::pair<std::string, std::vector<Binding>>> changed;
+  auto record = [&](const std::string& aor, const std::vector<Binding>& remaining) {
+    changed.emplace_back(aor, remaining);
+  };
+  EXPECT_EQ(loc.purgeExpired(kNow + 10, record), 2u);
   std::sort(changed.begin(), changed.end(), [](const auto& l, const auto& r) { return l.first < r.first; });
   ASSERT_EQ(changed.size(), 2u);
   EXPECT_EQ(changed[0].first, "a@x");
@@ -111,7 +117,42 @@ TEST(LocationService, PurgeExpiredReportsChangedAors) {
   EXPECT_TRUE(changed[1].second.empty());
   EXPECT_EQ(loc.aorCount(), 2u);
   EXPECT_EQ(loc.bindingCount(), 2u);
-  EXPECT_TRUE(loc.purgeExpired(kNow + 10).empty());
+  changed.clear();
+  EXPECT_EQ(loc.purgeExpired(kNow + 10, record), 0u);
+  EXPECT_TRUE(changed.empty());
+}
+
+TEST(LocationService, PurgePersistsUnderTheAorsLock) {
+  // The purge's snapshot of an AOR must reach the store before any later change of that AOR (a
+  // REGISTER answered 200 meanwhile), so it is handed over while the AOR is still locked: an
+  // update() of the same AOR from another thread waits for the callback to return.
+  LocationService loc;
+  loc.load({makeBinding("a@x", "sip:old@h", kNow + 10), makeBinding("a@x", "sip:kept@h", kNow + 100)});
+  std::atomic<bool> updated{false};
+  bool updatedDuringPersist = true;
+  std::vector<std::string> order;
+  std::mutex orderMutex;
+  std::thread registrar;
+  loc.purgeExpired(kNow + 10, [&](const std::string& aor, const std::vector<Binding>&) {
+    {
+      std::lock_guard lock(orderMutex);
+      order.push_back("purge");
+    }
+    registrar = std::thread([&] {
+      loc.update(aor, [&](std::vector<Binding>& list) {
+        list.push_back(makeBinding("a@x", "sip:new@h", kNow + 3600));
+        std::lock_guard lock(orderMutex);
+        order.push_back("register");
+      });
+      updated = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    updatedDuringPersist = updated.load();
+  });
+  registrar.join();
+  EXPECT_FALSE(updatedDuringPersist);
+  EXPECT_EQ(order, (std::vector<std::string>{"purge", "register"}));
+  EXPECT_EQ(loc.bindingCount(), 2u);
 }
 
 TEST(LocationService, ConcurrentUpdatesStayConsistent) {
