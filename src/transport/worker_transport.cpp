@@ -469,7 +469,15 @@ class StreamConnection final : public Connection, public std::enable_shared_from
       if (offset_ == front.size()) {
         queuedBytes_ -= front.size();
         offset_ = 0;
-        ++head_;
+        // Written: its memory goes now, not when the queue next runs empty (a peer that reads
+        // steadily but never quite catches up would keep every byte since then). Once half the
+        // entries are written ones, they go too; nothing is half-written at this point, so the
+        // TLS retry rule (the same buffer after WANT_WRITE) is not at stake.
+        std::string().swap(queue_[head_]);
+        if (++head_ >= 64 && head_ * 2 >= queue_.size()) {
+          queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(head_));
+          head_ = 0;
+        }
       }
     }
     queue_.clear();
