@@ -49,9 +49,9 @@ class LocationService {
   /// the store then gets each AOR's changes in the order they were made here, and a REGISTER
   /// handled meanwhile cannot be overwritten by an older purge snapshot. Returns the number of
   /// AORs changed.
-  std::size_t purgeExpired(std::int64_t nowUnix,
-                           const std::function<void(const std::string& aor, const std::vector<Binding>& remaining)>&
-                               persist);
+  std::size_t purgeExpired(
+      std::int64_t nowUnix,
+      const std::function<void(const std::string& aor, const std::vector<Binding>& remaining)>& persist);
 
   [[nodiscard]] std::size_t aorCount() const;
   /// Bindings held, including expired ones not purged yet.
