@@ -101,6 +101,21 @@ struct ProxyStats {
   std::uint64_t refusedResponses = 0;   ///< responses refused by a ResponseCheck (not passed on)
   std::uint64_t refusedDialogs = 0;     ///< 2xx to INVITE refused: the callee got ACK and BYE
   std::uint64_t late2xx = 0;            ///< 2xx to INVITE passed on after our own non-2xx final
+
+  /// Adds another worker's counters (the server sums them at its stop).
+  ProxyStats& operator+=(const ProxyStats& o) {
+    forwarded += o.forwarded;
+    branches += o.branches;
+    statelessForwarded += o.statelessForwarded;
+    cancelled += o.cancelled;
+    ringTimeouts += o.ringTimeouts;
+    loops += o.loops;
+    flowFailures += o.flowFailures;
+    refusedResponses += o.refusedResponses;
+    refusedDialogs += o.refusedDialogs;
+    late2xx += o.late2xx;
+    return *this;
+  }
 };
 
 /// The result of Route pre-processing (§16.4).

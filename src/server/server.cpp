@@ -478,17 +478,7 @@ int runServer(ServeOptions options) {
                stats.requests.load(), stats.invalidMessages.load(), stats.registrations.load(), stats.rejections(),
                stats.authFailures.load());
   proxy::ProxyStats proxied;
-  for (auto& w : workers) {
-    const proxy::ProxyStats& p = w->core->proxyStats();
-    proxied.forwarded += p.forwarded;
-    proxied.branches += p.branches;
-    proxied.cancelled += p.cancelled;
-    proxied.ringTimeouts += p.ringTimeouts;
-    proxied.loops += p.loops;
-    proxied.flowFailures += p.flowFailures;
-    proxied.refusedDialogs += p.refusedDialogs;
-    proxied.late2xx += p.late2xx;
-  }
+  for (auto& w : workers) proxied += w->core->proxyStats();
   spdlog::info("proxy: {} requests forwarded on {} branches, {} CANCELs sent, {} ring timeouts, {} loops, {} branches "
                "failed with their connection, {} answered calls ended for the security policy, {} late 2xx passed on; "
                "{} ACKs of stateless refusals dropped; {} offline MESSAGEs stored, {} delivered",

@@ -641,15 +641,17 @@ void WorkerCore::forwardAfterLookup(TransactionId id, sip::Message& req, const P
     if (transport_.listenerFor(k, false) || transport_.listenerFor(k, true)) lookup.supported.push_back(k);
   }
   // The request outlives this call: keep it as bytes and parse it again when the answer is back.
-  auto wire = std::make_shared<const std::string>(sip::toWire(req));
-  resolving_[id] = wire;
+  resolving_[id] = sip::toWire(req);
   const bool queued = services_.dns.resolve(
       std::move(lookup), io_,
-      [this, id, wire, from, host = std::string(next.hostBare()), requestUri = std::move(requestUri),
-       modes = currentModes_, used = credentialsUsed_](std::vector<transport::DnsTarget> found) {
-        if (resolving_.erase(id) == 0) return;  // cancelled (and answered 487) meanwhile
+      [this, id, from, host = std::string(next.hostBare()), requestUri = std::move(requestUri), modes = currentModes_,
+       used = credentialsUsed_](std::vector<transport::DnsTarget> found) {
+        auto pending = resolving_.find(id);
+        if (pending == resolving_.end()) return;  // cancelled (and answered 487) meanwhile
+        const std::string wire = std::move(pending->second);
+        resolving_.erase(pending);
         sip::Message m;
-        if (sip::parseMessage(*wire, m, sip::Limits{.maxMessageSize = wire->size() + 1})) return;
+        if (sip::parseMessage(wire, m, sip::Limits{.maxMessageSize = wire.size() + 1})) return;
         currentSource_ = from;
         currentModes_ = modes;
         credentialsUsed_ = used;
@@ -1030,11 +1032,11 @@ void WorkerCore::onCancel(TransactionId cancelId, TransactionId inviteId, sip::M
   if (auto it = inviteId != 0 ? resolving_.find(inviteId) : resolving_.end(); it != resolving_.end()) {
     // §9.2: the INVITE waits for an RFC 3263 lookup, nothing was forwarded yet: 200 for the
     // CANCEL, 487 for the INVITE, and the lookup's answer is dropped.
-    std::shared_ptr<const std::string> wire = std::move(it->second);
+    const std::string wire = std::move(it->second);
     resolving_.erase(it);
     reply(cancelId, cancel, 200);
     sip::Message invite;
-    if (!sip::parseMessage(*wire, invite, sip::Limits{.maxMessageSize = wire->size() + 1})) {
+    if (!sip::parseMessage(wire, invite, sip::Limits{.maxMessageSize = wire.size() + 1})) {
       reply(inviteId, invite, 487, "Request Terminated");
     }
     return;

@@ -161,7 +161,7 @@ class WorkerCore final : public transport::MessageHandler,
   std::unordered_map<std::string, std::string> tlsNames_;
   /// Requests waiting for an RFC 3263 lookup (forwardAfterLookup), as they will be forwarded: a
   /// CANCEL meanwhile answers its INVITE 487 here, and the lookup's answer then does nothing.
-  std::unordered_map<transaction::TransactionId, std::shared_ptr<const std::string>> resolving_;
+  std::unordered_map<transaction::TransactionId, std::string> resolving_;
   std::chrono::steady_clock::time_point logWindow_{};
   int logsInWindow_ = 0;
   std::uint64_t suppressedLogs_ = 0;
