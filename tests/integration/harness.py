@@ -22,13 +22,20 @@ SHARED = os.environ.get("SIPWARDEN_SHARED_DIR", os.path.join(os.path.dirname(__f
 DOMAIN = "example.test"
 
 
+_handed_out = set()
+
+
 def free_port():
     """A port free for both UDP and TCP on 127.0.0.1, below the kernel's ephemeral range
     (32768-60999): a client socket of a test running beside this one (ctest -j2) is never given
-    it, also while a restarted server has let it go for a moment."""
+    it, also while a restarted server has let it go for a moment. A port is handed out once per
+    test process: two calls before the server binds either (Server's own ports, then a test's extra
+    listener) never get the same one."""
     rng = random.SystemRandom()
     for _ in range(200):
         port = rng.randrange(20000, 32000)
+        if port in _handed_out:
+            continue
         t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
@@ -39,6 +46,7 @@ def free_port():
         finally:
             u.close()
             t.close()
+        _handed_out.add(port)
         return port
     raise RuntimeError("no free port")
 
