@@ -53,11 +53,16 @@ std::size_t ConnectionRegistry::AddressHash::operator()(const IpAddress& a) cons
   return static_cast<std::size_t>(h);
 }
 
-std::uint64_t ConnectionRegistry::add(WorkerTransport* owner, const IpAddress& remote) {
+std::uint64_t ConnectionRegistry::add(WorkerTransport* owner, const IpAddress& remote, std::uint32_t limit) {
   std::lock_guard lock(mutex_);
+  std::uint32_t& open = perAddress_[remote];
+  if (open >= limit) {
+    if (open == 0) perAddress_.erase(remote);
+    return 0;
+  }
+  ++open;
   std::uint64_t id = nextId_++;
   owners_.emplace(id, owner);
-  ++perAddress_[remote];
   return id;
 }
 
@@ -72,12 +77,6 @@ WorkerTransport* ConnectionRegistry::owner(std::uint64_t id) const {
   std::lock_guard lock(mutex_);
   auto it = owners_.find(id);
   return it == owners_.end() ? nullptr : it->second;
-}
-
-std::uint32_t ConnectionRegistry::countFor(const IpAddress& remote) const {
-  std::lock_guard lock(mutex_);
-  auto it = perAddress_.find(remote);
-  return it == perAddress_.end() ? 0 : it->second;
 }
 
 std::size_t ConnectionRegistry::size() const {
@@ -211,6 +210,10 @@ class StreamConnection final : public Connection, public std::enable_shared_from
       self->socket_.non_blocking(true, rec);
       if (self->ssl_ != nullptr) SSL_set_connect_state(self->ssl_);
       self->touch();
+      // The connect deadline ends here: the handshake gets its own full time (or, plain TCP, the
+      // idle timeout starts).
+      self->timer_.cancel();
+      self->armTimer();
       self->pump();
     });
   }
@@ -759,7 +762,10 @@ void WorkerTransport::accept(TcpListener& l) {
       tcp::endpoint remote = socket.remote_endpoint(rec);
       if (!rec) {
         IpAddress addr = toIpAddress(remote.address());
-        if (registry_.countFor(addr) >= settings_.maxConnectionsPerAddress) {
+        // Counted and checked in one step: workers accepting from one address at once cannot
+        // both pass the limit.
+        const std::uint64_t id = registry_.add(this, addr, settings_.maxConnectionsPerAddress);
+        if (id == 0) {
           counters_.connectionsRejected++;
           socket.close(rec);
         } else {
@@ -779,16 +785,16 @@ void WorkerTransport::accept(TcpListener& l) {
             contexts = settings_.tls->get();
             ssl = contexts->newServerSession(spec.clientCertificates);
           }
+          peer.connectionId = id;
           if (tls && ssl == nullptr) {
+            registry_.remove(id, addr);
             counters_.connectionsRejected++;
             socket.close(rec);
           } else if (ws) {
-            peer.connectionId = registry_.add(this, addr);
             auto conn = makeWebSocket(std::move(socket), peer, ssl, std::move(contexts));
             connections_.emplace(peer.connectionId, conn);
             conn->start();
           } else {
-            peer.connectionId = registry_.add(this, addr);
             auto conn = std::make_shared<StreamConnection>(*this, std::move(socket), peer.connectionId, peer);
             if (ssl != nullptr) conn->useTls(ssl, std::move(contexts), {});
             if (spec.proxyProtocol) conn->expectProxyHeader();
@@ -862,7 +868,7 @@ bool WorkerTransport::connectAndSend(const Peer& to, std::string_view bytes, std
   std::string key = std::string(transportName(to.transport)) + ":" + to.hostPort();
   if (tls) key += "/" + std::string(serverName);
   if (auto it = outbound_.find(key); it != outbound_.end()) return sendLocal(it->second, bytes);
-  if (!accepting_ || registry_.countFor(to.address) >= settings_.maxConnectionsPerAddress) {
+  if (!accepting_) {
     counters_.sendFailures++;
     return false;
   }
@@ -886,7 +892,12 @@ bool WorkerTransport::connectAndSend(const Peer& to, std::string_view bytes, std
     }
   }
   Peer peer = to;
-  peer.connectionId = registry_.add(this, to.address);
+  peer.connectionId = registry_.add(this, to.address, settings_.maxConnectionsPerAddress);
+  if (peer.connectionId == 0) {
+    if (ssl != nullptr) SSL_free(ssl);
+    counters_.sendFailures++;
+    return false;
+  }
   auto conn = std::make_shared<StreamConnection>(*this, std::move(socket), peer.connectionId, peer);
   if (tls) conn->useTls(ssl, std::move(contexts), std::string(serverName));
   connections_.emplace(peer.connectionId, conn);

@@ -116,10 +116,11 @@ class WorkerTransport;
 /// messages flow).
 class ConnectionRegistry {
  public:
-  std::uint64_t add(WorkerTransport* owner, const IpAddress& remote);
+  /// Registers a connection with `remote` unless `remote` has `limit` open already (then 0: the
+  /// check and the count are one step under the lock). Ids start at 1.
+  std::uint64_t add(WorkerTransport* owner, const IpAddress& remote, std::uint32_t limit);
   void remove(std::uint64_t id, const IpAddress& remote);
   WorkerTransport* owner(std::uint64_t id) const;
-  std::uint32_t countFor(const IpAddress& remote) const;
   std::size_t size() const;
 
   struct AddressHash {

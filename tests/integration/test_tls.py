@@ -541,6 +541,29 @@ class OutgoingTls(unittest.TestCase):
         self.assertTrue(data.startswith(b"MESSAGE sip:bob@127.0.0.1:"), data[:200])
         self.assertIn(b"SIP/2.0/TLS", data)
 
+    def test_a_silent_tls_peer_gets_the_whole_handshake_time_after_the_connect(self):
+        """The connect has its 5 s deadline; once connected, the handshake gets its 10 s from
+        then, as the log line says (it used to inherit the connect's 5 s)."""
+        from proxy_ua import UA
+        _, listener = self.callee("server-chain.crt", "server.key")
+        a = UA("udp", self.server.port, "alice", "secret-a")
+        self.addCleanup(a.close)
+        a.send_authenticated("MESSAGE", "bob", "to a peer that never answers", wait=False)
+        raw, _ = listener.accept()  # connected at once on loopback; no TLS byte is ever sent back
+        self.addCleanup(raw.close)
+        start = time.time()
+        raw.settimeout(20)
+        try:
+            while raw.recv(65536):  # the ClientHello, then EOF when the server gives up
+                pass
+        except OSError:
+            pass
+        waited = time.time() - start
+        self.assertGreater(waited, 9.0, "the handshake was given up after %.1f s" % waited)
+        self.assertLess(waited, 15.0)
+        self.assertIn("TLS handshake not finished within 10 s with tls:127.0.0.1:%d" % listener.getsockname()[1],
+                      self.server.read_log())
+
     def test_a_certificate_that_does_not_name_the_target_is_refused(self):
         from proxy_ua import UA
         # serveronly.crt chains to our CA and is meant for servers, but names no address: the proxy
