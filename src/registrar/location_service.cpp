@@ -64,6 +64,25 @@ void LocationService::load(std::vector<Binding> bindings) {
   }
 }
 
+bool LocationService::restoreIfUnchanged(std::string_view aor, const std::vector<Binding>& written,
+                                         std::vector<Binding> committed) {
+  return update(aor, [&](std::vector<Binding>& bindings) {
+    if (bindings != written) return false;
+    for (Binding& c : committed) {
+      for (const Binding& m : bindings) {
+        if (m.contact != c.contact) continue;
+        Binding same = c;
+        same.received.connectionId = m.received.connectionId;
+        if (same == m) c.received.connectionId = m.received.connectionId;
+        break;
+      }
+    }
+    std::sort(committed.begin(), committed.end(), morePreferred);
+    bindings = std::move(committed);
+    return true;
+  });
+}
+
 std::size_t LocationService::purgeExpired(
     std::int64_t nowUnix,
     const std::function<void(const std::string& aor, const std::vector<Binding>& remaining)>& persist) {

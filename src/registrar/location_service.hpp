@@ -44,6 +44,12 @@ class LocationService {
   /// Adds bindings (at start, from the store) to whatever is there.
   void load(std::vector<Binding> bindings);
 
+  /// After a failed write of `aor`: sets its bindings to `committed` (what the store holds) if they
+  /// are still exactly `written` (what the failed write tried to store); a binding in both keeps
+  /// its flow (connectionId, which the store does not hold). If they changed since, a later write
+  /// carries them and its outcome decides: nothing is done. Returns true when it set them.
+  bool restoreIfUnchanged(std::string_view aor, const std::vector<Binding>& written, std::vector<Binding> committed);
+
   /// Removes expired bindings (expiresAt <= nowUnix). For each AOR that changed,
   /// `persist(aor, remaining)` (empty: the AOR is gone) runs under the AOR's lock, as in update():
   /// the store then gets each AOR's changes in the order they were made here, and a REGISTER

@@ -989,6 +989,7 @@ void WorkerCore::handleRegister(TransactionId id, sip::Message& req) {
     pending->ready = true;
     pending->hasBindings = !result.current.empty();
     pending->aor = aor;
+    pending->written = std::move(result.current);
     return;  // answered when the store commits
   }
   services_.stats.registrations++;
@@ -1017,6 +1018,22 @@ void WorkerCore::registerCommitted(std::uint32_t slot, bool ok) {
     p.response.removeHeader(sip::HeaderId::Contact);
     p.response.addHeader("Retry-After", "5");
     respond(p.id, p.response);
+    // The 500 says the REGISTER changed nothing, so the memory goes back to what the disk holds
+    // (read after every write queued before; unless the AOR changed again meanwhile, in which case
+    // that change's write carries it and its outcome decides).
+    services_.store.committedBindings(
+        p.aor, [&location = services_.location, aor = p.aor, written = std::move(p.written)](
+                   std::optional<std::vector<registrar::Binding>> committed) {
+          if (!committed) {
+            spdlog::error("bindings of {} not read back after the failed write: the memory keeps the refused change "
+                          "until the next REGISTER",
+                          aor);
+            return;
+          }
+          if (location.restoreIfUnchanged(aor, written, std::move(*committed))) {
+            spdlog::info("bindings of {} set back to the stored ones after the failed write", aor);
+          }
+        });
   } else {
     services_.stats.registrations++;
     respond(p.id, p.response);
@@ -1024,6 +1041,7 @@ void WorkerCore::registerCommitted(std::uint32_t slot, bool ok) {
   }
   p.ready = false;
   p.hasBindings = false;
+  p.written.clear();
   freePendingRegisters_.push_back(slot);
 }
 

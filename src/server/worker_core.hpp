@@ -175,6 +175,7 @@ class WorkerCore final : public transport::MessageHandler,
     bool ready = false;  ///< response built (the REGISTER was answered 200 by the registrar)
     bool hasBindings = false;
     std::string aor;
+    std::vector<registrar::Binding> written;  ///< the AOR's bindings as this REGISTER left them
   };
   static constexpr std::uint32_t kNoPendingRegister = 0xffffffffu;
   std::vector<std::unique_ptr<PendingRegister>> pendingRegisters_;  ///< stable addresses

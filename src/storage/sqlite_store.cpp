@@ -231,6 +231,7 @@ struct SqliteStore::WriterStatements {
         rollback(c.prepare("ROLLBACK")),
         deleteAor(c.prepare("DELETE FROM bindings WHERE aor = ?1")),
         deleteOtherContacts(c.prepare("DELETE FROM bindings WHERE aor = ?1 AND contact <> ?2")),
+        selectAor(c.prepare(concat({"SELECT ", kBindingColumns, " FROM bindings WHERE aor = ?1"}))),
         // An upsert rewrites a refreshed binding's row in place (OR REPLACE would delete it and
         // insert it again); two bindings of one change with the same contact text keep the last one.
         upsertBinding(c.prepare(concat(
@@ -242,7 +243,7 @@ struct SqliteStore::WriterStatements {
              "address = excluded.address, port = excluded.port, listener = excluded.listener, "
              "updated_at = excluded.updated_at"}))) {}
 
-  Statement &begin, &commit, &rollback, &deleteAor, &deleteOtherContacts, &upsertBinding;
+  Statement &begin, &commit, &rollback, &deleteAor, &deleteOtherContacts, &selectAor, &upsertBinding;
 };
 
 SqliteStore::SqliteStore(std::filesystem::path file, StoreSettings settings)
@@ -536,6 +537,19 @@ void SqliteStore::replaceBindings(std::string aor, std::vector<registrar::Bindin
   if (done) done(false);
 }
 
+void SqliteStore::committedBindings(std::string aor, CommittedFn done) {
+  {
+    std::lock_guard lock(queueMutex_);
+    if (!stopping_) {
+      queue_.push_back(Change{std::move(aor), {}, {}, std::move(done)});
+      ++enqueued_;
+      if (queue_.size() == 1) queueCv_.notify_one();
+      return;
+    }
+  }
+  done(std::nullopt);
+}
+
 void SqliteStore::flush() {
   std::unique_lock lock(queueMutex_);
   std::uint64_t target = enqueued_;
@@ -583,6 +597,25 @@ void SqliteStore::writeChange(const Change& c) {
   }
 }
 
+void SqliteStore::serveRead(Change& r) {
+  std::optional<std::vector<registrar::Binding>> rows;
+  try {
+    std::vector<registrar::Binding> out;
+    Query q(writerSql_->selectAor);
+    q.bind(1, r.aor);
+    while (q.step()) out.push_back(readBinding(q));
+    rows = std::move(out);
+  } catch (const StoreError& e) {
+    std::lock_guard lock(queueMutex_);
+    lastWriteError_ = e.what();
+  }
+  try {
+    r.read(std::move(rows));
+  } catch (...) {
+    // As for a change's callback: the writer carries on.
+  }
+}
+
 SqliteStore::WriteResult SqliteStore::writeBatch(std::vector<Change>& batch) {
   try {
     WriteTransaction tx(writerSql_->begin, writerSql_->commit, writerSql_->rollback);
@@ -622,16 +655,32 @@ void SqliteStore::writerLoop() {
   std::vector<Change> batch;
   std::vector<char> results;  // per change of a retried batch
   while (true) {
+    Change read;
     {
       std::unique_lock lock(queueMutex_);
       queueCv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and everything is written
-      std::size_t n = std::min(queue_.size(), std::max<std::size_t>(settings_.maxBatch, 1));
-      batch.reserve(n);
-      for (std::size_t i = 0; i < n; ++i) {
-        batch.push_back(std::move(queue_.front()));
+      if (queue_.front().read) {
+        read = std::move(queue_.front());
         queue_.pop_front();
+      } else {
+        // A batch ends before a read: the read sees the changes queued before it, no later one.
+        std::size_t n = std::min(queue_.size(), std::max<std::size_t>(settings_.maxBatch, 1));
+        batch.reserve(n);
+        for (std::size_t i = 0; i < n && !queue_.front().read; ++i) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
       }
+    }
+    if (read.read) {
+      serveRead(read);
+      {
+        std::lock_guard lock(queueMutex_);
+        completed_ += 1;
+      }
+      doneCv_.notify_all();
+      continue;
     }
 
     results.assign(batch.size(), 0);

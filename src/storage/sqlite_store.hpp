@@ -137,8 +137,15 @@ class SqliteStore {
   /// waiting (or the store is closing), calls done(false) at once on the caller's thread.
   /// Thread-safe. `done` may be empty.
   void replaceBindings(std::string aor, std::vector<registrar::Binding> bindings, std::function<void(bool ok)> done);
-  /// Blocks until every change queued before the call has been committed (or has failed) and its
-  /// callback has run. Not from a done callback.
+  /// The rows of `aor` as committed at this point of the writer's order: after every change queued
+  /// before the call was written (or failed), before any queued after it. What a failed change's
+  /// caller needs to set its memory back to what the disk holds. `done(rows)` runs on the writer
+  /// thread; std::nullopt when the read failed (lastWriteError() says why) or the store is closing. Not bounded by
+  /// settings.maxQueued: a change refused for a full queue needs it most. Thread-safe.
+  using CommittedFn = std::function<void(std::optional<std::vector<registrar::Binding>>)>;
+  void committedBindings(std::string aor, CommittedFn done);
+  /// Blocks until every change (and committedBindings read) queued before the call has been
+  /// committed (or has failed) and its callback has run. Not from a done callback.
   void flush();
 
   // ---- offline messages (RFC 3428 store-and-forward): synchronous, on the same connection and
@@ -180,6 +187,7 @@ class SqliteStore {
     std::string aor;
     std::vector<registrar::Binding> bindings;
     std::function<void(bool)> done;
+    CommittedFn read;  ///< set: not a change but a committedBindings read, served alone in order
   };
   struct SyncStatements;
   struct WriterStatements;
@@ -192,6 +200,8 @@ class SqliteStore {
   /// alone may succeed; Failed: the database could not be written (I/O, disk full, lock timeout).
   WriteResult writeBatch(std::vector<Change>& batch);
   void writeChange(const Change& c);
+  /// Runs a committedBindings read on the writer's connection and calls its callback.
+  void serveRead(Change& r);
   std::int64_t usersGeneration();
   /// Inside a write transaction on the sync connection, before changing users: notes a change by
   /// others that changedByOthers() has not seen yet.

@@ -116,5 +116,49 @@ class RestartWithoutSyncPerCommitTest(RestartTest):
         self.assertEqual(default.stop(), 0)
 
 
+class StoreFailureTest(unittest.TestCase):
+    """A REGISTER whose write fails is answered 500 and changes nothing: not on the disk, and not
+    in the server's memory either (a call would otherwise reach a contact the phone was told is
+    not registered, or miss one it still has)."""
+
+    def test_a_register_answered_500_leaves_the_bindings_as_they_were(self):
+        server = Server(CONFIG)
+        self.addCleanup(server.cleanup)
+        server.start()
+        c = SipClient("tcp", server.port, timeout=15)
+        self.addCleanup(c.close)
+        alice = Registration(c, "alice", "secret-a")
+        self.assertEqual(alice.register(3600, contact="<sip:alice-kept@192.0.2.1>").status, 200)
+
+        # Another process holds the database's write lock past the server's busy timeout (5 s).
+        other = sqlite3.connect(os.path.join(server.data_dir, "sipwarden.db"), isolation_level=None)
+        self.addCleanup(other.close)
+        other.execute("BEGIN IMMEDIATE")
+        r = alice.register(3600, contact="<sip:alice-refused@192.0.2.1>, <sip:alice-kept@192.0.2.1>;expires=0")
+        other.execute("ROLLBACK")
+        self.assertEqual(r.status, 500, r.raw)
+        self.assertEqual(r.get("retry-after"), "5")
+
+        # A query (no Contact) answers from memory: the kept contact is still there, the refused
+        # one never came.
+        deadline = time.time() + 5
+        while True:
+            q = alice.register(None, contact="")
+            self.assertEqual(q.status, 200)
+            contacts = q.all("contact")
+            if any("alice-kept" in v for v in contacts) or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertTrue(any("alice-kept" in v for v in contacts), contacts)
+        self.assertFalse(any("alice-refused" in v for v in contacts), contacts)
+        self.assertIn("bindings of alice@%s set back to the stored ones after the failed write" % DOMAIN,
+                      server.read_log())
+        self.assertEqual(server.stop(), 0, server.read_log())
+        server.start()
+        contacts = [b["contact"] for b in json.loads(server.cli("registrations", "--json", check=True).stdout)]
+        self.assertEqual(contacts, ["sip:alice-kept@192.0.2.1"])
+        self.assertEqual(server.stop(), 0)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -87,6 +87,41 @@ TEST(LocationService, UpdateThatThrowsKeepsTheMapConsistent) {
   EXPECT_EQ(loc.aorCount(), 0u);
 }
 
+TEST(LocationService, RestoreIfUnchangedSetsTheStoredBindingsBackKeepingFlows) {
+  LocationService loc;
+  Binding kept = makeBinding("a@x", "sip:kept@h", kNow + 60);
+  kept.received.connectionId = 7;  // a live TCP flow: the store does not hold it
+  Binding refused = makeBinding("a@x", "sip:refused@h", kNow + 60);
+  std::vector<Binding> written{kept, refused};
+  loc.update("a@x", [&](std::vector<Binding>& bs) { bs = written; });
+
+  Binding stored = kept;
+  stored.received.connectionId = 0;
+  Binding gone = makeBinding("a@x", "sip:removed-by-the-refused-register@h", kNow + 60);
+  EXPECT_TRUE(loc.restoreIfUnchanged("a@x", written, {gone, stored}));
+  std::vector<Binding> now = loc.lookup("a@x", kNow);
+  ASSERT_EQ(now.size(), 2u);
+  std::sort(now.begin(), now.end(), [](const Binding& l, const Binding& r) { return l.contact < r.contact; });
+  EXPECT_EQ(now[0].contact, "sip:kept@h");
+  EXPECT_EQ(now[0].received.connectionId, 7u);
+  EXPECT_EQ(now[1].contact, "sip:removed-by-the-refused-register@h");
+
+  // Changed since the failed write (another REGISTER): left alone, its own write decides.
+  std::vector<Binding> changed = loc.lookup("a@x", kNow);
+  EXPECT_FALSE(loc.restoreIfUnchanged("a@x", written, {}));
+  EXPECT_EQ(loc.lookup("a@x", kNow), changed);
+
+  // A refused removal of a whole AOR (written: nothing left) brings its stored bindings back.
+  EXPECT_TRUE(loc.restoreIfUnchanged("b@x", {}, {makeBinding("b@x", "sip:b@h", kNow + 60)}));
+  EXPECT_EQ(loc.lookup("b@x", kNow).size(), 1u);
+  // And a refused first registration (nothing stored) leaves the AOR unknown.
+  std::vector<Binding> first{makeBinding("c@x", "sip:c@h", kNow + 60)};
+  loc.update("c@x", [&](std::vector<Binding>& bs) { bs = first; });
+  EXPECT_TRUE(loc.restoreIfUnchanged("c@x", first, {}));
+  EXPECT_TRUE(loc.lookup("c@x", kNow).empty());
+  EXPECT_EQ(loc.aorCount(), 2u);
+}
+
 TEST(LocationService, LoadGroupsByAor) {
   LocationService loc;
   loc.load({makeBinding("a@x", "sip:1@h", kNow + 10, 100), makeBinding("b@x", "sip:2@h", kNow + 10),

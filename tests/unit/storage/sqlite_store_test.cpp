@@ -886,3 +886,72 @@ TEST_F(SqliteStoreTest, ConcurrentStoresNeverExceedTheCap) {
 
 }  // namespace
 }  // namespace sipwarden::storage
+
+namespace sipwarden::storage {
+namespace {
+
+TEST_F(SqliteStoreTest, CommittedBindingsIsReadInTheWritersOrderAlsoWhenTheQueueIsFull) {
+  StoreSettings settings;
+  settings.maxQueued = 2;
+  SqliteStore store(db(), settings);
+  const std::string aor = "alice@example.com";
+  WriterGate gate;
+  store.replaceBindings("gate@example.com", {}, gate.callback());
+  gate.waitEntered();
+  std::mutex m;
+  std::vector<std::string> events;
+  auto contacts = [](const std::optional<std::vector<Binding>>& rows) {
+    if (!rows) return std::string("failed");
+    std::string out;
+    for (const Binding& b : *rows) out += b.contact + ";";
+    return out;
+  };
+  store.replaceBindings(aor, {makeBinding(aor, "sip:a@192.0.2.1", kNow + 60)}, [&](bool ok) {
+    std::lock_guard lock(m);
+    events.push_back(ok ? "written" : "write failed");
+  });
+  store.replaceBindings("b@example.com", {}, {});
+  store.replaceBindings(aor, {}, [&](bool ok) {  // over the bound: refused at once
+    std::lock_guard lock(m);
+    events.push_back(ok ? "removed" : "removal refused");
+  });
+  // The read is queued behind the first change in spite of the full queue, and sees it.
+  store.committedBindings(aor, [&](std::optional<std::vector<Binding>> rows) {
+    std::lock_guard lock(m);
+    events.push_back("read " + contacts(rows));
+  });
+  // A change queued after the read is not seen by it.
+  store.replaceBindings(aor, {makeBinding(aor, "sip:later@192.0.2.1", kNow + 60)}, {});
+  gate.release();
+  store.flush();
+  std::lock_guard lock(m);
+  EXPECT_EQ(events, (std::vector<std::string>{"removal refused", "written", "read sip:a@192.0.2.1;"}));
+}
+
+TEST_F(SqliteStoreTest, CommittedBindingsAfterAFailedWriteIsWhatTheDiskHolds) {
+  StoreSettings settings;
+  settings.busyTimeoutMs = 50;
+  SqliteStore store(db(), settings);
+  const std::string aor = "alice@example.com";
+  store.replaceBindings(aor, {makeBinding(aor, "sip:old@192.0.2.1", kNow + 60)}, {});
+  store.flush();
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(db().c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  bool failed = false;
+  store.replaceBindings(aor, {makeBinding(aor, "sip:new@192.0.2.1", kNow + 60)}, [&](bool ok) { failed = !ok; });
+  store.flush();
+  EXPECT_TRUE(failed);
+  std::optional<std::vector<Binding>> rows;
+  store.committedBindings(aor, [&](std::optional<std::vector<Binding>> r) { rows = std::move(r); });
+  store.flush();
+  ASSERT_TRUE(rows.has_value());  // a read is not blocked by another connection's write lock (WAL)
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ(rows->front().contact, "sip:old@192.0.2.1");
+  EXPECT_EQ(rows->front().aor, aor);
+  ASSERT_EQ(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+}
+
+}  // namespace
+}  // namespace sipwarden::storage
