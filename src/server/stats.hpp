@@ -21,6 +21,7 @@ struct Stats {
   std::atomic<std::uint64_t> storeFailures{0};
   std::atomic<std::uint64_t> offlineStored{0};     ///< MESSAGEs kept for an unregistered user (202)
   std::atomic<std::uint64_t> offlineDelivered{0};  ///< of those, delivered (2xx) and removed
+  std::atomic<std::uint64_t> offlineRefused{0};    ///< of those, refused for good by the recipient and dropped
   std::atomic<std::uint64_t> statelessAcks{0};     ///< ACKs for our stateless finals, dropped
   /// Final and provisional responses sent by the server, by status code (100..699).
   std::array<std::atomic<std::uint64_t>, 700> responsesSent{};

@@ -1144,18 +1144,25 @@ void WorkerCore::storeOffline(TransactionId id, sip::Message& req, const std::st
   m.fromUri = std::string(req.from().uri.raw);
   if (const sip::HeaderField* t = req.find(sip::HeaderId::To)) m.toHeader = std::string(t->value);
   m.callId = std::string(req.callId());
+  m.cseq = req.cseq().number;
   if (const sip::HeaderField* c = req.find(sip::HeaderId::ContentType)) m.contentType = std::string(c->value);
   m.body = std::string(req.body());
   // The answer waits for the disk: the 202 promises the message will not be lost.
   auto response = std::make_shared<sip::Message>(makeResponse(req, 202, "Accepted"));
   std::weak_ptr<bool> alive = alive_;
   services_.pendingWrites++;
-  services_.offline.store(std::move(m), [this, id, response, alive](im::OfflineMessages::StoreResult r) {
-    asio::post(io_, [this, id, response, alive, r] {
+  services_.offline.store(std::move(m), [this, id, response, alive, aor](im::OfflineMessages::StoreResult r) {
+    asio::post(io_, [this, id, response, alive, r, aor] {
       services_.pendingWrites--;
       if (alive.expired()) return;
       switch (r) {
-        case im::OfflineMessages::StoreResult::Stored: services_.stats.offlineStored++; break;
+        case im::OfflineMessages::StoreResult::Stored:
+          services_.stats.offlineStored++;
+          // The recipient may have registered while the message was being written (its REGISTER
+          // found nothing waiting yet): deliver now rather than at its next registration.
+          respond(id, *response);
+          if (!services_.location.lookup(aor, unixSeconds()).empty()) maybeDeliverOffline(aor);
+          return;
         case im::OfflineMessages::StoreResult::Full:
           response->setStatus(486, "Busy Here: the offline message store of this user is full");
           break;
@@ -1199,11 +1206,22 @@ void WorkerCore::deliverNext(std::shared_ptr<Delivery> d) {
     return;
   }
   std::vector<proxy::Target> targets = targetsFor(services_.location.lookup(d->aor, unixSeconds()));
+  const storage::StoredMessage& m = d->messages[d->next];
+  if (securityActive_ && !targets.empty()) {
+    // A sip-secured or secured domain (the sender's or the recipient's): delivered over TLS or
+    // WSS only, as a live MESSAGE would be forwarded.
+    security::DomainModes modes = offlineModes(m, d->aor);
+    std::erase_if(targets, [&](const proxy::Target& t) { return !security::checkDeparture(modes, t.peer.transport).allowed(); });
+    if (targets.empty()) {
+      logRateLimited("offline message for " + d->aor + " kept: its domain security mode needs TLS and no binding of the user is over TLS or WSS");
+      deliveryDone(d, false);
+      return;
+    }
+  }
   if (targets.empty()) {
     deliveryDone(d, false);  // gone again: the rest waits for the next registration
     return;
   }
-  const storage::StoredMessage& m = d->messages[d->next];
   const proxy::Target& t = targets.front();
   sip::Message req = sip::Message::request("MESSAGE", t.uri);
   req.pushVia("SIP/2.0/" + std::string(transport::transportName(t.peer.transport)) + " " +
@@ -1213,7 +1231,9 @@ void WorkerCore::deliverNext(std::shared_ptr<Delivery> d) {
   req.addHeader("From", m.sender);
   req.addHeader("To", m.toHeader);
   req.addHeader("Call-ID", m.callId);
-  req.addHeader("CSeq", std::to_string(d->next + 1) + " MESSAGE");
+  // The sender's CSeq, so that (Call-ID, From tag, CSeq) is its request's; messages stored before
+  // the CSeq was kept are numbered in order.
+  req.addHeader("CSeq", std::to_string(m.cseq != 0 ? m.cseq : d->next + 1) + " MESSAGE");
   // RFC 3428 §4 / RFC 3261 §20.17: when the message was sent, not when it is delivered.
   req.addHeader("Date", sipDate(static_cast<std::time_t>(m.receivedAt)));
   if (!m.contentType.empty()) req.addHeader("Content-Type", m.contentType);
@@ -1233,9 +1253,22 @@ bool WorkerCore::onDeliveryResponse(TransactionId id, int status) {
   if (status < 200) return true;
   std::shared_ptr<Delivery> d = it->second;
   deliveries_.erase(it);
-  if (status >= 300) {
-    logRateLimited("offline message for " + d->aor + " refused with " + std::to_string(status) + "; kept");
+  if (status >= 300 && temporaryRefusal(status)) {
+    logRateLimited("offline message for " + d->aor + " not delivered (" + std::to_string(status) +
+                   "); kept for the next registration");
     deliveryDone(d, false);
+    return true;
+  }
+  if (status >= 300) {
+    // The recipient refused this message for good (415, 488, 603...): sending it again at every
+    // registration would get the same answer and hold back every message after it. It is dropped
+    // and the next one goes.
+    logRateLimited("offline message for " + d->aor + " from " + d->messages[d->next].fromUri + " refused with " +
+                   std::to_string(status) + " by the recipient; dropped");
+    services_.offline.remove(d->messages[d->next].id, d->aor);
+    services_.stats.offlineRefused++;
+    ++d->next;
+    deliverNext(d);
     return true;
   }
   // Delivered: only now is it removed (RFC 3428 store-and-forward; nothing acknowledged is lost).
@@ -1246,6 +1279,38 @@ bool WorkerCore::onDeliveryResponse(TransactionId id, int status) {
   return true;
 }
 
-void WorkerCore::deliveryDone(std::shared_ptr<Delivery> d, bool) { services_.offline.finishDelivery(d->aor); }
+void WorkerCore::deliveryDone(std::shared_ptr<Delivery> d, bool delivered) {
+  services_.offline.finishDelivery(d->aor);
+  // Messages stored during this round were not in its read: another round takes them (it ends at
+  // once, reading nothing, when none came).
+  if (delivered && !d->messages.empty()) maybeDeliverOffline(d->aor);
+}
+
+bool WorkerCore::temporaryRefusal(int status) {
+  // RFC 3261 §21: the recipient cannot take it now, but may later (a timeout or a transport
+  // failure is reported as 408 or 503).
+  switch (status) {
+    case 408:  // Request Timeout
+    case 430:  // Flow Failed (RFC 5626)
+    case 480:  // Temporarily Unavailable
+    case 486:  // Busy Here
+    case 491:  // Request Pending
+    case 600:  // Busy Everywhere
+      return true;
+    default: return status >= 500 && status < 600;
+  }
+}
+
+security::DomainModes WorkerCore::offlineModes(const storage::StoredMessage& m, const std::string& aor) const {
+  auto domainOf = [&](std::string_view host) -> std::string {
+    const Domain* d = services_.domainFor(host);
+    return d != nullptr ? d->name : std::string(host);
+  };
+  std::string caller;
+  sip::Uri from;
+  if (sip::parseUri(m.fromUri, from) == nullptr && from.isSip()) caller = domainOf(from.hostBare());
+  const std::size_t at = aor.rfind('@');
+  return services_.security.modesFor(caller, domainOf(at == std::string::npos ? aor : aor.substr(at + 1)));
+}
 
 }  // namespace sipwarden::server

@@ -111,6 +111,10 @@ class WorkerCore final : public transport::MessageHandler,
   struct Delivery;
   void deliverNext(std::shared_ptr<Delivery> d);
   void deliveryDone(std::shared_ptr<Delivery> d, bool delivered);
+  /// A refusal of an offline message that a later attempt may not get (408, 480, 486, 5xx...).
+  static bool temporaryRefusal(int status);
+  /// The security modes of a stored message's sender and recipient domains.
+  security::DomainModes offlineModes(const storage::StoredMessage& m, const std::string& aor) const;
   bool onDeliveryResponse(transaction::TransactionId id, int status);
   /// The targets of the bindings of an AOR (the contact over UDP unless behind NAT; the flow
   /// over connection transports).

@@ -86,6 +86,11 @@ CREATE INDEX messages_expires_at ON messages(expires_at);
     // expired bindings per address-of-record from its location table, and the start-up purge and
     // load read every row anyway.
     "DROP INDEX bindings_expires_at;",
+    // 3 -> 4: the CSeq number of an offline message, so that its delivery carries the sender's
+    // (Call-ID, From tag, CSeq) unchanged and two messages of one Call-ID never share a CSeq (the
+    // recipient would take the second for a merged request, RFC 3261 §8.2.2.2). Rows stored
+    // before have 0, and their delivery numbers them as before.
+    "ALTER TABLE messages ADD COLUMN cseq INTEGER NOT NULL DEFAULT 0;",
 };
 constexpr std::int64_t kSchemaVersion = std::size(kMigrations);
 
@@ -96,7 +101,7 @@ constexpr std::string_view kBindingColumns =
     "listener, updated_at";
 
 constexpr std::string_view kMessageColumns =
-    "id, aor, sender, from_uri, to_header, call_id, content_type, body, received_at, expires_at";
+    "id, aor, sender, from_uri, to_header, call_id, content_type, body, received_at, expires_at, cseq";
 
 std::string concat(std::initializer_list<std::string_view> parts) {
   std::string s;
@@ -169,6 +174,7 @@ StoredMessage readMessage(Statement& s, const Query& q) {
   m.body = columnBlob(s, 7);
   m.receivedAt = q.columnInt(8);
   m.expiresAt = q.columnInt(9);
+  m.cseq = static_cast<std::uint32_t>(q.columnInt(10));
   return m;
 }
 
@@ -208,7 +214,7 @@ struct SqliteStore::SyncStatements {
         purgeExpired(c.prepare("DELETE FROM bindings WHERE expires_at <= ?1")),
         insertMessage(c.prepare(
             "INSERT INTO messages(aor, sender, from_uri, to_header, call_id, content_type, body, received_at, "
-            "expires_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")),
+            "expires_at, cseq) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")),
         pendingMessages(c.prepare(
             concat({"SELECT ", kMessageColumns, " FROM messages WHERE aor = ?1 AND expires_at > ?2 ORDER BY id"}))),
         deleteMessage(c.prepare("DELETE FROM messages WHERE id = ?1")),
@@ -459,7 +465,8 @@ StoreMessageResult SqliteStore::storeMessage(const StoredMessage& m, std::size_t
         .bind(5, m.callId)
         .bind(6, m.contentType)
         .bind(8, receivedAt)
-        .bind(9, m.expiresAt);
+        .bind(9, m.expiresAt)
+        .bind(10, static_cast<std::int64_t>(m.cseq));
     bindBlob(syncSql_->insertMessage, 7, m.body);
     q.run();
   }

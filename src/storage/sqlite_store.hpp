@@ -57,6 +57,7 @@ struct StoredMessage {
   std::string body;             ///< the bytes of the body; may contain NUL (stored as a BLOB)
   std::int64_t receivedAt = 0;  ///< Unix seconds; 0 on store = "now"
   std::int64_t expiresAt = 0;   ///< Unix seconds; hidden and purged once expiresAt <= now
+  std::uint32_t cseq = 0;       ///< the original CSeq number (0: stored by a version that did not keep it)
 
   friend bool operator==(const StoredMessage&, const StoredMessage&) = default;
 };

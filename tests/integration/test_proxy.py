@@ -19,7 +19,7 @@ SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\
 class ProxyFlows(ServerPerClass, unittest.TestCase):
     transport = "udp"
     server_users = (("alice", "secret-a"), ("bob", "secret-b"), ("carol", "secret-c"), ("dave", "secret-d"),
-                    ("erin", "secret-e"), ("frank", "secret-f"))
+                    ("erin", "secret-e"), ("frank", "secret-f"), ("grace", "secret-g"), ("heidi", "secret-h"))
     server_config = "[proxy]\nring_timeout = 5\n[messages]\noffline_max_per_user = 3\nmax_body = 2000\n"
 
     def ua(self, user, password, transport=None):
@@ -381,6 +381,56 @@ class ProxyFlows(ServerPerClass, unittest.TestCase):
         f.register()
         with self.assertRaises(socket.timeout):
             f.expect_request("MESSAGE", timeout=1.0)
+
+    def test_a_refused_offline_message_is_dropped_and_the_next_one_delivered(self):
+        """A recipient that refuses a stored message for good (415) would refuse it at every
+        registration: it is dropped, and the messages after it are not held back. Each goes out
+        with the sender's own Call-ID and CSeq."""
+        a = self.ua("alice", "secret-a")
+        sent = []
+        for text in ("unwanted", "wanted"):
+            r, req, call_id = a.send_authenticated("MESSAGE", "grace", text)
+            self.assertEqual(r.status, 202, r.raw)
+            sent.append(("%s MESSAGE" % re.search(r"CSeq: (\d+)", req).group(1), call_id))
+        g = self.ua("grace", "secret-g")
+        g.register()
+        m = g.expect_request("MESSAGE")
+        self.assertEqual(m.body, "unwanted")
+        self.assertEqual((m.get("cseq"), m.get("call-id")), sent[0])
+        g.reply(m, 415, "Unsupported Media Type")
+        m = g.expect_request("MESSAGE")
+        while m.body == "unwanted":  # a retransmission that crossed the 415 (UDP)
+            m = g.expect_request("MESSAGE")
+        self.assertEqual(m.body, "wanted")
+        self.assertEqual((m.get("cseq"), m.get("call-id")), sent[1])
+        g.reply(m, 200)
+        g.register()
+        with self.assertRaises(socket.timeout):
+            g.expect_request("MESSAGE", timeout=1.0)
+        self.assertIn("offline message for grace@%s from sip:alice@%s refused with 415 by the recipient; dropped"
+                      % (DOMAIN, DOMAIN), self.server.read_log())
+
+    def test_a_message_stored_while_a_delivery_is_under_way_follows_it(self):
+        """Heidi registers and gets her waiting message; before she answers it her binding goes,
+        a second message is stored, and she registers again. The delivery under way ends with her
+        200: the second message must follow then, not wait for her next registration."""
+        a = self.ua("alice", "secret-a")
+        r, _, _ = a.send_authenticated("MESSAGE", "heidi", "one")
+        self.assertEqual(r.status, 202, r.raw)
+        h = self.ua("heidi", "secret-h")
+        h.register()
+        first = h.expect_request("MESSAGE")
+        self.assertEqual(first.body, "one")
+        h.register(expires=0)
+        r, _, _ = a.send_authenticated("MESSAGE", "heidi", "two")
+        self.assertEqual(r.status, 202, r.raw)
+        h.register()
+        h.reply(first, 200)
+        m = h.expect_request("MESSAGE")
+        while m.body == "one":  # retransmissions of the first (UDP)
+            m = h.expect_request("MESSAGE")
+        self.assertEqual(m.body, "two")
+        h.reply(m, 200)
 
     def test_offline_store_cap(self):
         a = self.ua("alice", "secret-a")

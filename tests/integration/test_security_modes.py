@@ -104,6 +104,30 @@ class SecurityModes(unittest.TestCase):
         self.assertEqual(r.status, 403, r.raw)
         self.assertIn("Not Reachable Over TLS", r.raw.split("\r\n")[0])
 
+    def test_an_offline_message_from_a_sip_secured_domain_waits_for_a_tls_binding(self):
+        """Carol (tls.test, sip-secured) writes to Bob while he is offline: stored. Its delivery is
+        held to the rule a live MESSAGE is: not over Bob's UDP binding, only once he has one over
+        TLS."""
+        carol = self.ua("carol", "tls.test")
+        r, _, _ = carol.send_authenticated("MESSAGE", "bob", "only over tls", target_domain=DOMAIN)
+        self.assertEqual(r.status, 202, r.raw)
+        bob_udp = self.ua("bob", DOMAIN, transport="udp")
+        bob_udp.password = bob_udp.reg.password = "secret-b"
+        bob_udp.register()
+        self.addCleanup(bob_udp.register, 0)
+        with self.assertRaises(socket.timeout):
+            bob_udp.expect_request("MESSAGE", timeout=1.5)
+        self.assertIn("offline message for bob@%s kept: its domain security mode needs TLS" % DOMAIN,
+                      self.server.read_log())
+        bob_tls = self.ua("bob", DOMAIN)
+        bob_tls.password = bob_tls.reg.password = "secret-b"
+        bob_tls.register()
+        self.addCleanup(bob_tls.register, 0)
+        m = bob_tls.expect_request("MESSAGE")
+        self.assertEqual(m.body, "only over tls")
+        self.assertIn("SIP/2.0/TLS", m.get("via"))
+        bob_tls.reply(m, 200)
+
     def test_plain_rtp_into_a_secured_domain_gets_488_with_a_warning(self):
         frank = self.ua("frank", "srtp.test")
         frank.register()

@@ -119,7 +119,7 @@ TEST_F(SqliteStoreTest, CreatesSchemaInWalMode) {
   { SqliteStore store(db()); }
   EXPECT_TRUE(fs::exists(db()));
   EXPECT_EQ(rawQuery("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(rawQuery("PRAGMA user_version"), "3");
+  EXPECT_EQ(rawQuery("PRAGMA user_version"), "4");
   EXPECT_EQ(rawQuery("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('users', 'bindings', "
                      "'messages')"),
             "3");
@@ -129,7 +129,7 @@ TEST_F(SqliteStoreTest, CreatesSchemaInWalMode) {
             "messages");
   // Reopening an up-to-date database keeps it as it is.
   { SqliteStore store(db()); }
-  EXPECT_EQ(rawQuery("PRAGMA user_version"), "3");
+  EXPECT_EQ(rawQuery("PRAGMA user_version"), "4");
 }
 
 TEST_F(SqliteStoreTest, SyncsEveryCommitUnlessToldOtherwise) {
@@ -226,7 +226,7 @@ TEST_F(SqliteStoreTest, MigratesAVersion1Database) {
 
   {
     SqliteStore store(db());
-    EXPECT_EQ(rawQuery("PRAGMA user_version"), "3");
+    EXPECT_EQ(rawQuery("PRAGMA user_version"), "4");
     EXPECT_EQ(rawQuery("SELECT count(*) FROM sqlite_master WHERE name = 'bindings_expires_at'"), "0");
     EXPECT_EQ(store.findUser("alice", "example.com"), makeUser("alice", "example.com"));
     std::vector<Binding> bindings = store.loadBindings(kNow);
@@ -245,14 +245,21 @@ TEST_F(SqliteStoreTest, MigratesAVersion1Database) {
                            10);
     EXPECT_EQ(r.status, StoreMessageResult::Status::Stored);
     EXPECT_EQ(store.messageCount("alice@example.com", kNow), 1u);
+    StoredMessage withCseq{0, "alice@example.com", "<sip:bob@example.com>;tag=1", "sip:bob@example.com",
+                           "<sip:alice@example.com>", "m-1", "text/plain", "again", kNow, kNow + 60, 42};
+    EXPECT_EQ(store.storeMessage(withCseq, 10).status, StoreMessageResult::Status::Stored);
+    std::vector<StoredMessage> pending = store.pendingMessages("alice@example.com", kNow);
+    ASSERT_EQ(pending.size(), 2u);
+    EXPECT_EQ(pending[0].cseq, 0u);
+    EXPECT_EQ(pending[1].cseq, 42u);  // version 4 keeps the sender's CSeq number
     std::string generation = rawQuery("SELECT value FROM meta WHERE name = 'users_generation'");
     ASSERT_TRUE(store.addUser(makeUser("bob", "example.com")));
     EXPECT_NE(rawQuery("SELECT value FROM meta WHERE name = 'users_generation'"), generation);
   }
   // Reopening the migrated database does not migrate it again.
   SqliteStore store(db());
-  EXPECT_EQ(rawQuery("PRAGMA user_version"), "3");
-  EXPECT_EQ(store.messageCount("alice@example.com", kNow), 1u);
+  EXPECT_EQ(rawQuery("PRAGMA user_version"), "4");
+  EXPECT_EQ(store.messageCount("alice@example.com", kNow), 2u);
   EXPECT_EQ(store.listUsers().size(), 2u);
 }
 
