@@ -71,9 +71,13 @@ bool LocationService::restoreIfUnchanged(std::string_view aor, const std::vector
     for (Binding& c : committed) {
       for (const Binding& m : bindings) {
         if (m.contact != c.contact) continue;
-        Binding same = c;
-        same.received.connectionId = m.received.connectionId;
-        if (same == m) c.received.connectionId = m.received.connectionId;
+        // Registered from the same flow (the refused refresh came over the connection the stored
+        // row names): the connection is still the way to the contact.
+        const transport::Peer& a = m.received;
+        const transport::Peer& b = c.received;
+        if (a.transport == b.transport && a.address == b.address && a.port == b.port && a.listener == b.listener) {
+          c.received.connectionId = a.connectionId;
+        }
         break;
       }
     }

@@ -151,6 +151,8 @@ int runServer(ServeOptions options) {
   const std::vector<std::uint8_t> secret = loadOrCreateSecret(cfg.dataDir);
   storage::StoreSettings storeSettings;
   storeSettings.syncEveryCommit = cfg.store.synchronous == "full";
+  // Before the store: the store's last callbacks (run by its destructor) may still reach it.
+  registrar::LocationService location;
   storage::SqliteStore store(cfg.dataDir / "sipwarden.db", storeSettings);
   UserDirectory users(store);
 
@@ -194,7 +196,6 @@ int runServer(ServeOptions options) {
   }
 
   std::size_t userCount = users.reload();
-  registrar::LocationService location;
   // Bindings that expired while the server was down are deleted, not only left out: the
   // housekeeping purge works on the location table, which never holds them.
   std::size_t expiredCount = store.purgeExpired(unixSeconds());
@@ -466,6 +467,9 @@ int runServer(ServeOptions options) {
   for (auto& w : workers) {
     if (w->thread.joinable()) w->thread.join();
   }
+  // A worker may have queued store work after the flush above (the read-back after a failed
+  // write): it runs now, while everything its callback touches is alive.
+  store.flush();
   // No DNS answer, and no answer of the offline-message store (a REGISTER's delivery lookup, a
   // MESSAGE's store), may be posted to a worker's io_context once the workers are gone.
   dns.stop();

@@ -1183,17 +1183,21 @@ struct WorkerCore::Delivery {
   transaction::TransactionId client = 0;
 };
 
-void WorkerCore::maybeDeliverOffline(const std::string& aor) {
+void WorkerCore::maybeDeliverOffline(const std::string& aor, std::int64_t afterId) {
   if (!services_.offline.beginDelivery(aor)) return;
   std::weak_ptr<bool> alive = alive_;
-  services_.offline.pending(aor, [this, alive, aor](std::vector<storage::StoredMessage> messages) {
-    asio::post(io_, [this, alive, aor, messages = std::move(messages)]() mutable {
+  services_.offline.pending(aor, [this, alive, aor, afterId](std::vector<storage::StoredMessage> messages) {
+    asio::post(io_, [this, alive, aor, afterId, messages = std::move(messages)]() mutable {
       if (alive.expired()) {
         services_.offline.finishDelivery(aor);
         return;
       }
       auto d = std::make_shared<Delivery>();
       d->aor = aor;
+      // A follow-up round takes only what came after the round before: a message that round
+      // delivered but could not delete (a failing disk) waits for the next registration, instead
+      // of going out again and again.
+      std::erase_if(messages, [&](const storage::StoredMessage& m) { return m.id <= afterId; });
       d->messages = std::move(messages);
       deliverNext(std::move(d));
     });
@@ -1213,8 +1217,10 @@ void WorkerCore::deliverNext(std::shared_ptr<Delivery> d) {
     security::DomainModes modes = offlineModes(m, d->aor);
     std::erase_if(targets, [&](const proxy::Target& t) { return !security::checkDeparture(modes, t.peer.transport).allowed(); });
     if (targets.empty()) {
+      // This one waits for a binding over TLS; the messages after it need not.
       logRateLimited("offline message for " + d->aor + " kept: its domain security mode needs TLS and no binding of the user is over TLS or WSS");
-      deliveryDone(d, false);
+      ++d->next;
+      deliverNext(d);
       return;
     }
   }
@@ -1283,7 +1289,7 @@ void WorkerCore::deliveryDone(std::shared_ptr<Delivery> d, bool delivered) {
   services_.offline.finishDelivery(d->aor);
   // Messages stored during this round were not in its read: another round takes them (it ends at
   // once, reading nothing, when none came).
-  if (delivered && !d->messages.empty()) maybeDeliverOffline(d->aor);
+  if (delivered && !d->messages.empty()) maybeDeliverOffline(d->aor, d->messages.back().id);
 }
 
 bool WorkerCore::temporaryRefusal(int status) {
@@ -1293,10 +1299,16 @@ bool WorkerCore::temporaryRefusal(int status) {
     case 408:  // Request Timeout
     case 430:  // Flow Failed (RFC 5626)
     case 480:  // Temporarily Unavailable
+    case 482:  // Loop Detected: also what a UA answers a retry while its transaction for the
+               // previous attempt (same Call-ID, From tag and CSeq) lives (§8.2.2.2)
     case 486:  // Busy Here
     case 491:  // Request Pending
     case 600:  // Busy Everywhere
       return true;
+    case 501:  // Not Implemented: a UA without MESSAGE
+    case 505:  // Version Not Supported
+    case 513:  // Message Too Large
+      return false;
     default: return status >= 500 && status < 600;
   }
 }

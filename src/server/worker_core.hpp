@@ -107,7 +107,8 @@ class WorkerCore final : public transport::MessageHandler,
   /// MESSAGE to a user without a binding: stored, 202 once durable (RFC 3428 store-and-forward).
   void storeOffline(transaction::TransactionId id, sip::Message& req, const std::string& aor);
   /// After a successful REGISTER: the messages waiting for `aor`, one at a time.
-  void maybeDeliverOffline(const std::string& aor);
+  /// Starts a delivery round of `aor`'s waiting messages (those with an id above `afterId`).
+  void maybeDeliverOffline(const std::string& aor, std::int64_t afterId = 0);
   struct Delivery;
   void deliverNext(std::shared_ptr<Delivery> d);
   void deliveryDone(std::shared_ptr<Delivery> d, bool delivered);

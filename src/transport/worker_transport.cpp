@@ -288,6 +288,7 @@ class StreamConnection final : public Connection, public std::enable_shared_from
   static constexpr auto kConnectTimeout = std::chrono::seconds(5);
 
   void touch() { lastActivity_ = std::chrono::steady_clock::now(); }
+  std::uint64_t timerGeneration_ = 0;  ///< armTimer's latest wait; older handlers do nothing
 
   /// One timer per connection: the connect or handshake deadline first, then the idle timeout.
   void armTimer() {
@@ -296,8 +297,11 @@ class StreamConnection final : public Connection, public std::enable_shared_from
                  : handshaking ? std::chrono::steady_clock::duration(kHandshakeTimeout)
                                : std::chrono::steady_clock::duration(owner_.settings_.tcpIdleTimeout);
     timer_.expires_at(lastActivity_ + limit);
-    timer_.async_wait([self = shared_from_this(), handshaking](const boost::system::error_code& ec) {
-      if (ec || self->closed_) return;
+    // A handler already queued when the timer is re-armed (it expired in the same pass as the
+    // connect or handshake completed) cannot be cancelled any more: it sees it is stale.
+    const std::uint64_t generation = ++timerGeneration_;
+    timer_.async_wait([self = shared_from_this(), handshaking, generation](const boost::system::error_code& ec) {
+      if (ec || self->closed_ || generation != self->timerGeneration_) return;
       if (self->connecting_) {
         self->owner_.counters_.sendFailures++;
         self->owner_.handler_.onTransportError(self->peer_, "TCP connect to " + self->peer_.toString() +

@@ -95,15 +95,18 @@ TEST(LocationService, RestoreIfUnchangedSetsTheStoredBindingsBackKeepingFlows) {
   std::vector<Binding> written{kept, refused};
   loc.update("a@x", [&](std::vector<Binding>& bs) { bs = written; });
 
-  Binding stored = kept;
+  Binding stored = kept;  // the row as last committed: an older refresh of the same flow
   stored.received.connectionId = 0;
+  stored.cseq = kept.cseq - 1;
+  stored.expiresAt = kept.expiresAt - 30;
   Binding gone = makeBinding("a@x", "sip:removed-by-the-refused-register@h", kNow + 60);
   EXPECT_TRUE(loc.restoreIfUnchanged("a@x", written, {gone, stored}));
   std::vector<Binding> now = loc.lookup("a@x", kNow);
   ASSERT_EQ(now.size(), 2u);
   std::sort(now.begin(), now.end(), [](const Binding& l, const Binding& r) { return l.contact < r.contact; });
   EXPECT_EQ(now[0].contact, "sip:kept@h");
-  EXPECT_EQ(now[0].received.connectionId, 7u);
+  EXPECT_EQ(now[0].cseq, stored.cseq);  // the refused refresh is undone...
+  EXPECT_EQ(now[0].received.connectionId, 7u);  // ...and the phone is still reached over its connection
   EXPECT_EQ(now[1].contact, "sip:removed-by-the-refused-register@h");
 
   // Changed since the failed write (another REGISTER): left alone, its own write decides.

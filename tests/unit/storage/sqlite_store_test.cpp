@@ -899,7 +899,7 @@ namespace {
 
 TEST_F(SqliteStoreTest, CommittedBindingsIsReadInTheWritersOrderAlsoWhenTheQueueIsFull) {
   StoreSettings settings;
-  settings.maxQueued = 2;
+  settings.maxQueued = 3;
   SqliteStore store(db(), settings);
   const std::string aor = "alice@example.com";
   WriterGate gate;
@@ -918,6 +918,7 @@ TEST_F(SqliteStoreTest, CommittedBindingsIsReadInTheWritersOrderAlsoWhenTheQueue
     events.push_back(ok ? "written" : "write failed");
   });
   store.replaceBindings("b@example.com", {}, {});
+  store.replaceBindings("c@example.com", {}, {});
   store.replaceBindings(aor, {}, [&](bool ok) {  // over the bound: refused at once
     std::lock_guard lock(m);
     events.push_back(ok ? "removed" : "removal refused");
@@ -927,12 +928,34 @@ TEST_F(SqliteStoreTest, CommittedBindingsIsReadInTheWritersOrderAlsoWhenTheQueue
     std::lock_guard lock(m);
     events.push_back("read " + contacts(rows));
   });
-  // A change queued after the read is not seen by it.
-  store.replaceBindings(aor, {makeBinding(aor, "sip:later@192.0.2.1", kNow + 60)}, {});
   gate.release();
   store.flush();
+  {
+    std::lock_guard lock(m);
+    EXPECT_EQ(events, (std::vector<std::string>{"removal refused", "written", "read sip:a@192.0.2.1;"}));
+    events.clear();
+  }
+  // A change queued right after a read, both waiting behind a held writer, is written in the same
+  // round of the writer's loop but after the read: the read does not see it.
+  WriterGate second;
+  store.replaceBindings("gate@example.com", {}, second.callback());
+  second.waitEntered();
+  store.committedBindings(aor, [&](std::optional<std::vector<Binding>> rows) {
+    std::lock_guard lock(m);
+    events.push_back("read " + contacts(rows));
+  });
+  store.replaceBindings(aor, {makeBinding(aor, "sip:later@192.0.2.1", kNow + 60)}, [&](bool ok) {
+    std::lock_guard lock(m);
+    events.push_back(ok ? "later written" : "later failed");
+  });
+  store.committedBindings(aor, [&](std::optional<std::vector<Binding>> rows) {
+    std::lock_guard lock(m);
+    events.push_back("read " + contacts(rows));
+  });
+  second.release();
+  store.flush();
   std::lock_guard lock(m);
-  EXPECT_EQ(events, (std::vector<std::string>{"removal refused", "written", "read sip:a@192.0.2.1;"}));
+  EXPECT_EQ(events, (std::vector<std::string>{"read sip:a@192.0.2.1;", "later written", "read sip:later@192.0.2.1;"}));
 }
 
 TEST_F(SqliteStoreTest, CommittedBindingsAfterAFailedWriteIsWhatTheDiskHolds) {
