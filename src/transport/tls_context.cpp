@@ -194,6 +194,9 @@ std::shared_ptr<const TlsContextSet> TlsContextSet::build(const TlsSettings& set
     }
     static const unsigned char kSessionContext[] = "sipwarden";
     SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
+    // Resumption by session ID (a server-side cache) is off; tickets resume one-way TLS sessions.
+    // A session that verified a client certificate is never resumed (newServerSession).
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_tlsext_servername_callback(ctx, &TlsContextSet::onServerName);
     SSL_CTX_set_tlsext_servername_arg(ctx, set.get());
   }
@@ -240,6 +243,25 @@ SSL* TlsContextSet::newServerSession(ClientCertMode mode) const {
   if (mode == ClientCertMode::Optional) verify = SSL_VERIFY_PEER;
   if (mode == ClientCertMode::Required) verify = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
   SSL_set_verify(ssl, verify, nullptr);
+  if (mode != ClientCertMode::None) {
+    // A resumed session skips the certificate exchange. So a listener that asks for client
+    // certificates must not resume a session of a listener that does not (a ticket from the
+    // one-way port would let a client in without a certificate: the session ID context differs
+    // per mode, and OpenSSL resumes only within one), and it resumes none of its own either: each
+    // connection shows and verifies its chain, which a reload's re-check needs (a resumed session
+    // keeps the leaf only).
+    static const unsigned char kOptional[] = "sipwarden/cc-optional";  // at most SSL_MAX_SID_CTX_LENGTH (32)
+    static const unsigned char kRequired[] = "sipwarden/cc-required";
+    static_assert(sizeof kOptional - 1 <= SSL_MAX_SID_CTX_LENGTH && sizeof kRequired - 1 <= SSL_MAX_SID_CTX_LENGTH);
+    const bool named = mode == ClientCertMode::Optional
+                           ? SSL_set_session_id_context(ssl, kOptional, sizeof kOptional - 1) == 1
+                           : SSL_set_session_id_context(ssl, kRequired, sizeof kRequired - 1) == 1;
+    if (!named || SSL_set_num_tickets(ssl, 0) != 1) {
+      SSL_free(ssl);
+      return nullptr;
+    }
+    SSL_set_options(ssl, SSL_OP_NO_TICKET);
+  }
   return ssl;
 }
 

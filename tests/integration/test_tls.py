@@ -297,6 +297,23 @@ class MutualTls(unittest.TestCase):
         finally:
             c.close()
 
+    def test_a_session_of_the_one_way_listener_does_not_resume_on_the_mutual_one(self):
+        """Both listeners share the server's TLS context. A session resumed there skips the
+        certificate exchange, so a session (ticket) from the one-way port must not open the mutual
+        TLS port without a certificate, in TLS 1.2 or 1.3; on its own port it still resumes."""
+        d = tempfile.mkdtemp(prefix="sipwarden-sess-")
+        self.addCleanup(shutil.rmtree, d, True)
+        for version in ("-tls1_2", "-tls1_3"):
+            session = os.path.join(d, "session" + version)
+            out, err, _ = s_client(self.server.tls_port, [version, "-sess_out", session], send=options_request())
+            self.assertIn("SIP/2.0 200 OK", out, err)
+            out, err, _ = s_client(self.mtls_port, [version, "-sess_in", session], send=options_request())
+            self.assertNotIn("SIP/2.0", out, version + ": " + err)
+            self.assertNotIn("Reused,", out, version)
+            out, err, _ = s_client(self.server.tls_port, [version, "-sess_in", session], send=options_request())
+            self.assertIn("Reused,", out, version + ": " + err)
+            self.assertIn("SIP/2.0 200 OK", out)
+
     def test_the_one_way_listener_beside_it_still_needs_no_certificate(self):
         out, _, _ = s_client(self.server.tls_port, ["-brief"], send=options_request())
         self.assertIn("SIP/2.0 200 OK", out)
