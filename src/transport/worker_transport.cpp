@@ -654,7 +654,7 @@ WorkerTransport::WorkerTransport(asio::io_context& io, const TransportSettings& 
           throw boost::system::system_error(asio::error::invalid_argument, "no TLS certificate configured");
         }
         tcp::endpoint ep(toAsio(spec.address), spec.port);
-        auto l = std::make_unique<TcpListener>(TcpListener{tcp::acceptor(io_), i});
+        auto l = std::make_unique<TcpListener>(TcpListener{tcp::acceptor(io_), i, asio::steady_timer(io_)});
         l->acceptor.open(ep.protocol());
         if (spec.address.v6) l->acceptor.set_option(asio::ip::v6_only(true));
         l->acceptor.set_option(asio::socket_base::reuse_address(true));
@@ -680,7 +680,10 @@ void WorkerTransport::start() {
 void WorkerTransport::stopAccepting() {
   accepting_ = false;
   boost::system::error_code ec;
-  for (auto& l : tcp_) l->acceptor.close(ec);
+  for (auto& l : tcp_) {
+    l->acceptor.close(ec);
+    l->retry.cancel();
+  }
 }
 
 void WorkerTransport::closeAll() {
@@ -761,6 +764,24 @@ void WorkerTransport::onDatagram(UdpListener& l, std::size_t size) {
 void WorkerTransport::accept(TcpListener& l) {
   l.acceptor.async_accept([this, &l](const boost::system::error_code& ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !accepting_ || !l.acceptor.is_open()) return;
+    if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space || ec == asio::error::no_memory ||
+        ec.value() == ENFILE) {
+      // Out of descriptors (EMFILE, ENFILE) or kernel memory (ENOBUFS, ENOMEM): accepting again at
+      // once would fail at once, in a loop that takes a whole core. The connection waits in the
+      // backlog; the listener tries again shortly.
+      counters_.acceptErrors++;
+      Peer where;
+      where.transport = settings_.listeners[l.index].transport;
+      where.address = settings_.listeners[l.index].address;
+      where.port = ports_[l.index];
+      handler_.onTransportError(where, "accept on " + std::string(transportName(where.transport)) + ":" +
+                                           where.hostPort() + " failed: " + ec.message() + "; retrying in 100 ms");
+      l.retry.expires_after(std::chrono::milliseconds(100));
+      l.retry.async_wait([this, &l](const boost::system::error_code& tec) {
+        if (!tec && accepting_ && l.acceptor.is_open()) accept(l);
+      });
+      return;
+    }
     if (!ec) {
       boost::system::error_code rec;
       tcp::endpoint remote = socket.remote_endpoint(rec);

@@ -85,8 +85,8 @@ struct TransportCounters {
   std::atomic<std::uint64_t> datagramsIn{0}, datagramsOut{0}, streamMessagesIn{0}, bytesOut{0};
   std::atomic<std::uint64_t> invalid{0}, framingErrors{0}, connectionsAccepted{0}, connectionsRejected{0},
       connectionsIdleClosed{0}, sendFailures{0}, connectionsOpened{0}, tlsHandshakes{0}, tlsHandshakeFailures{0},
-      proxyHeaderFailures{0}, webSocketsOpened{0}, webSocketsRefused{0}, httpRequests{0},
-      clientCertificatesRevoked{0};
+      proxyHeaderFailures{0}, webSocketsOpened{0}, webSocketsRefused{0}, httpRequests{0}, clientCertificatesRevoked{0},
+      acceptErrors{0};
 };
 
 /// One connection of a worker: TCP, TLS, WS or WSS. Lives on its worker's thread.
@@ -150,7 +150,8 @@ class WorkerTransport {
 
   /// Starts receiving and accepting.
   void start();
-  /// Stops accepting new connections and closes the UDP sockets (graceful shutdown, first step).
+  /// Stops accepting new connections (graceful shutdown, first step). The UDP sockets stay open:
+  /// requests still get their 503 and transactions their retransmissions until the workers stop.
   void stopAccepting();
   /// Closes every connection.
   void closeAll();
@@ -197,6 +198,7 @@ class WorkerTransport {
   struct TcpListener {
     boost::asio::ip::tcp::acceptor acceptor;
     std::uint32_t index;
+    boost::asio::steady_timer retry;  ///< the next accept after a failed one (no descriptor left)
   };
 
   void receiveUdp(UdpListener& l);

@@ -1,10 +1,12 @@
 """Transport limits: idle TCP connections are closed, connections per source address are capped,
 and one bad client does not stop the server answering the others."""
+import os
 import socket
+import subprocess
 import time
 import unittest
 
-from harness import DOMAIN, ServerPerClass, SipClient
+from harness import BIN, DOMAIN, Server, ServerPerClass, SipClient
 
 CONFIG = "[transport]\ntcp_idle_timeout = 1\nmax_connections_per_address = 3\n"
 
@@ -54,6 +56,57 @@ class TransportLimitsTest(ServerPerClass, unittest.TestCase):
         c = SipClient("udp", self.server.port)
         self.addCleanup(c.close)
         self.assertEqual(c.request("OPTIONS", "sip:%s" % DOMAIN).status, 200)
+
+
+class OutOfDescriptorsTest(unittest.TestCase):
+    """The process runs out of file descriptors while clients connect: accept() fails with EMFILE.
+    The listener must not retry in a tight loop (a core at 100%); it tries again shortly, and
+    serves new connections once descriptors are free again."""
+
+    def cpu_seconds(self, pid):
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def test_accept_failures_do_not_spin(self):
+        server = Server("", users=())
+        self.addCleanup(server.cleanup)
+        # A hard limit the server cannot raise: about 30 descriptors left for connections.
+        server.log = open(server.log_path, "ab")
+        server.proc = subprocess.Popen(["prlimit", "--nofile=64:64", BIN, "serve", "--config", server.config_path],
+                                       stdout=server.log, stderr=server.log)
+        server.wait_ready()
+        held = []
+        self.addCleanup(lambda: [c.close() for c in held])
+        for _ in range(80):  # the kernel completes them all (the backlog); the server cannot take them all
+            c = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            held.append(c)
+        deadline = time.time() + 5
+        while "Too many open files" not in server.read_log() and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertIn("Too many open files; retrying in 100 ms", server.read_log())
+        before = self.cpu_seconds(server.proc.pid)
+        time.sleep(2.0)
+        used = self.cpu_seconds(server.proc.pid) - before
+        self.assertLess(used, 0.5, "the server used %.2f s of CPU in 2 s while out of descriptors" % used)
+        # Descriptors come back: a new client is served.
+        for c in held:
+            c.close()
+        held.clear()
+        deadline = time.time() + 10
+        while True:
+            try:
+                c = SipClient("tcp", server.port, timeout=2)
+                try:
+                    if c.request("OPTIONS", "sip:%s" % DOMAIN).status == 200:
+                        break
+                finally:
+                    c.close()
+            except (OSError, ConnectionError):
+                pass
+            self.assertLess(time.time(), deadline, "no TCP client served after the descriptors came back:\n" + server.read_log()[-3000:])
+            time.sleep(0.2)
+        self.assertEqual(server.stop(), 0, server.read_log())
 
 
 if __name__ == "__main__":
