@@ -42,6 +42,18 @@ int rank(int status) {
   return status / 100;
 }
 
+/// §16.7 step 6 within a class, lower is better: an answer that came from a branch before one we
+/// made up (408 for a timeout, 503 or 430 for a transport failure: a stale contact must not hide
+/// the real callee's 486), and in 4xx the challenges and what the caller can fix (401, 407, 415,
+/// 420, 484) first.
+int score(int status, bool real) {
+  int s = rank(status) * 4;
+  if (!real) s += 2;
+  const bool preferred = status == 401 || status == 407 || status == 415 || status == 420 || status == 484;
+  if (status / 100 == 4 && !preferred) s += 1;
+  return s;
+}
+
 /// Copies `bytes` into `msg` and parses the copy; false when it does not parse (cannot happen for
 /// bytes we serialized from a parsed message).
 bool parseOwned(std::string_view bytes, sip::Message& msg) {
@@ -205,6 +217,12 @@ std::string Proxy::loopHash(const sip::Message& req) const {
     h = fnv(h, v);
     return true;
   });
+  // §16.6 step 8: and the Route values (those left after ours were taken off): a request that
+  // comes back on a preloaded route through an application server is a spiral, not a loop.
+  req.forEachValue(sip::HeaderId::Route, [&](std::string_view v) {
+    h = fnv(h, v);
+    return true;
+  });
   std::string s;
   appendHex(s, h, 16);
   return s;
@@ -263,6 +281,7 @@ void Proxy::forward(TransactionId id, sip::Message& req, const Peer& from, std::
     return (a.q < 0 ? 1000 : a.q) > (b.q < 0 ? 1000 : b.q);
   });
   for (Target& t : targets) {
+    ctx.failover = ctx.failover || t.failover;
     int q = t.q < 0 ? 1000 : t.q;
     if (ctx.groups.empty() || (ctx.groups.back().front().q < 0 ? 1000 : ctx.groups.back().front().q) != q) {
       ctx.groups.emplace_back();
@@ -410,8 +429,17 @@ bool Proxy::onResponse(TransactionId client, sip::Message& response, TimePoint n
   const std::size_t b = ref->second.index;
   Branch& br = ctx.branches[b];
   const int status = response.statusCode();
-  // §16.7 step 3: our Via off; a response with no Via left was for us and goes nowhere.
-  if (!response.popVia() || !response.hasVia()) return true;
+  // §16.7 step 3: our Via off; a response with no Via left was for us and goes nowhere. A final
+  // still ends the branch (its client transaction is over and will not report again): as a 502,
+  // so that the caller gets an answer and the context does not stay.
+  if (!response.popVia() || !response.hasVia()) {
+    if (status >= 200) {
+      branches_.erase(ref);
+      branchFinal(ctx, b, 502, nullptr, now);
+      destroyIfDone(ctx.server);
+    }
+    return true;
+  }
   if (status < 200 && !br.provisional) {
     br.provisional = true;
     if (br.cancelWanted) cancelBranch(ctx, br, now);
@@ -537,6 +565,7 @@ sip::Message Proxy::ownInDialogRequest(std::string_view method, std::string_view
 
 void Proxy::branchFinal(Context& ctx, std::size_t b, int status, const sip::Message* response, TimePoint now) {
   ctx.branches[b].status = status;
+  if (status != 408 && status != 430 && status != 503) ctx.answered = true;
   if (response != nullptr && (status == 401 || status == 407)) {
     // §16.7 step 7: the challenges of every branch go back together.
     response->forEachValue(sip::HeaderId::WwwAuthenticate, [&](std::string_view v) {
@@ -548,7 +577,8 @@ void Proxy::branchFinal(Context& ctx, std::size_t b, int status, const sip::Mess
       return true;
     });
   }
-  if (!ctx.finalSent && (ctx.bestStatus == 0 || rank(status) < rank(ctx.bestStatus))) {
+  if (!ctx.finalSent &&
+      (ctx.bestStatus == 0 || score(status, response != nullptr) < score(ctx.bestStatus, !ctx.bestResponse.empty()))) {
     ctx.bestStatus = status;
     ctx.bestResponse.clear();
     if (response != nullptr) sip::serialize(*response, ctx.bestResponse);
@@ -565,7 +595,10 @@ void Proxy::branchFinal(Context& ctx, std::size_t b, int status, const sip::Mess
 void Proxy::maybeFinish(Context& ctx, TimePoint now) {
   bool pending = anyPending(ctx);
   if (pending) return;
-  if (!ctx.finalSent && !ctx.cancelled && ctx.bestStatus < 600 && ctx.nextGroup < ctx.groups.size()) {
+  // RFC 3263 §4.3: the next server only when none answered (a timeout, a transport failure, 503);
+  // a 486 or 404 from one is the answer.
+  const bool tryNext = !ctx.failover || !ctx.answered;
+  if (!ctx.finalSent && !ctx.cancelled && ctx.bestStatus < 600 && tryNext && ctx.nextGroup < ctx.groups.size()) {
     startGroup(ctx, now);
     pending = anyPending(ctx);
     if (pending) return;
@@ -743,7 +776,13 @@ void Proxy::advance(TimePoint now) {
     Context& ctx = it->second;
     ctx.nextGroup = ctx.groups.size();
     cancelPending(ctx, now);
-    respondLocal(ctx, 480, "No Answer", now);
+    // The caller cancelled already (its CANCEL waits for the branches' 487s): its INVITE ends
+    // as cancelled, not as unanswered.
+    if (ctx.cancelled) {
+      respondLocal(ctx, 487, "Request Terminated", now);
+    } else {
+      respondLocal(ctx, 480, "No Answer", now);
+    }
     destroyIfDone(server);
   }
   while (!cancelDue_.empty() && cancelDue_.front().when <= now) {

@@ -65,6 +65,9 @@ struct Target {
   /// A UDP contact behind a NAT (reached where its REGISTER came from): a large request stays on
   /// UDP, since a TCP connection there would not get through (no RFC 3261 §18.1.1 switch).
   bool keepUdp = false;
+  /// One of the servers an RFC 3263 lookup gave, in order: the next is tried only after a timeout,
+  /// a transport failure or a 503 (RFC 3263 §4.3), not after any other final.
+  bool failover = false;
 };
 
 /// A verdict on the body of a response a branch returned (the secured mode's SRTP rule applied to
@@ -233,6 +236,8 @@ class Proxy {
     bool invite = false;
     bool finalSent = false;
     bool cancelled = false;
+    bool failover = false;  ///< the groups are RFC 3263 servers (Target::failover)
+    bool answered = false;  ///< a branch ended with a final other than 408, 430 or 503
     std::vector<Branch> branches;
     std::vector<std::vector<Target>> groups;  ///< sequential groups not started yet (front first)
     std::size_t nextGroup = 0;

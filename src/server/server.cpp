@@ -483,13 +483,14 @@ int runServer(ServeOptions options) {
                stats.authFailures.load());
   proxy::ProxyStats proxied;
   for (auto& w : workers) proxied += w->core->proxyStats();
-  spdlog::info("proxy: {} requests forwarded on {} branches, {} CANCELs sent, {} ring timeouts, {} loops, {} branches "
-               "failed with their connection, {} answered calls ended for the security policy, {} late 2xx passed on; "
-               "{} ACKs of stateless refusals dropped; {} offline MESSAGEs stored, {} delivered, {} refused by the "
-               "recipient and dropped",
-               proxied.forwarded, proxied.branches, proxied.cancelled, proxied.ringTimeouts, proxied.loops,
-               proxied.flowFailures, proxied.refusedDialogs, proxied.late2xx, stats.statelessAcks.load(),
-               stats.offlineStored.load(), stats.offlineDelivered.load(), stats.offlineRefused.load());
+  spdlog::info(
+      "proxy: {} requests forwarded on {} branches, {} CANCELs sent, {} ring timeouts, {} loops, {} branches "
+      "failed with their connection, {} answered calls ended for the security policy, {} late 2xx passed on; "
+      "{} ACKs of stateless refusals dropped; {} offline MESSAGEs stored, {} delivered, {} refused by the "
+      "recipient and dropped",
+      proxied.forwarded, proxied.branches, proxied.cancelled, proxied.ringTimeouts, proxied.loops, proxied.flowFailures,
+      proxied.refusedDialogs, proxied.late2xx, stats.statelessAcks.load(), stats.offlineStored.load(),
+      stats.offlineDelivered.load(), stats.offlineRefused.load());
   spdlog::info("TLS: {} handshakes, {} failed; {} PROXY protocol refusals; {} requests let in by a client "
                "certificate; {} refused by a domain security mode; {} connections closed when their client "
                "certificate no longer verified after a reload",

@@ -667,6 +667,7 @@ void WorkerCore::forwardAfterLookup(TransactionId id, sip::Message& req, const P
           t.peer.listener = *listener;
           t.uri = requestUri;
           t.q = std::max(q--, 1);  // RFC 3263 §4: one after the other, in order
+          t.failover = true;
           if (d.transport == TransportKind::Tls) {
             if (tlsNames_.size() > 4096) tlsNames_.clear();
             tlsNames_[t.peer.hostPort()] = host;
@@ -705,7 +706,10 @@ void WorkerCore::routeRequest(TransactionId id, sip::Message& req, const Peer& f
   // A Route left after ours: the request goes there (loose routing; a strict next hop gets the
   // Request-URI rewritten, §16.6 step 7 compatibility).
   if (req.count(sip::HeaderId::Route) > 0) {
-    if (!inDialog && !routes.poppedOwn && !services_.settings.relay) {
+    // A next hop that is not us, in a dialog or not: without relaying, only where a dialog we
+    // record-routed leads, which a verified flow token of ours in the popped Routes proves. A To
+    // tag or a Route naming us is no such proof (anyone can write them).
+    if (!routes.flow && !services_.settings.relay) {
       reply(id, req, 403, "Relaying Denied");
       return;
     }
@@ -735,6 +739,9 @@ void WorkerCore::routeRequest(TransactionId id, sip::Message& req, const Peer& f
   }
   // The flow token of our Record-Route: back over the connection (or address) it names.
   if (routes.flow) {
+    // Out of dialog, a flow token is no credential either (one seen in a Record-Route would let
+    // anyone send new requests down that leg): a local user authenticates as for any request.
+    if (!inDialog && !authorizeSender(id, req)) return;
     proxy::Target t;
     t.peer = *routes.flow;
     t.flow = transport::isReliable(t.peer.transport);
@@ -757,7 +764,7 @@ void WorkerCore::routeRequest(TransactionId id, sip::Message& req, const Peer& f
     return;
   }
   // Another domain, or a device's own address (an in-dialog request after our Route).
-  if (!(inDialog && routes.poppedOwn) && !services_.settings.relay) {
+  if (!(inDialog && routes.flow) && !services_.settings.relay) {
     reply(id, req, 403, "Relaying Denied");
     return;
   }
@@ -1022,12 +1029,13 @@ void WorkerCore::registerCommitted(std::uint32_t slot, bool ok) {
     // (read after every write queued before; unless the AOR changed again meanwhile, in which case
     // that change's write carries it and its outcome decides).
     services_.store.committedBindings(
-        p.aor, [&location = services_.location, aor = p.aor, written = std::move(p.written)](
-                   std::optional<std::vector<registrar::Binding>> committed) {
+        p.aor, [&location = services_.location, aor = p.aor,
+                written = std::move(p.written)](std::optional<std::vector<registrar::Binding>> committed) {
           if (!committed) {
-            spdlog::error("bindings of {} not read back after the failed write: the memory keeps the refused change "
-                          "until the next REGISTER",
-                          aor);
+            spdlog::error(
+                "bindings of {} not read back after the failed write: the memory keeps the refused change "
+                "until the next REGISTER",
+                aor);
             return;
           }
           if (location.restoreIfUnchanged(aor, written, std::move(*committed))) {
@@ -1078,9 +1086,26 @@ void WorkerCore::onAck(sip::Message& ack, const Peer& from) {
   // Record-Route leads (§16.11; RFC 6026 §7.1). Never answered.
   proxy::RouteInfo routes = proxy_.preprocessRoutes(ack);
   proxy::Target t;
+  // Where a dialog we record-routed leads (a verified flow token of ours), or anywhere when
+  // relaying: the same rule as for requests (routeRequest).
+  if (!routes.flow && !services_.settings.relay) return;
+  if (ack.maxForwards() && *ack.maxForwards() == 0) return;
+  std::optional<sip::Uri> lookup;  // the next hop is a name: resolved (RFC 3263) once checked
   if (ack.count(sip::HeaderId::Route) > 0) {
+    // As routeRequest does: loose or strict next hop.
     std::vector<sip::NameAddr> set = ack.routeSet(sip::HeaderId::Route);
-    if (set.empty() || !targetForUri(set.front().uri, t)) return;
+    if (set.empty()) return;
+    const sip::Uri next = set.front().uri;
+    const bool resolved = targetForUri(next, t);
+    if (!resolved && !isDnsName(next)) return;
+    if (!next.param("lr")) {
+      std::string nextText(next.raw);
+      std::string oldUri(ack.requestUriText());
+      ack.popRoute();
+      ack.addHeader("Route", "<" + oldUri + ">");
+      t.uri = nextText;
+    }
+    if (!resolved) lookup = next;
   } else if (routes.flow) {
     t.peer = *routes.flow;
   } else if (!routes.poppedOwn) {
@@ -1088,7 +1113,6 @@ void WorkerCore::onAck(sip::Message& ack, const Peer& from) {
   } else if (!targetForUri(ack.requestUri(), t)) {
     return;
   }
-  if (ack.maxForwards() && *ack.maxForwards() == 0) return;
   if (securityActive_ && !ack.body().empty()) {
     // The answer to an offer made in a 2xx (late offer) travels in the ACK: in a secured domain it
     // must be SRTP like any other. An ACK cannot be refused, so it goes no further, and the proxy
@@ -1110,7 +1134,47 @@ void WorkerCore::onAck(sip::Message& ack, const Peer& from) {
       }
     }
   }
+  if (lookup) {
+    forwardAckAfterLookup(ack, *lookup, t.uri);
+    return;
+  }
   proxy_.forwardStateless(ack, t);
+}
+
+void WorkerCore::forwardAckAfterLookup(sip::Message& ack, const sip::Uri& next, std::string requestUri) {
+  transport::SipLookup lookup;
+  lookup.host = std::string(next.hostBare());
+  if (next.hasPort) lookup.port = next.port;
+  TransportKind kind;
+  if (auto t = next.param("transport"); t && transport::parseTransportName(*t, kind)) lookup.transport = kind;
+  lookup.sips = next.scheme == sip::UriScheme::Sips;
+  for (TransportKind k : {TransportKind::Udp, TransportKind::Tcp, TransportKind::Tls}) {
+    if (transport_.listenerFor(k, false) || transport_.listenerFor(k, true)) lookup.supported.push_back(k);
+  }
+  // An ACK has no transaction to wait in: its bytes wait in the callback (a lost lookup loses
+  // the ACK, and the callee's 2xx retransmission brings the caller's ACK again).
+  services_.dns.resolve(std::move(lookup), io_,
+                        [this, wire = sip::toWire(ack), requestUri = std::move(requestUri),
+                         host = std::string(next.hostBare())](std::vector<transport::DnsTarget> found) {
+                          sip::Message m;
+                          if (sip::parseMessage(wire, m, sip::Limits{.maxMessageSize = wire.size() + 1})) return;
+                          for (const transport::DnsTarget& d : found) {
+                            auto listener = transport_.listenerFor(d.transport, d.address.v6);
+                            if (!listener) continue;
+                            proxy::Target t;
+                            t.peer.transport = d.transport;
+                            t.peer.address = d.address;
+                            t.peer.port = d.port;
+                            t.peer.listener = *listener;
+                            t.uri = requestUri;
+                            if (d.transport == TransportKind::Tls) {
+                              if (tlsNames_.size() > 4096) tlsNames_.clear();
+                              tlsNames_[t.peer.hostPort()] = host;  // the name its certificate must carry
+                            }
+                            proxy_.forwardStateless(m, t);
+                            return;
+                          }
+                        });
 }
 
 void WorkerCore::onResponse(TransactionId id, sip::Message& response) {
@@ -1215,10 +1279,12 @@ void WorkerCore::deliverNext(std::shared_ptr<Delivery> d) {
     // A sip-secured or secured domain (the sender's or the recipient's): delivered over TLS or
     // WSS only, as a live MESSAGE would be forwarded.
     security::DomainModes modes = offlineModes(m, d->aor);
-    std::erase_if(targets, [&](const proxy::Target& t) { return !security::checkDeparture(modes, t.peer.transport).allowed(); });
+    std::erase_if(targets,
+                  [&](const proxy::Target& t) { return !security::checkDeparture(modes, t.peer.transport).allowed(); });
     if (targets.empty()) {
       // This one waits for a binding over TLS; the messages after it need not.
-      logRateLimited("offline message for " + d->aor + " kept: its domain security mode needs TLS and no binding of the user is over TLS or WSS");
+      logRateLimited("offline message for " + d->aor +
+                     " kept: its domain security mode needs TLS and no binding of the user is over TLS or WSS");
       ++d->next;
       deliverNext(d);
       return;

@@ -117,6 +117,23 @@ class DnsRelay(unittest.TestCase):
         data, _ = self.udp.recvfrom(65536)
         self.assertIn(b"explicit port", data)
 
+    def test_an_ack_whose_next_hop_is_a_name_is_resolved_and_forwarded(self):
+        """The ACK for a 2xx after our Route goes where the dialog's route set leads: here a
+        downstream proxy known by name (its Record-Route). It is resolved like a request's
+        next hop, not dropped."""
+        a = self.alice()
+        port = self.udp.getsockname()[1]
+        uri = "sip:carol@192.0.2.77"
+        text, _ = a.build_request("ACK", uri, "<sip:carol@far.test>;tag=callee-1",
+                                  ["Route: <sip:127.0.0.1:%d;lr>" % self.server.port,
+                                   "Route: <sip:plain.far.test:%d;lr>" % port], call_id="ack-by-name", cseq=1)
+        a.c.send_raw(text)
+        data, _ = self.udp.recvfrom(65536)
+        got = data.decode()
+        self.assertTrue(got.startswith("ACK %s SIP/2.0" % uri), got[:200])
+        self.assertIn("Call-ID: ack-by-name", got)
+        self.assertIn(("plain.far.test", "A"), self.dns.queries)
+
     def test_unknown_domain_gets_404(self):
         a = self.alice()
         r, _, _ = a.send_authenticated("MESSAGE", "carol", "nowhere", target_domain="nowhere.test")

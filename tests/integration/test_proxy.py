@@ -383,6 +383,45 @@ class ProxyFlows(ServerPerClass, unittest.TestCase):
         with self.assertRaises(socket.timeout):
             f.expect_request("MESSAGE", timeout=1.0)
 
+    def test_a_to_tag_does_not_open_a_relay(self):
+        """An INVITE with a To tag (in-dialog in appearance) and a Route set that names another
+        host, not us: the server does not relay, so 403, and nothing reaches that host."""
+        elsewhere = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        elsewhere.bind(("127.0.0.1", 0))
+        self.addCleanup(elsewhere.close)
+        target = "sip:+19005550100@127.0.0.1:%d" % elsewhere.getsockname()[1]
+        us = "Route: <sip:127.0.0.1:%d;lr>" % self.server.port
+        there = "Route: <sip:127.0.0.1:%d;lr>" % elsewhere.getsockname()[1]
+        a = self.ua("carol", "secret-c")
+        # The next hop named at once; behind a Route naming us (anyone can write one); and only
+        # a Route naming us, the Request-URI leading elsewhere.
+        for i, routes in enumerate(([there], [us, there], [us])):
+            text, _ = a.build_request("INVITE", target, "<%s>;tag=made-up" % target,
+                                      routes + ["Contact: %s" % a.contact, "Content-Type: application/sdp"],
+                                      SDP, call_id="toll-fraud-%d" % i, cseq=1)
+            a.c.send_raw(text)
+            r = a.c.recv_final()
+            self.assertEqual(r.status, 403, "%s: %s" % (routes, r.raw))
+            self.assertIn("Relaying Denied", r.raw.split("\r\n")[0])
+        elsewhere.settimeout(1.0)
+        with self.assertRaises(socket.timeout):
+            data = elsewhere.recv(65536)
+            self.fail("forwarded: %r" % data[:200])
+
+    def test_a_final_response_without_the_callers_via_still_ends_the_request(self):
+        """Bob answers with our Via only (the caller's is missing): nothing can be passed on, but
+        the branch is over: the caller gets a final (500) instead of waiting for ever."""
+        a, b = self.pair()
+        r, _, _ = a.send_authenticated("MESSAGE", "bob", "a broken answer", wait=False)
+        m = b.expect_request("MESSAGE")
+        ours = m.all("via")[0]
+        lines = ["SIP/2.0 486 Busy Here", "Via: %s" % ours, "From: %s" % m.get("from"),
+                 "To: %s;tag=broken" % m.get("to"), "Call-ID: %s" % m.get("call-id"), "CSeq: %s" % m.get("cseq"),
+                 "Content-Length: 0"]
+        b.c.send_raw("\r\n".join(lines) + "\r\n\r\n")
+        final = a.c.recv_final()
+        self.assertEqual(final.status, 500, final.raw)
+
     def test_a_refused_offline_message_is_dropped_and_the_next_one_delivered(self):
         """A recipient that refuses a stored message for good (415) would refuse it at every
         registration: it is dropped, and the messages after it are not held back. Each goes out

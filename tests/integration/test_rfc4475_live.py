@@ -107,9 +107,12 @@ PARSE_ERRORS = (400, 413, 416, 505)
 # file -> expectation over both transports, or {"udp": Exp, "tcp": Exp} where they differ.
 EXPECTED = {
     # --- 3.1.1 valid messages: parsed as valid, then handled like any request for that URI ---
-    # §3.1.1.1: "all elements should treat this as a well-formed request"; served domain, no such
-    # user -> 404 from the location service.
-    "wsinv.dat": exp(404),
+    # §3.1.1.1: "all elements should treat this as a well-formed request": parsed, and routed by
+    # its Route, <sip:services.example.com;lr>, a host this server does not serve. The request
+    # has a To tag, but no flow token of ours shows a dialog we record-routed, so without
+    # [proxy] relay it is refused as relaying: 403 (it used to be sent on, and got 404 when the
+    # name did not resolve).
+    "wsinv.dat": exp(403),
     # §3.1.1.2: "If this unusual URI has been defined at a proxy, the proxy will forward this
     # request normally. Otherwise, a proxy will generate a 404. Endpoints will generate a 501".
     # The Request-URI names a user of a served domain, so sipwarden is the proxy here: 404.

@@ -289,6 +289,72 @@ TEST(Proxy, BestResponseIsTheLowestClassWhenAllFail) {
   EXPECT_EQ(statusOf(up[0]), 486);
 }
 
+TEST(Proxy, ARealAnswerBeatsOneWeMadeUpInItsClass) {
+  // §16.7 step 6: a stale first contact times out (our 408), then the second group's callee
+  // answers 486: the caller hears busy, not a timeout.
+  Harness h;
+  h.targets = {target("sip:bob@203.0.113.1", kBob1, 1000), target("sip:bob@203.0.113.2", kBob2, 500)};
+  h.feed(request("MESSAGE"), kCaller);
+  EXPECT_FALSE(h.takeTo(kBob1).empty());
+  EXPECT_TRUE(h.takeTo(kBob2).empty()) << "q=0.5 waits for q=1.0";
+  h.advance(std::chrono::milliseconds(32000));  // Timer F of the first branch
+  auto to2 = h.takeTo(kBob2);
+  ASSERT_EQ(to2.size(), 1u);
+  EXPECT_TRUE(h.takeTo(kCaller).empty());
+  h.feed(answer(to2[0], 486, "b2"), kBob2);
+  auto up = h.takeTo(kCaller);
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_EQ(statusOf(up[0]), 486);
+}
+
+TEST(Proxy, TheNextServerOfADnsLookupIsTriedAfterA503NotAfterA486) {
+  // RFC 3263 §4.3: the servers of a lookup are tried in order when one does not answer or
+  // answers 503; any other final is the answer.
+  auto servers = [] {
+    Target first = target("sip:bob@example.net", kBob1, 1000);
+    Target second = target("sip:bob@example.net", kBob2, 999);
+    first.failover = second.failover = true;
+    return std::vector<Target>{first, second};
+  };
+  Harness busy;
+  busy.targets = servers();
+  busy.feed(request("MESSAGE"), kCaller);
+  auto to1 = busy.takeTo(kBob1);
+  ASSERT_EQ(to1.size(), 1u);
+  busy.feed(answer(to1[0], 486, "b1"), kBob1);
+  EXPECT_TRUE(busy.takeTo(kBob2).empty()) << "a 486 is the answer";
+  auto up = busy.takeTo(kCaller);
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_EQ(statusOf(up[0]), 486);
+
+  Harness down;
+  down.targets = servers();
+  down.feed(request("MESSAGE"), kCaller);
+  to1 = down.takeTo(kBob1);
+  ASSERT_EQ(to1.size(), 1u);
+  down.feed(answer(to1[0], 503, "b1"), kBob1);
+  auto to2 = down.takeTo(kBob2);
+  ASSERT_EQ(to2.size(), 1u) << "after a 503 the next server";
+  down.feed(answer(to2[0], 200, "b2"), kBob2);
+  up = down.takeTo(kCaller);
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_EQ(statusOf(up[0]), 200);
+}
+
+TEST(Proxy, AChallengeIsPreferredAmong4xx) {
+  // §16.7 step 6: 401, 407, 415, 420 and 484 before the other 4xx, whichever came first.
+  Harness h;
+  h.targets = {target("sip:bob@203.0.113.1", kBob1), target("sip:bob@203.0.113.2", kBob2)};
+  h.feed(request("MESSAGE"), kCaller);
+  auto to1 = h.takeTo(kBob1);
+  auto to2 = h.takeTo(kBob2);
+  h.feed(answer(to1[0], 404, "b1"), kBob1);
+  h.feed(answer(to2[0], 407, "b2"), kBob2);
+  auto up = h.takeTo(kCaller);
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_EQ(statusOf(up[0]), 407);
+}
+
 TEST(Proxy, A6xxCancelsTheOtherRingingBranch) {
   Harness h;
   h.targets = {target("sip:bob@203.0.113.1", kBob1), target("sip:bob@203.0.113.2", kBob2)};
@@ -525,6 +591,26 @@ TEST(Proxy, RingTimeoutCancelsAndAnswers480) {
   EXPECT_EQ(statusOf(up.back()), 480);
 }
 
+TEST(Proxy, RingTimeoutAfterTheCallersCancelAnswers487) {
+  // The caller cancels a ringing call; the callee never answers the CANCEL's 487. When the ring
+  // timeout ends the wait, the INVITE ends as what it is: cancelled (487), not unanswered (480).
+  Harness h;
+  h.targets = {target("sip:bob@203.0.113.1", kBob1)};
+  h.feed(request("INVITE"), kCaller);
+  h.takeTo(kCaller);
+  auto to1 = h.takeTo(kBob1);
+  h.feed(answer(to1[0], 180, "b1"), kBob1);
+  h.takeTo(kCaller);
+  h.feed(request("CANCEL"), kCaller);
+  auto up = h.takeTo(kCaller);
+  ASSERT_EQ(up.size(), 1u);
+  EXPECT_EQ(statusOf(up[0]), 200) << "the CANCEL's answer";
+  h.advance(std::chrono::seconds(31));
+  up = h.takeTo(kCaller);
+  ASSERT_FALSE(up.empty());
+  EXPECT_EQ(statusOf(up.back()), 487);
+}
+
 /// The ACK a caller's INVITE client transaction sends for a non-2xx final (§17.1.1.3).
 std::string ackFor(const std::string& finalResponse) {
   sip::Message r;
@@ -616,6 +702,28 @@ TEST(Proxy, LoopIsSeenOnlyWhenTheRequestComesBackUnchanged) {
   std::string other = request("MESSAGE", 2);
   ASSERT_FALSE(sip::parseMessage(other, fresh));
   EXPECT_FALSE(h.proxy_.isLoop(fresh));
+}
+
+TEST(Proxy, ARequestBackWithAnotherRouteSetIsASpiralNotALoop) {
+  // §16.6 step 8: the Route values count. Sent on through an application server (a preloaded
+  // Route), the request comes back with that Route taken off: a spiral, forwarded again.
+  Harness h;
+  h.targets = {target("", udp("192.0.2.1", 5060))};
+  std::string req = request("MESSAGE");
+  req.insert(req.find("Max-Forwards"), "Route: <sip:as.example.net;lr>\r\n");
+  h.feed(req, kCaller);
+  auto out = h.takeTo(udp("192.0.2.1", 5060));
+  ASSERT_EQ(out.size(), 1u);
+  sip::Message unchanged;
+  ASSERT_FALSE(sip::parseMessage(out[0], unchanged));
+  EXPECT_TRUE(h.proxy_.isLoop(unchanged));
+  std::string spiral = out[0];
+  const std::size_t at = spiral.find("Route: <sip:as.example.net;lr>\r\n");
+  ASSERT_NE(at, std::string::npos);
+  spiral.erase(at, std::string("Route: <sip:as.example.net;lr>\r\n").size());
+  sip::Message back;
+  ASSERT_FALSE(sip::parseMessage(spiral, back));
+  EXPECT_FALSE(h.proxy_.isLoop(back));
 }
 
 }  // namespace

@@ -105,7 +105,7 @@ TEST(LocationService, RestoreIfUnchangedSetsTheStoredBindingsBackKeepingFlows) {
   ASSERT_EQ(now.size(), 2u);
   std::sort(now.begin(), now.end(), [](const Binding& l, const Binding& r) { return l.contact < r.contact; });
   EXPECT_EQ(now[0].contact, "sip:kept@h");
-  EXPECT_EQ(now[0].cseq, stored.cseq);  // the refused refresh is undone...
+  EXPECT_EQ(now[0].cseq, stored.cseq);          // the refused refresh is undone...
   EXPECT_EQ(now[0].received.connectionId, 7u);  // ...and the phone is still reached over its connection
   EXPECT_EQ(now[1].contact, "sip:removed-by-the-refused-register@h");
 

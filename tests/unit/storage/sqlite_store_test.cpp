@@ -245,8 +245,17 @@ TEST_F(SqliteStoreTest, MigratesAVersion1Database) {
                            10);
     EXPECT_EQ(r.status, StoreMessageResult::Status::Stored);
     EXPECT_EQ(store.messageCount("alice@example.com", kNow), 1u);
-    StoredMessage withCseq{0, "alice@example.com", "<sip:bob@example.com>;tag=1", "sip:bob@example.com",
-                           "<sip:alice@example.com>", "m-1", "text/plain", "again", kNow, kNow + 60, 42};
+    StoredMessage withCseq{0,
+                           "alice@example.com",
+                           "<sip:bob@example.com>;tag=1",
+                           "sip:bob@example.com",
+                           "<sip:alice@example.com>",
+                           "m-1",
+                           "text/plain",
+                           "again",
+                           kNow,
+                           kNow + 60,
+                           42};
     EXPECT_EQ(store.storeMessage(withCseq, 10).status, StoreMessageResult::Status::Stored);
     std::vector<StoredMessage> pending = store.pendingMessages("alice@example.com", kNow);
     ASSERT_EQ(pending.size(), 2u);
