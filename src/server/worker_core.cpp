@@ -629,8 +629,7 @@ bool WorkerCore::filterDepartures(TransactionId id, sip::Message& req, std::vect
   return false;
 }
 
-void WorkerCore::forwardAfterLookup(TransactionId id, sip::Message& req, const Peer& from, const sip::Uri& next,
-                                    std::string requestUri) {
+transport::SipLookup WorkerCore::lookupFor(const sip::Uri& next) const {
   transport::SipLookup lookup;
   lookup.host = std::string(next.hostBare());
   if (next.hasPort) lookup.port = next.port;
@@ -640,6 +639,12 @@ void WorkerCore::forwardAfterLookup(TransactionId id, sip::Message& req, const P
   for (TransportKind k : {TransportKind::Udp, TransportKind::Tcp, TransportKind::Tls}) {
     if (transport_.listenerFor(k, false) || transport_.listenerFor(k, true)) lookup.supported.push_back(k);
   }
+  return lookup;
+}
+
+void WorkerCore::forwardAfterLookup(TransactionId id, sip::Message& req, const Peer& from, const sip::Uri& next,
+                                    std::string requestUri) {
+  transport::SipLookup lookup = lookupFor(next);
   // The request outlives this call: keep it as bytes and parse it again when the answer is back.
   resolving_[id] = sip::toWire(req);
   const bool queued = services_.dns.resolve(
@@ -1142,15 +1147,7 @@ void WorkerCore::onAck(sip::Message& ack, const Peer& from) {
 }
 
 void WorkerCore::forwardAckAfterLookup(sip::Message& ack, const sip::Uri& next, std::string requestUri) {
-  transport::SipLookup lookup;
-  lookup.host = std::string(next.hostBare());
-  if (next.hasPort) lookup.port = next.port;
-  TransportKind kind;
-  if (auto t = next.param("transport"); t && transport::parseTransportName(*t, kind)) lookup.transport = kind;
-  lookup.sips = next.scheme == sip::UriScheme::Sips;
-  for (TransportKind k : {TransportKind::Udp, TransportKind::Tcp, TransportKind::Tls}) {
-    if (transport_.listenerFor(k, false) || transport_.listenerFor(k, true)) lookup.supported.push_back(k);
-  }
+  transport::SipLookup lookup = lookupFor(next);
   // An ACK has no transaction to wait in: its bytes wait in the callback (a lost lookup loses
   // the ACK, and the callee's 2xx retransmission brings the caller's ACK again).
   services_.dns.resolve(std::move(lookup), io_,

@@ -112,6 +112,8 @@ class WorkerCore final : public transport::MessageHandler,
   struct Delivery;
   void deliverNext(std::shared_ptr<Delivery> d);
   void deliveryDone(std::shared_ptr<Delivery> d, bool delivered);
+  /// The RFC 3263 lookup for a next hop named by `next`, over the transports we listen on.
+  transport::SipLookup lookupFor(const sip::Uri& next) const;
   /// An ACK for a 2xx whose next hop is a name: resolved (RFC 3263), then forwarded statelessly.
   void forwardAckAfterLookup(sip::Message& ack, const sip::Uri& next, std::string requestUri);
   /// A refusal of an offline message that a later attempt may not get (408, 480, 486, 5xx...).
