@@ -19,7 +19,8 @@ namespace sipwarden::auth {
 namespace {
 
 constexpr std::size_t kTimeBytes = 8;
-constexpr std::size_t kRandomBytes = 8;
+constexpr std::size_t kRandomBytes = 8;  ///< the epoch (4) and per-nonce random bytes (4)
+constexpr std::size_t kEpochBytes = 4;
 constexpr std::size_t kSignedBytes = kTimeBytes + kRandomBytes;
 constexpr std::size_t kMacBytes = 16;
 constexpr std::size_t kRawBytes = kSignedBytes + kMacBytes;
@@ -105,6 +106,9 @@ NonceService::NonceService(std::span<const std::uint8_t> secret, std::chrono::se
     : secret_(secret.begin(), secret.end()), mac_(secret), lifetime_(lifetime) {
   if (secret_.size() < kMinSecretBytes) throw std::invalid_argument("nonce secret must be at least 16 bytes");
   if (lifetime_ <= std::chrono::seconds::zero()) throw std::invalid_argument("nonce lifetime must be positive");
+  if (RAND_bytes(epoch_.data(), static_cast<int>(epoch_.size())) != 1) {
+    throw std::runtime_error("RAND_bytes failed while choosing the nonce epoch");
+  }
   static constexpr std::string_view kLabel = "opaque";
   Mac mac{};
   if (!mac_.compute(kLabel.data(), kLabel.size(), mac)) throw std::runtime_error("HMAC-SHA256 failed");
@@ -134,10 +138,14 @@ void NonceService::issue(WallClock::time_point now, std::string& out) const {
   Raw raw{};
   auto issued = static_cast<std::uint64_t>(unixSeconds(now));
   for (std::size_t i = 0; i < kTimeBytes; ++i) raw[i] = static_cast<std::uint8_t>(issued >> (8 * (kTimeBytes - 1 - i)));
-  if (!pooledRandomBytes(raw.data() + kTimeBytes, kRandomBytes)) {
+  std::copy(epoch_.begin(), epoch_.end(), raw.begin() + kTimeBytes);
+  constexpr std::size_t kOwnRandom = kRandomBytes - kEpochBytes;
+  if (!pooledRandomBytes(raw.data() + kTimeBytes + kEpochBytes, kOwnRandom)) {
     static std::atomic<std::uint64_t> fallback{0};
     std::uint64_t v = fallback.fetch_add(1, std::memory_order_relaxed);
-    for (std::size_t i = 0; i < kRandomBytes; ++i) raw[kTimeBytes + i] = static_cast<std::uint8_t>(v >> (8 * i));
+    for (std::size_t i = 0; i < kOwnRandom; ++i) {
+      raw[kTimeBytes + kEpochBytes + i] = static_cast<std::uint8_t>(v >> (8 * i));
+    }
   }
   // On an HMAC failure the zero MAC makes a nonce that inspect() rejects.
   Mac mac{};
@@ -170,6 +178,8 @@ NonceService::Inspection NonceService::inspect(std::string_view nonce, WallClock
     const std::uint64_t age = static_cast<std::uint64_t>(nowSeconds) - static_cast<std::uint64_t>(issuedSeconds);
     result.verdict = age >= static_cast<std::uint64_t>(lifetime_.count()) ? Verdict::Stale : Verdict::Valid;
   }
+  // Made with our secret by another start or another server: this process never saw its counts.
+  if (!std::equal(epoch_.begin(), epoch_.end(), raw.begin() + kTimeBytes)) result.verdict = Verdict::Stale;
   result.issuedAt = WallClock::time_point(std::chrono::seconds(issuedSeconds));
   result.expiresAt = result.issuedAt + lifetime_;
   return result;

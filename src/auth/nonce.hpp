@@ -1,12 +1,17 @@
 // Stateless server nonces (RFC 7616 §3.3 and §5.4, "nonce" and "stale"): the server keeps no table
 // of issued nonces; a nonce carries its issue time and a MAC that proves the server made it.
 //
-//   nonce = base64url-without-padding( issued(8, big-endian unix seconds) | random(8) | mac(16) )
-//   mac   = HMAC-SHA256(secret, issued | random), first 16 bytes
+//   nonce = base64url-without-padding( issued(8, big-endian unix seconds) | epoch(4) | random(4) | mac(16) )
+//   mac   = HMAC-SHA256(secret, issued | epoch | random), first 16 bytes
 //
-// Replay within the lifetime is NonceCounter's job (nc), not this class's.
+// Replay within the lifetime is NonceCounter's job (nc), not this class's. That table lives in
+// this process's memory, so a nonce is Valid only for the service that issued it: `epoch` is
+// random per NonceService (per start of the server). A nonce of an earlier start, or of another
+// server with the same secret, has a good MAC but counts the server never saw: it is Stale, and
+// the client is asked again (stale=true) instead of a captured request being replayed once more.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <span>
@@ -29,7 +34,7 @@ class NonceService {
   static constexpr std::chrono::seconds kMaxClockSkew{5};
 
   /// `secret` (copied) keys the MAC; it must be at least 16 bytes, else std::invalid_argument.
-  /// Servers sharing a secret accept each other's nonces. `lifetime` must be positive.
+  /// `lifetime` must be positive. A random epoch marks this service's nonces (see above).
   NonceService(std::span<const std::uint8_t> secret, std::chrono::seconds lifetime);
 
   /// 32 bytes from OpenSSL's RAND_bytes; throws std::runtime_error when the RNG fails (start-up).
@@ -43,7 +48,8 @@ class NonceService {
 
   enum class Verdict { Valid, Stale, Invalid };
 
-  /// Valid: ours and now < issue time + lifetime. Stale: ours but expired (RFC 7616 §3.3 stale=true).
+  /// Valid: ours and now < issue time + lifetime. Stale: ours but expired (RFC 7616 §3.3 stale=true),
+  /// or made with this secret by another service (another start, another server).
   /// Invalid: not ours, tampered, malformed (only canonical base64url of the exact length), or
   /// issued more than kMaxClockSkew after `now`.
   Verdict check(std::string_view nonce, WallClock::time_point now) const;
@@ -66,6 +72,7 @@ class NonceService {
   HmacSha256 mac_;  ///< keyed with secret_
   std::chrono::seconds lifetime_;
   std::string opaque_;
+  std::array<std::uint8_t, 4> epoch_{};  ///< random per service: its nonces' bytes 8..11
 };
 
 }  // namespace sipwarden::auth

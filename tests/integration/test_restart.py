@@ -116,6 +116,33 @@ class RestartWithoutSyncPerCommitTest(RestartTest):
         self.assertEqual(default.stop(), 0)
 
 
+class ReplayAfterRestartTest(unittest.TestCase):
+    """The nonce counts that stop a replayed request live in the server's memory: a request
+    captured before a restart, sent again after it with its Proxy-Authorization, must not be
+    accepted by the new process (its nonce is from another start: stale, asked again)."""
+
+    def test_a_captured_request_is_not_accepted_after_a_restart(self):
+        import re
+        import uuid
+        from proxy_ua import UA
+        server = Server(CONFIG)
+        self.addCleanup(server.cleanup)
+        server.start()
+        a = UA("udp", server.port, "alice", "secret-a")
+        self.addCleanup(a.close)
+        r, text, _ = a.send_authenticated("MESSAGE", "carol-nobody", "captured")
+        self.assertEqual(r.status, 404, r.raw)  # authenticated, then: no such user
+        self.assertEqual(server.stop(signal.SIGTERM), 0, server.read_log())
+        server.start()
+        replay = re.sub(r"branch=[^;\r\n]+", "branch=z9hG4bK" + uuid.uuid4().hex, text)
+        replay = re.sub(r"CSeq: (\d+)", lambda m: "CSeq: %d" % (int(m.group(1)) + 1), replay)
+        a.c.send_raw(replay)
+        r = a.c.recv_final()
+        self.assertEqual(r.status, 407, r.raw)
+        self.assertTrue(any("stale=true" in v.replace(" ", "").lower() for v in r.all("proxy-authenticate")), r.raw)
+        self.assertEqual(server.stop(), 0)
+
+
 class StoreFailureTest(unittest.TestCase):
     """A REGISTER whose write fails is answered 500 and changes nothing: not on the disk, and not
     in the server's memory either (a call would otherwise reach a contact the phone was told is

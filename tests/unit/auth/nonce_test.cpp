@@ -50,10 +50,16 @@ TEST(NonceServiceTest, StaleAfterLifetime) {
   EXPECT_EQ(service.check(nonce, kT0 + 24h), NonceService::Verdict::Stale);
 }
 
-TEST(NonceServiceTest, AnotherServiceWithTheSameSecretAcceptsIt) {
+TEST(NonceServiceTest, AnotherServiceWithTheSameSecretFindsItStale) {
+  // Another start of the server (or another server) with the same secret: the MAC is good, but
+  // the nonce counts were never seen here, so a captured request must not be accepted again:
+  // stale (the client is asked again, RFC 7616 §3.3), not valid and not invalid.
   NonceService a(secretOf(7), 300s);
   NonceService b(secretOf(7), 300s);
-  EXPECT_EQ(b.check(a.issue(kT0), kT0 + 1s), NonceService::Verdict::Valid);
+  const std::string nonce = a.issue(kT0);
+  EXPECT_EQ(a.check(nonce, kT0 + 1s), NonceService::Verdict::Valid);
+  EXPECT_EQ(b.check(nonce, kT0 + 1s), NonceService::Verdict::Stale);
+  EXPECT_EQ(b.check(b.issue(kT0), kT0 + 1s), NonceService::Verdict::Valid);
   EXPECT_EQ(a.opaque(), b.opaque());
 }
 
