@@ -33,6 +33,9 @@ class FlowTokens {
   /// The flow of a token this server made; nullopt for anything else (wrong length, not hex,
   /// bad MAC, unknown transport).
   [[nodiscard]] std::optional<transport::Peer> decode(std::string_view token) const;
+  /// The MAC keyed with the server secret, for the other things this server signs (its Via
+  /// branches, proxy.hpp); each keeps its inputs apart with its own prefix.
+  [[nodiscard]] const auth::HmacSha256& mac() const { return mac_; }
 
  private:
   std::vector<std::uint8_t> secret_;

@@ -1,5 +1,7 @@
 #include "proxy/proxy.hpp"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <random>
 
@@ -64,14 +66,38 @@ bool parseOwned(std::string_view bytes, sip::Message& msg) {
 
 }  // namespace
 
-std::string newProxyBranch(unsigned worker, std::string_view loopHash) {
+namespace {
+constexpr std::size_t kBranchMacHex = 16;
+
+/// Appends 16 hex digits of the MAC over "br\n" + `body`; false when OpenSSL failed.
+bool appendBranchMac(std::string& out, std::string_view body, const auth::HmacSha256& key) {
+  std::string data;
+  data.reserve(3 + body.size());
+  data.append("br\n").append(body);
+  auth::Sha256Mac mac{};
+  if (!key.compute(data.data(), data.size(), mac)) return false;
+  for (std::size_t i = 0; i < kBranchMacHex / 2; ++i) appendHex(out, mac[i], 2);
+  return true;
+}
+}  // namespace
+
+std::string newProxyBranch(unsigned worker, std::string_view loopHash, const auth::HmacSha256& key) {
   std::string b(kOurBranchPrefix);
   appendHex(b, worker & 0xff, 2);
   b.append(loopHash);
   b += '.';
   appendHex(b, random64(), 16);
-  appendHex(b, random64(), 16);
+  const std::size_t body = b.size();
+  if (!appendBranchMac(b, std::string_view(b).substr(0, body), key)) appendHex(b, random64(), 16);  // unsigned
   return b;
+}
+
+bool isSignedBranch(std::string_view branch, const auth::HmacSha256& key) {
+  if (workerOfBranch(branch) < 0 || branch.size() < kOurBranchPrefix.size() + 2 + 1 + 16 + kBranchMacHex) return false;
+  const std::string_view body = branch.substr(0, branch.size() - kBranchMacHex);
+  std::string expected;
+  if (!appendBranchMac(expected, body, key)) return false;
+  return CRYPTO_memcmp(expected.data(), branch.data() + body.size(), kBranchMacHex) == 0;
 }
 
 int workerOfBranch(std::string_view branch) {
@@ -333,7 +359,8 @@ void Proxy::startBranch(Context& ctx, const Target& target, TimePoint now) {
     m.addRecordRoute(rr(target.peer));
   }
   std::string via = "SIP/2.0/" + std::string(transport::transportName(target.peer.transport)) + " " +
-                    net_.localHostPort(target.peer) + ";branch=" + newProxyBranch(net_.workerIndex(), ctx.loopHash);
+                    net_.localHostPort(target.peer) +
+                    ";branch=" + newProxyBranch(net_.workerIndex(), ctx.loopHash, tokens_.mac());
   m.pushVia(via);
   TransactionId client = txn_.sendRequest(m, target.peer, now, !target.keepUdp);
   if (client == 0) {
@@ -355,7 +382,8 @@ bool Proxy::forwardStateless(sip::Message& req, const Target& target) {
   if (!target.uri.empty()) req.setRequestUri(target.uri);
   req.decrementMaxForwards();
   std::string via = "SIP/2.0/" + std::string(transport::transportName(target.peer.transport)) + " " +
-                    net_.localHostPort(target.peer) + ";branch=" + newProxyBranch(net_.workerIndex(), loopHash(req));
+                    net_.localHostPort(target.peer) +
+                    ";branch=" + newProxyBranch(net_.workerIndex(), loopHash(req), tokens_.mac());
   req.pushVia(via);
   if (!txn_.sendStateless(req, target.peer)) return false;
   ++stats_.statelessForwarded;
@@ -559,7 +587,7 @@ sip::Message Proxy::ownInDialogRequest(std::string_view method, std::string_view
   if (!reason.empty()) m.addHeader("Reason", reason);
   m.addHeader("Content-Length", "0");
   m.pushVia("SIP/2.0/" + std::string(transport::transportName(peer.transport)) + " " + net_.localHostPort(peer) +
-            ";branch=" + newProxyBranch(net_.workerIndex(), ""));
+            ";branch=" + newProxyBranch(net_.workerIndex(), "", tokens_.mac()));
   return m;
 }
 

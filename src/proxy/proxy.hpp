@@ -128,8 +128,12 @@ struct RouteInfo {
   bool strictRouted = false;            ///< the Request-URI was ours and was replaced by the last Route
 };
 
-/// "z9hG4bK" + "sw" + two hex digits of the worker + 32 random hex digits.
-std::string newProxyBranch(unsigned worker, std::string_view loopHash);
+/// "z9hG4bK" + "sw" + two hex digits of the worker + the loop hash + "." + 16 random hex digits +
+/// 16 hex digits of a MAC (server secret) over all that: isSignedBranch tells ours from a copy.
+std::string newProxyBranch(unsigned worker, std::string_view loopHash, const auth::HmacSha256& key);
+/// Whether `branch` was made by newProxyBranch with this key (constant-time comparison). A Via
+/// with such a branch on top was written by this server: the request is a spiral.
+bool isSignedBranch(std::string_view branch, const auth::HmacSha256& key);
 /// The worker index a branch of ours names; -1 for anybody else's branch.
 int workerOfBranch(std::string_view branch);
 /// A To tag (RFC 3261 §19.3: at least 32 bits of randomness): 16 hex digits.

@@ -479,14 +479,22 @@ bool WorkerCore::authorizeSender(TransactionId id, sip::Message& req) {
   const sip::Uri& fromUri = req.from().uri;
   const Domain* domain = fromUri.isSip() ? services_.domainFor(fromUri.hostBare()) : nullptr;
   if (domain == nullptr) return true;  // not one of our users: nothing to prove here
-  // A spiral: the request comes back from this server (its Via on top, sent from one of our
-  // addresses), which checked the credentials and consumed them on the way out.
-  if (req.topVia().branch && proxy::workerOfBranch(*req.topVia().branch) >= 0 &&
+  // A spiral: the request comes back from this server (its Via on top, with a branch signed with
+  // the server secret, sent from one of our addresses), which checked the credentials and
+  // consumed them on the way out. A branch that only looks like ours proves nothing: any
+  // process on this host could write one.
+  if (req.topVia().branch && proxy::isSignedBranch(*req.topVia().branch, services_.flowTokens.mac()) &&
       services_.domainFor(currentSource_.address.toString()) != nullptr) {
     return true;
   }
   const std::string user = fromUri.userUnescaped();
   const std::string& domainName = domain->name;
+  if (user.empty()) {
+    // From names our domain but no user of it: no credentials can match it, and the digest check
+    // below would take any user's.
+    reply(id, req, 403, "From Names No User");
+    return false;
+  }
   if (certificateNames(user, domainName, domain->realm)) {
     services_.stats.certificateAuthentications++;
     return true;
@@ -718,7 +726,9 @@ void WorkerCore::routeRequest(TransactionId id, sip::Message& req, const Peer& f
       reply(id, req, 403, "Relaying Denied");
       return;
     }
-    if (!inDialog && !authorizeSender(id, req)) return;
+    // A local user proves who it is unless a dialog we record-routed carries the request (a To
+    // tag alone proves nothing).
+    if (!(inDialog && routes.flow) && !authorizeSender(id, req)) return;
     std::vector<sip::NameAddr> set = req.routeSet(sip::HeaderId::Route);
     proxy::Target t;
     const bool resolved = !set.empty() && targetForUri(set.front().uri, t);
@@ -773,7 +783,7 @@ void WorkerCore::routeRequest(TransactionId id, sip::Message& req, const Peer& f
     reply(id, req, 403, "Relaying Denied");
     return;
   }
-  if (!inDialog && !authorizeSender(id, req)) return;
+  if (!authorizeSender(id, req)) return;  // no flow token of ours: a To tag proves no dialog
   proxy::Target t;
   if (!targetForUri(ruri, t)) {
     if (isDnsName(ruri)) {
@@ -823,7 +833,9 @@ std::vector<proxy::Target> WorkerCore::targetsFor(std::vector<registrar::Binding
 
 void WorkerCore::routeToUser(TransactionId id, sip::Message& req, const Peer& from, const Domain& domain) {
   const bool inDialog = req.to().tag().has_value();
-  if (!inDialog && !authorizeSender(id, req)) return;
+  // Reached only without a flow token of ours (routeRequest takes those first): a To tag proves
+  // no dialog, so a local user authenticates in or out of one.
+  if (!authorizeSender(id, req)) return;
   std::string user = req.requestUri().userUnescaped();
   // A GRUU (RFC 5627 §5.1) names one instance of the user: public (the AOR with gr=<instance>)
   // or temporary (tgruu.<sealed AOR and instance>;gr).
@@ -1294,7 +1306,8 @@ void WorkerCore::deliverNext(std::shared_ptr<Delivery> d) {
   const proxy::Target& t = targets.front();
   sip::Message req = sip::Message::request("MESSAGE", t.uri);
   req.pushVia("SIP/2.0/" + std::string(transport::transportName(t.peer.transport)) + " " +
-              transport_.localHostPort(t.peer) + ";branch=" + proxy::newProxyBranch(index_, "0000000000000000"));
+              transport_.localHostPort(t.peer) +
+              ";branch=" + proxy::newProxyBranch(index_, "0000000000000000", services_.flowTokens.mac()));
   for (const std::string& r : t.routes) req.addHeader("Route", r);
   req.addHeader("Max-Forwards", "70");
   req.addHeader("From", m.sender);

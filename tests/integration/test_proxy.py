@@ -408,6 +408,32 @@ class ProxyFlows(ServerPerClass, unittest.TestCase):
             data = elsewhere.recv(65536)
             self.fail("forwarded: %r" % data[:200])
 
+    def test_no_way_around_the_senders_authentication(self):
+        """Alice's name without Alice's password: with a made-up To tag; with a Via branch that
+        looks like one of ours sent from 127.0.0.1 (a spiral is recognised by a signed branch,
+        not by its look); and with the domain alone as From, which no user's credentials match."""
+        b = self.ua("bob", "secret-b")
+        b.register()
+        a = self.ua("alice", "secret-a")
+        uri = "sip:bob@%s" % DOMAIN
+        for i, (to, branch) in enumerate((("<%s>;tag=made-up" % uri, None), ("<%s>" % uri, "z9hG4bKsw00abc"))):
+            text, _ = a.build_request("MESSAGE", uri, to, ["Content-Type: text/plain"], "forged %d" % i,
+                                      call_id="forged-%d" % i, branch=branch, cseq=1)
+            a.c.send_raw(text)
+            r = a.c.recv_final()
+            self.assertEqual(r.status, 407, r.raw)
+        with self.assertRaises(socket.timeout):
+            m = b.c.recv(1.0)
+            self.fail("Bob got %s" % m.raw)
+        # The domain alone as From: refused at once, before any credentials.
+        text, _ = a.build_request("MESSAGE", uri, "<%s>" % uri, ["Content-Type: text/plain"], "no user",
+                                  call_id="no-user", cseq=1)
+        text = text.replace("From: <sip:alice@%s>" % DOMAIN, "From: <sip:%s>" % DOMAIN)
+        a.c.send_raw(text)
+        r = a.c.recv_final()
+        self.assertEqual(r.status, 403, r.raw)
+        self.assertIn("From Names No User", r.raw.split("\r\n")[0])
+
     def test_a_final_response_without_the_callers_via_still_ends_the_request(self):
         """Bob answers with our Via only (the caller's is missing): nothing can be passed on, but
         the branch is over: the caller gets a final (500) instead of waiting for ever."""

@@ -55,13 +55,31 @@ TEST(FlowTokens, RefusesTamperedForeignAndMalformedTokens) {
 }
 
 TEST(ProxyBranch, CarriesTheWorkerAndTheMagicCookie) {
-  std::string b = newProxyBranch(0x2a, "0123456789abcdef");
+  FlowTokens tokens(std::vector<std::uint8_t>(32, 7));
+  std::string b = newProxyBranch(0x2a, "0123456789abcdef", tokens.mac());
   EXPECT_EQ(b.rfind("z9hG4bK", 0), 0u);
   EXPECT_EQ(workerOfBranch(b), 0x2a);
-  EXPECT_NE(newProxyBranch(1, "x"), newProxyBranch(1, "x"));
+  EXPECT_NE(newProxyBranch(1, "x", tokens.mac()), newProxyBranch(1, "x", tokens.mac()));
   EXPECT_EQ(workerOfBranch("z9hG4bK776asdhds"), -1);
   EXPECT_EQ(workerOfBranch("z9hG4bKswzz"), -1);
   EXPECT_EQ(workerOfBranch(""), -1);
+}
+
+TEST(ProxyBranch, OnlyTheServerItselfMakesASignedBranch) {
+  // A spiral is recognised by the branch of our Via on top: one that merely looks like ours (the
+  // prefix, a worker number) must not pass for it, nor one signed with another secret.
+  FlowTokens tokens(std::vector<std::uint8_t>(32, 7));
+  FlowTokens other(std::vector<std::uint8_t>(32, 8));
+  const std::string b = newProxyBranch(3, "0123456789abcdef", tokens.mac());
+  EXPECT_TRUE(isSignedBranch(b, tokens.mac()));
+  EXPECT_TRUE(isSignedBranch(newProxyBranch(0, "", tokens.mac()), tokens.mac()));
+  EXPECT_FALSE(isSignedBranch(b, other.mac()));
+  std::string tampered = b;
+  tampered[tampered.size() - 20] = tampered[tampered.size() - 20] == '0' ? '1' : '0';  // the random part
+  EXPECT_FALSE(isSignedBranch(tampered, tokens.mac()));
+  EXPECT_FALSE(isSignedBranch("z9hG4bKsw00abc", tokens.mac()));
+  EXPECT_FALSE(isSignedBranch("z9hG4bKsw000123456789abcdef.00000000000000000000000000000000", tokens.mac()));
+  EXPECT_FALSE(isSignedBranch("", tokens.mac()));
 }
 
 sip::Message parsed(const std::string& text) {
