@@ -650,6 +650,23 @@ transport::SipLookup WorkerCore::lookupFor(const sip::Uri& next) const {
   return lookup;
 }
 
+std::optional<proxy::Target> WorkerCore::targetOf(const transport::DnsTarget& d, const std::string& requestUri,
+                                                  const std::string& host) {
+  auto listener = transport_.listenerFor(d.transport, d.address.v6);
+  if (!listener) return std::nullopt;
+  proxy::Target t;
+  t.peer.transport = d.transport;
+  t.peer.address = d.address;
+  t.peer.port = d.port;
+  t.peer.listener = *listener;
+  t.uri = requestUri;
+  if (d.transport == TransportKind::Tls) {
+    if (tlsNames_.size() > 4096) tlsNames_.clear();
+    tlsNames_[t.peer.hostPort()] = host;  // the name its certificate must carry (RFC 5922)
+  }
+  return t;
+}
+
 void WorkerCore::forwardAfterLookup(TransactionId id, sip::Message& req, const Peer& from, const sip::Uri& next,
                                     std::string requestUri) {
   transport::SipLookup lookup = lookupFor(next);
@@ -671,21 +688,11 @@ void WorkerCore::forwardAfterLookup(TransactionId id, sip::Message& req, const P
         std::vector<proxy::Target> targets;
         int q = 1000;
         for (const transport::DnsTarget& d : found) {
-          proxy::Target t;
-          t.peer.transport = d.transport;
-          t.peer.address = d.address;
-          t.peer.port = d.port;
-          auto listener = transport_.listenerFor(d.transport, d.address.v6);
-          if (!listener) continue;
-          t.peer.listener = *listener;
-          t.uri = requestUri;
-          t.q = std::max(q--, 1);  // RFC 3263 §4: one after the other, in order
-          t.failover = true;
-          if (d.transport == TransportKind::Tls) {
-            if (tlsNames_.size() > 4096) tlsNames_.clear();
-            tlsNames_[t.peer.hostPort()] = host;
-          }
-          targets.push_back(std::move(t));
+          std::optional<proxy::Target> t = targetOf(d, requestUri, host);
+          if (!t) continue;
+          t->q = std::max(q--, 1);  // RFC 3263 §4: one after the other, in order
+          t->failover = true;
+          targets.push_back(std::move(*t));
         }
         if (targets.empty()) {
           reply(id, m, 404, "Cannot Resolve " + host);
@@ -1168,20 +1175,10 @@ void WorkerCore::forwardAckAfterLookup(sip::Message& ack, const sip::Uri& next, 
                           sip::Message m;
                           if (sip::parseMessage(wire, m, sip::Limits{.maxMessageSize = wire.size() + 1})) return;
                           for (const transport::DnsTarget& d : found) {
-                            auto listener = transport_.listenerFor(d.transport, d.address.v6);
-                            if (!listener) continue;
-                            proxy::Target t;
-                            t.peer.transport = d.transport;
-                            t.peer.address = d.address;
-                            t.peer.port = d.port;
-                            t.peer.listener = *listener;
-                            t.uri = requestUri;
-                            if (d.transport == TransportKind::Tls) {
-                              if (tlsNames_.size() > 4096) tlsNames_.clear();
-                              tlsNames_[t.peer.hostPort()] = host;  // the name its certificate must carry
+                            if (std::optional<proxy::Target> t = targetOf(d, requestUri, host)) {
+                              proxy_.forwardStateless(m, *t);
+                              return;
                             }
-                            proxy_.forwardStateless(m, t);
-                            return;
                           }
                         });
 }

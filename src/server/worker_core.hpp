@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "proxy/proxy.hpp"
 #include "server/services.hpp"
 #include "transaction/transaction_layer.hpp"
+#include "transport/dns_resolver.hpp"
 #include "transport/worker_transport.hpp"
 
 namespace sipwarden::server {
@@ -112,6 +114,10 @@ class WorkerCore final : public transport::MessageHandler,
   struct Delivery;
   void deliverNext(std::shared_ptr<Delivery> d);
   void deliveryDone(std::shared_ptr<Delivery> d, bool delivered);
+  /// A server an RFC 3263 lookup of `host` found, as a target (nullopt: we have no listener of
+  /// its transport and family); a TLS one's certificate must then name `host`.
+  std::optional<proxy::Target> targetOf(const transport::DnsTarget& d, const std::string& requestUri,
+                                        const std::string& host);
   /// The RFC 3263 lookup for a next hop named by `next`, over the transports we listen on.
   transport::SipLookup lookupFor(const sip::Uri& next) const;
   /// An ACK for a 2xx whose next hop is a name: resolved (RFC 3263), then forwarded statelessly.
