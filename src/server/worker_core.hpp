@@ -69,7 +69,10 @@ class WorkerCore final : public transport::MessageHandler,
   void onServerFailure(transaction::TransactionId id, bool timeout) override;
 
  private:
+  /// Runs the timers due now and sleeps until the next deadline.
   void tick();
+  /// The ticker wakes by `when` (rounded up to the tick grid): re-armed when it would wake later.
+  void wakeBy(transaction::TimePoint when);
   void handleRegister(transaction::TransactionId id, sip::Message& req);
   void handleOptions(transaction::TransactionId id, sip::Message& req);
   void handleOther(transaction::TransactionId id, sip::Message& req);
@@ -163,6 +166,8 @@ class WorkerCore final : public transport::MessageHandler,
   std::unordered_map<transaction::TransactionId, std::shared_ptr<Delivery>> deliveries_;
   unsigned index_ = 0;
   boost::asio::steady_timer ticker_;
+  /// When the ticker wakes; nullopt while it is not armed (no timer pending).
+  std::optional<transaction::TimePoint> tickerDue_;
   transport::Peer currentSource_;  ///< the real source of the message being handled
   security::DomainModes currentModes_;  ///< the security modes of the request being routed
   /// The request being handled passed a digest check, which recorded its nonce count: the same

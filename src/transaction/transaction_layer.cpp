@@ -125,6 +125,7 @@ void TransactionLayer::arm(std::uint32_t slot, detail::Timer which, TimePoint wh
   std::uint32_t tag = timerSerial_ | which;
   slots_[slot].timerTag[which] = tag;
   queue_.push(detail::TimerEntry{when, slot, tag});
+  if (timerArmed_) timerArmed_(when);
 }
 
 void TransactionLayer::disarm(std::uint32_t slot, detail::Timer which) {

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -157,6 +158,9 @@ class TransactionLayer {
   void advance(TimePoint now);
   /// When advance() next has work; nullopt when no timer runs.
   [[nodiscard]] std::optional<TimePoint> nextTimer() const;
+  /// Called with the deadline of every timer armed from now on, so that an owner that sleeps
+  /// until nextTimer() can wake earlier for a new, earlier one.
+  void onTimerArmed(std::function<void(TimePoint)> hook) { timerArmed_ = std::move(hook); }
 
   [[nodiscard]] std::size_t serverCount() const { return servers_; }
   [[nodiscard]] std::size_t clientCount() const { return clients_; }
@@ -223,6 +227,7 @@ class TransactionLayer {
   // nextTimer() is const but drops stale entries it finds on top.
   mutable detail::TimerQueue queue_;
   mutable std::size_t staleTimers_ = 0;
+  std::function<void(TimePoint)> timerArmed_;
   std::uint32_t timerSerial_ = 0;
   std::size_t servers_ = 0;
   std::size_t clients_ = 0;
