@@ -76,7 +76,7 @@ std::string_view outcomeName(AuthOutcome outcome) {
 }
 
 Authenticator::Authenticator(AuthSettings settings, std::span<const std::uint8_t> secret)
-    : settings_(std::move(settings)), nonces_(secret, settings_.nonceLifetime), counter_(settings_.maxTrackedNonces) {
+    : settings_(std::move(settings)), nonces_(secret, settings_.nonceLifetime), counter_(settings_.nonceSlots) {
   if (settings_.offered.empty()) throw std::invalid_argument("no digest algorithm offered");
 }
 
@@ -178,7 +178,13 @@ AuthResult Authenticator::verify(const sip::Message& request, sip::HeaderId head
 
   // ---- freshness and replay ----
   if (nonce.verdict == NonceService::Verdict::Stale) return result(AuthOutcome::Stale, user, "stale nonce");
-  if (!counter_.accept(a.nonce, nc, nonce.expiresAt, now)) return result(AuthOutcome::Rejected, user, "replayed nc");
+  switch (counter_.accept(nonce.serial, nc)) {
+    case NonceCounter::Verdict::Accepted: break;
+    case NonceCounter::Verdict::Replayed: return result(AuthOutcome::Rejected, user, "replayed nc");
+    case NonceCounter::Verdict::Overtaken:
+      // So many nonces were issued since this one that its counts are forgotten: ask again.
+      return result(AuthOutcome::Stale, user, "nonce overtaken");
+  }
 
   // ---- authorization (RFC 3261 §10.3 step 6 for REGISTER) ----
   if (!requiredUser.empty() && user != requiredUser) {
@@ -214,7 +220,5 @@ void Authenticator::challenges(std::string_view realm, bool stale, WallClock::ti
     if (stale) v += ", stale=true";
   }
 }
-
-void Authenticator::purge(WallClock::time_point now) { counter_.purge(now); }
 
 }  // namespace sipwarden::auth

@@ -26,8 +26,9 @@ struct AuthSettings {
   /// Algorithms offered in challenges, in challenge order (RFC 8760 §2.4: the preferred first).
   /// Credentials with an algorithm not in this list are rejected, so leaving MD5 out refuses it.
   std::vector<DigestAlgorithm> offered{DigestAlgorithm::Sha256, DigestAlgorithm::Md5};
-  /// Bound of the replay table (NonceCounter); when full, new nonces are refused until entries expire.
-  std::size_t maxTrackedNonces = 1 << 20;
+  /// Slots of the replay table (NonceCounter, 8 bytes each): a nonce's counts are kept until this
+  /// many later nonces have been issued; after that it is treated as stale.
+  std::size_t nonceSlots = 1 << 20;
   /// A digest uri that differs from the Request-URI is still accepted when this returns true.
   /// RFC 7616 §3.4.6 makes the match a SHOULD; user agents such as SIPp put the server's address
   /// there instead of the REGISTER's domain, so the server accepts a uri that names itself.
@@ -37,7 +38,7 @@ struct AuthSettings {
 enum class AuthOutcome {
   Authenticated,  ///< credentials valid, fresh nonce, nc not replayed
   NoCredentials,  ///< no credentials for this realm (or only non-Digest ones) -> challenge
-  Stale,          ///< right response but expired nonce -> challenge with stale=true
+  Stale,          ///< right response but expired (or overtaken) nonce -> challenge with stale=true
   Rejected,       ///< wrong response, unknown user, forged nonce, wrong opaque, replayed nc, missing qop,
                   ///< unsupported or not offered algorithm, userhash -> new challenge (caller counts it)
   Forbidden,      ///< authenticated, but as another user than the caller requires (REGISTER's To user) -> 403
@@ -110,13 +111,8 @@ class Authenticator {
   /// The same values into `out` (resized to one per algorithm), reusing its strings' storage.
   void challenges(std::string_view realm, bool stale, WallClock::time_point now, std::vector<std::string>& out) const;
 
-  /// Drops the replay entries of expired nonces (called from a timer).
-  void purge(WallClock::time_point now);
-
   const AuthSettings& settings() const { return settings_; }
   const NonceService& nonces() const { return nonces_; }
-  /// Number of nonces whose nc is tracked.
-  std::size_t trackedNonces() const { return counter_.size(); }
 
  private:
   AuthSettings settings_;

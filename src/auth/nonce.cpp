@@ -19,9 +19,9 @@ namespace sipwarden::auth {
 namespace {
 
 constexpr std::size_t kTimeBytes = 8;
-constexpr std::size_t kRandomBytes = 8;  ///< the epoch (4) and per-nonce random bytes (4)
 constexpr std::size_t kEpochBytes = 4;
-constexpr std::size_t kSignedBytes = kTimeBytes + kRandomBytes;
+constexpr std::size_t kSerialBytes = 4;
+constexpr std::size_t kSignedBytes = kTimeBytes + kEpochBytes + kSerialBytes;
 constexpr std::size_t kMacBytes = 16;
 constexpr std::size_t kRawBytes = kSignedBytes + kMacBytes;
 constexpr std::size_t kMinSecretBytes = 16;
@@ -57,7 +57,7 @@ void base64UrlEncode(const Raw& raw, std::string& out) {
 }
 
 /// Decodes exactly kNonceLength characters; rejects any other character and non-zero padding bits,
-/// so that every nonce has one spelling (NonceCounter keys on the text).
+/// so that every nonce has one spelling.
 bool base64UrlDecode(std::string_view text, Raw& out) {
   if (text.size() != NonceService::kNonceLength) return false;
   std::uint32_t acc = 0;
@@ -76,26 +76,6 @@ bool base64UrlDecode(std::string_view text, Raw& out) {
   return n == kRawBytes && (acc & ((1u << bits) - 1)) == 0;
 }
 
-/// `n` bytes from a per-thread pool that RAND_bytes refills 512 bytes at a time: each RAND_bytes
-/// call goes through the DRBG's locking and reseed checks, which cost as much for 8 bytes as for
-/// 512. The bytes are OpenSSL's CSPRNG output either way.
-bool pooledRandomBytes(std::uint8_t* out, std::size_t n) {
-  struct Pool {
-    std::array<std::uint8_t, 512> bytes{};
-    std::size_t used = 512;
-  };
-  thread_local Pool pool;
-  if (n > pool.bytes.size()) return RAND_bytes(out, static_cast<int>(n)) == 1;
-  if (pool.used + n > pool.bytes.size()) {
-    if (RAND_bytes(pool.bytes.data(), static_cast<int>(pool.bytes.size())) != 1) return false;
-    pool.used = 0;
-  }
-  std::copy_n(pool.bytes.begin() + static_cast<std::ptrdiff_t>(pool.used), n, out);
-  std::fill_n(pool.bytes.begin() + static_cast<std::ptrdiff_t>(pool.used), n, std::uint8_t{0});  // handed out once
-  pool.used += n;
-  return true;
-}
-
 std::int64_t unixSeconds(WallClock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
@@ -106,9 +86,13 @@ NonceService::NonceService(std::span<const std::uint8_t> secret, std::chrono::se
     : secret_(secret.begin(), secret.end()), mac_(secret), lifetime_(lifetime) {
   if (secret_.size() < kMinSecretBytes) throw std::invalid_argument("nonce secret must be at least 16 bytes");
   if (lifetime_ <= std::chrono::seconds::zero()) throw std::invalid_argument("nonce lifetime must be positive");
-  if (RAND_bytes(epoch_.data(), static_cast<int>(epoch_.size())) != 1) {
+  std::array<std::uint8_t, 4> start{};
+  if (RAND_bytes(epoch_.data(), static_cast<int>(epoch_.size())) != 1 ||
+      RAND_bytes(start.data(), static_cast<int>(start.size())) != 1) {
     throw std::runtime_error("RAND_bytes failed while choosing the nonce epoch");
   }
+  serial_.store(static_cast<std::uint32_t>(start[0]) << 24 | static_cast<std::uint32_t>(start[1]) << 16 |
+                static_cast<std::uint32_t>(start[2]) << 8 | start[3]);
   static constexpr std::string_view kLabel = "opaque";
   Mac mac{};
   if (!mac_.compute(kLabel.data(), kLabel.size(), mac)) throw std::runtime_error("HMAC-SHA256 failed");
@@ -139,13 +123,9 @@ void NonceService::issue(WallClock::time_point now, std::string& out) const {
   auto issued = static_cast<std::uint64_t>(unixSeconds(now));
   for (std::size_t i = 0; i < kTimeBytes; ++i) raw[i] = static_cast<std::uint8_t>(issued >> (8 * (kTimeBytes - 1 - i)));
   std::copy(epoch_.begin(), epoch_.end(), raw.begin() + kTimeBytes);
-  constexpr std::size_t kOwnRandom = kRandomBytes - kEpochBytes;
-  if (!pooledRandomBytes(raw.data() + kTimeBytes + kEpochBytes, kOwnRandom)) {
-    static std::atomic<std::uint64_t> fallback{0};
-    std::uint64_t v = fallback.fetch_add(1, std::memory_order_relaxed);
-    for (std::size_t i = 0; i < kOwnRandom; ++i) {
-      raw[kTimeBytes + kEpochBytes + i] = static_cast<std::uint8_t>(v >> (8 * i));
-    }
+  const std::uint32_t serial = serial_.fetch_add(1, std::memory_order_relaxed);
+  for (std::size_t i = 0; i < kSerialBytes; ++i) {
+    raw[kTimeBytes + kEpochBytes + i] = static_cast<std::uint8_t>(serial >> (8 * (kSerialBytes - 1 - i)));
   }
   // On an HMAC failure the zero MAC makes a nonce that inspect() rejects.
   Mac mac{};
@@ -182,6 +162,8 @@ NonceService::Inspection NonceService::inspect(std::string_view nonce, WallClock
   if (!std::equal(epoch_.begin(), epoch_.end(), raw.begin() + kTimeBytes)) result.verdict = Verdict::Stale;
   result.issuedAt = WallClock::time_point(std::chrono::seconds(issuedSeconds));
   result.expiresAt = result.issuedAt + lifetime_;
+  for (std::size_t i = 0; i < kSerialBytes; ++i)
+    result.serial = (result.serial << 8) | raw[kTimeBytes + kEpochBytes + i];
   return result;
 }
 

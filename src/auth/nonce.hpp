@@ -1,17 +1,20 @@
 // Stateless server nonces (RFC 7616 §3.3 and §5.4, "nonce" and "stale"): the server keeps no table
 // of issued nonces; a nonce carries its issue time and a MAC that proves the server made it.
 //
-//   nonce = base64url-without-padding( issued(8, big-endian unix seconds) | epoch(4) | random(4) | mac(16) )
-//   mac   = HMAC-SHA256(secret, issued | epoch | random), first 16 bytes
+//   nonce = base64url-without-padding( issued(8, big-endian unix seconds) | epoch(4) | serial(4) | mac(16) )
+//   mac   = HMAC-SHA256(secret, issued | epoch | serial), first 16 bytes
 //
-// Replay within the lifetime is NonceCounter's job (nc), not this class's. That table lives in
-// this process's memory, so a nonce is Valid only for the service that issued it: `epoch` is
-// random per NonceService (per start of the server). A nonce of an earlier start, or of another
-// server with the same secret, has a good MAC but counts the server never saw: it is Stale, and
-// the client is asked again (stale=true) instead of a captured request being replayed once more.
+// `serial` numbers the nonces this service issues (from a random start, modulo 2^32): it makes
+// every nonce unique and is where NonceCounter keeps the nonce's count. Replay within the lifetime
+// is NonceCounter's job (nc), not this class's. That table lives in this process's memory, so a
+// nonce is Valid only for the service that issued it: `epoch` is random per NonceService (per
+// start of the server). A nonce of an earlier start, or of another server with the same secret,
+// has a good MAC but counts the server never saw: it is Stale, and the client is asked again
+// (stale=true) instead of a captured request being replayed once more.
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <span>
@@ -40,8 +43,7 @@ class NonceService {
   /// 32 bytes from OpenSSL's RAND_bytes; throws std::runtime_error when the RNG fails (start-up).
   static std::vector<std::uint8_t> randomSecret();
 
-  /// A fresh nonce issued at `now`. The 8 random bytes make nonces unique; should the RNG fail,
-  /// a process-wide counter takes their place (the MAC, not the randomness, protects the nonce).
+  /// A fresh nonce issued at `now`, with the next serial.
   std::string issue(WallClock::time_point now) const;
   /// issue() into `out` (replacing its content, reusing its storage).
   void issue(WallClock::time_point now, std::string& out) const;
@@ -58,6 +60,7 @@ class NonceService {
     Verdict verdict = Verdict::Invalid;
     WallClock::time_point issuedAt{};   ///< meaningful unless Invalid
     WallClock::time_point expiresAt{};  ///< issuedAt + lifetime; unless Invalid
+    std::uint32_t serial = 0;           ///< meaningful unless Invalid
   };
   /// check() plus the times the nonce carries (for NonceCounter's expiry).
   Inspection inspect(std::string_view nonce, WallClock::time_point now) const;
@@ -73,6 +76,7 @@ class NonceService {
   std::chrono::seconds lifetime_;
   std::string opaque_;
   std::array<std::uint8_t, 4> epoch_{};  ///< random per service: its nonces' bytes 8..11
+  mutable std::atomic<std::uint32_t> serial_{0};  ///< the next nonce's bytes 12..15
 };
 
 }  // namespace sipwarden::auth

@@ -1,54 +1,37 @@
 #include "auth/nonce_counter.hpp"
 
+#include <atomic>
+#include <bit>
+#include <new>
+
 namespace sipwarden::auth {
 
-NonceCounter::NonceCounter(std::size_t maxEntries) : maxEntries_(maxEntries) {}
-
-NonceCounter::Shard& NonceCounter::shardFor(std::string_view nonce) {
-  // The low bits feed the buckets inside the shard; take high bits for the shard.
-  std::size_t h = Hash{}(nonce);
-  return shards_[(h >> (sizeof(std::size_t) * 8 - 8)) % kShards];
+NonceCounter::NonceCounter(std::size_t slots)
+    : mask_(std::bit_ceil(slots < 2 ? std::size_t{2} : slots) - 1),
+      slots_(static_cast<std::uint64_t*>(std::calloc(mask_ + 1, sizeof(std::uint64_t)))) {
+  if (!slots_) throw std::bad_alloc();
 }
 
-bool NonceCounter::reserve() {
-  std::size_t current = size_.load(std::memory_order_relaxed);
-  while (current < maxEntries_) {
-    if (size_.compare_exchange_weak(current, current + 1, std::memory_order_relaxed)) return true;
-  }
-  return false;
-}
-
-NonceCounter::Attempt NonceCounter::tryAccept(Shard& shard, std::string_view nonce, std::uint32_t nc,
-                                              WallClock::time_point expiresAt) {
-  std::lock_guard lock(shard.mutex);
-  auto it = shard.entries.find(nonce);
-  if (it != shard.entries.end()) {
-    if (nc <= it->second.highest) return Attempt::Replayed;
-    it->second.highest = nc;
-    return Attempt::Accepted;
-  }
-  if (nc == 0) return Attempt::Replayed;
-  if (!reserve()) return Attempt::Full;
-  shard.entries.emplace(Key(nonce), Entry{nc, expiresAt});
-  return Attempt::Accepted;
-}
-
-bool NonceCounter::accept(std::string_view nonce, std::uint32_t nc, WallClock::time_point nonceExpiresAt,
-                          WallClock::time_point now) {
-  if (nonce.size() > kMaxNonceLength) return false;
-  Shard& shard = shardFor(nonce);
-  Attempt attempt = tryAccept(shard, nonce, nc, nonceExpiresAt);
-  if (attempt != Attempt::Full) return attempt == Attempt::Accepted;
-  // Full: free what has expired (shard locks taken one at a time, none held here), then retry once.
-  purge(now);
-  return tryAccept(shard, nonce, nc, nonceExpiresAt) == Attempt::Accepted;
-}
-
-void NonceCounter::purge(WallClock::time_point now) {
-  for (Shard& shard : shards_) {
-    std::lock_guard lock(shard.mutex);
-    std::size_t dropped = std::erase_if(shard.entries, [now](const auto& kv) { return kv.second.expiresAt <= now; });
-    size_.fetch_sub(dropped, std::memory_order_relaxed);
+NonceCounter::Verdict NonceCounter::accept(std::uint32_t serial, std::uint32_t nc) {
+  std::atomic_ref<std::uint64_t> slot(slots_[serial & mask_]);
+  std::uint64_t current = slot.load(std::memory_order_acquire);
+  while (true) {
+    if (current != 0) {
+      const auto holder = static_cast<std::uint32_t>(current >> 32);
+      const auto highest = static_cast<std::uint32_t>(current);
+      if (holder == serial) {
+        if (nc <= highest) return Verdict::Replayed;
+      } else if (static_cast<std::int32_t>(holder - serial) > 0) {
+        // A later serial (modulo 2^32) used the slot: this nonce's counts are gone.
+        return Verdict::Overtaken;
+      }
+      // else an earlier serial's: this nonce's first use.
+    }
+    if (nc == 0) return Verdict::Replayed;
+    const std::uint64_t next = (static_cast<std::uint64_t>(serial) << 32) | nc;
+    if (slot.compare_exchange_weak(current, next, std::memory_order_acq_rel, std::memory_order_acquire)) {
+      return Verdict::Accepted;
+    }
   }
 }
 

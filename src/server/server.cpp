@@ -407,7 +407,6 @@ int runServer(ServeOptions options) {
         location.purgeExpired(now, [&](const std::string& aor, const std::vector<registrar::Binding>& remaining) {
           store.replaceBindings(aor, remaining, [](bool) {});
         });
-        authenticator.purge(std::chrono::system_clock::now());
         // Give freed heap back to the system (after a burst of TLS handshakes or connections, the
         // allocator otherwise keeps the peak: issue 5's benchmark saw 108 MiB kept with no
         // connection left).
