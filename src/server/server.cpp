@@ -418,13 +418,38 @@ int runServer(ServeOptions options) {
   };
   scheduleHousekeeping();
 
+  // A graceful stop (SIGTERM, SIGINT), bounded by shutdown_grace: first the work in progress ends
+  // (REGISTERs waiting for the store, requests being forwarded, offline deliveries, queued
+  // writes) while new requests get 503; then the connections close (WebSockets with 1001, going
+  // away) and their closing handshakes get up to a second. The workers report what is left
+  // (reportUnfinished) every 20 ms.
   asio::steady_timer drainTimer(control);
   std::chrono::steady_clock::time_point drainDeadline;
+  std::chrono::steady_clock::time_point closeDeadline;
+  bool closing = false;
+  auto askWorkers = [&] {
+    for (auto& w : workers) asio::post(w->io, [core = w->core.get()] { core->reportUnfinished(); });
+  };
   std::function<void()> waitDrained = [&] {
-    if (services.pendingWrites.load() <= 0 || std::chrono::steady_clock::now() >= drainDeadline) {
+    const auto now = std::chrono::steady_clock::now();
+    const bool quiet =
+        services.pendingWrites.load() <= 0 &&
+        std::all_of(workers.begin(), workers.end(), [](const auto& w) { return w->core->lastUnfinished() == 0; });
+    if (now >= drainDeadline || (closing && (quiet || now >= closeDeadline))) {
+      if (!quiet && cfg.shutdownGrace.count() > 0)
+        spdlog::warn("stopping with work unfinished at the end of shutdown_grace");
       control.stop();
       return;
     }
+    if (quiet) {
+      closing = true;
+      closeDeadline = std::min(drainDeadline, now + std::chrono::seconds(1));
+      for (auto& w : workers) {
+        w->core->forgetUnfinished();
+        asio::post(w->io, [core = w->core.get()] { core->closeForShutdown(); });
+      }
+    }
+    askWorkers();
     drainTimer.expires_after(std::chrono::milliseconds(20));
     drainTimer.async_wait([&](const boost::system::error_code&) { waitDrained(); });
   };
@@ -453,8 +478,12 @@ int runServer(ServeOptions options) {
       stopping = true;
       housekeeping.cancel();
       services.draining = true;
-      for (auto& w : workers) asio::post(w->io, [core = w->core.get()] { core->stopAccepting(); });
+      for (auto& w : workers) {
+        w->core->forgetUnfinished();
+        asio::post(w->io, [core = w->core.get()] { core->stopAccepting(); });
+      }
       drainDeadline = std::chrono::steady_clock::now() + cfg.shutdownGrace;
+      askWorkers();
       waitDrained();
     });
   };

@@ -132,6 +132,11 @@ void WorkerCore::wakeBy(transaction::TimePoint when) {
   });
 }
 
+std::size_t WorkerCore::unfinishedWork() const {
+  return proxy_.contextCount() + deliveries_.size() + resolving_.size() + transport_.connectionsWritingOut() +
+         transport_.webSocketsClosing();
+}
+
 void WorkerCore::logRateLimited(const std::string& line) {
   auto now = std::chrono::steady_clock::now();
   if (now - logWindow_ > std::chrono::seconds(1)) {
@@ -387,7 +392,11 @@ bool isDnsName(const sip::Uri& uri) {
 
 void WorkerCore::onRequest(TransactionId id, sip::Message& req, const Peer& from) {
   credentialsUsed_ = false;
-  if (services_.draining.load(std::memory_order_relaxed)) {
+  // Stopping: nothing new starts, but requests within a dialog (a BYE, a re-INVITE's ACK) and a
+  // CANCEL of a pending INVITE still go through while the grace period lasts, so that calls can
+  // end properly.
+  if (services_.draining.load(std::memory_order_relaxed) && !req.to().tag().has_value() &&
+      req.method() != sip::Method::Cancel) {
     sip::Message resp = makeResponse(req, 503, "Shutting Down");
     resp.addHeader("Retry-After", "5");
     respond(id, resp);

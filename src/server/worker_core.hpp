@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <boost/asio.hpp>
 #include <chrono>
 #include <cstdint>
@@ -39,6 +40,14 @@ class WorkerCore final : public transport::MessageHandler,
   void start();
   void stopAccepting() { transport_.stopAccepting(); }
   void closeAll() { transport_.closeAll(); }
+  /// A graceful stop, on the worker's thread: the connections close (WebSockets with 1001).
+  void closeForShutdown() { transport_.closeForShutdown(); }
+  /// On the worker's thread: publishes unfinishedWork() for lastUnfinished().
+  void reportUnfinished() { unfinished_.store(unfinishedWork(), std::memory_order_release); }
+  /// From any thread: what the last reportUnfinished() found; "unknown" (SIZE_MAX) after
+  /// forgetUnfinished() until the next report.
+  [[nodiscard]] std::size_t lastUnfinished() const { return unfinished_.load(std::memory_order_acquire); }
+  void forgetUnfinished() { unfinished_.store(SIZE_MAX, std::memory_order_release); }
   transport::WorkerTransport& transport() { return transport_; }
   std::size_t transactionCount() const { return txn_.serverCount() + txn_.clientCount(); }
   const proxy::ProxyStats& proxyStats() const { return proxy_.stats(); }
@@ -69,6 +78,10 @@ class WorkerCore final : public transport::MessageHandler,
   void onServerFailure(transaction::TransactionId id, bool timeout) override;
 
  private:
+  /// What a graceful stop waits for: requests being forwarded (or waiting for an RFC 3263 lookup),
+  /// offline deliveries waiting for their answer, writes not yet on the wire, and WebSocket closing
+  /// handshakes.
+  [[nodiscard]] std::size_t unfinishedWork() const;
   /// Runs the timers due now and sleeps until the next deadline.
   void tick();
   /// The ticker wakes by `when` (rounded up to the tick grid): re-armed when it would wake later.
@@ -186,6 +199,7 @@ class WorkerCore final : public transport::MessageHandler,
   int logsInWindow_ = 0;
   std::uint64_t suppressedLogs_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::atomic<std::size_t> unfinished_{SIZE_MAX};
 
   /// A REGISTER whose 200 OK waits for the store's commit. Slots are reused, with the storage of
   /// their response, so that once there are as many as REGISTERs in flight none is allocated.

@@ -283,6 +283,10 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
     closeWith(websocket::close_reason(websocket::close_code::policy_error, why));
   }
 
+  void closeForShutdown() override { closeWith(websocket::close_code::going_away); }
+
+  bool writesPending() const override { return !closed_ && (writing_ || !queue_.empty()); }
+
   const TlsPeerIdentity* identity() const override { return identity_.get(); }
   const Peer& remote() const override { return peer_; }
   SSL* verifiedClientSession() override {
@@ -306,7 +310,11 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
     if (open_) {
       // The closing handshake (1000, or 1008 for a peer no longer allowed), bounded by the
       // timeout option's handshake limit.
-      ws_.async_close(reason, [self = this->shared_from_this()](const beast::error_code&) { self->closeSocket(); });
+      ++owner_.webSocketsClosing_;
+      ws_.async_close(reason, [self = this->shared_from_this()](const beast::error_code&) {
+        --self->owner_.webSocketsClosing_;
+        self->closeSocket();
+      });
       return;
     }
     closeSocket();

@@ -233,6 +233,7 @@ class StreamConnection final : public Connection, public std::enable_shared_from
   }
 
   void close() override { closeSocket(/*linger=*/false); }
+  bool writesPending() const override { return !closed_ && head_ < queue_.size(); }
 
   /// Closes at once, or (linger) after the peer has had the chance to read what was last written
   /// to it (see LingeringClose).
@@ -684,6 +685,18 @@ void WorkerTransport::stopAccepting() {
     l->acceptor.close(ec);
     l->retry.cancel();
   }
+}
+
+std::size_t WorkerTransport::connectionsWritingOut() const {
+  return static_cast<std::size_t>(std::count_if(connections_.begin(), connections_.end(),
+                                                [](const auto& kv) { return kv.second->writesPending(); }));
+}
+
+void WorkerTransport::closeForShutdown() {
+  std::vector<std::shared_ptr<Connection>> all;
+  all.reserve(connections_.size());
+  for (auto& [id, c] : connections_) all.push_back(c);
+  for (auto& c : all) c->closeForShutdown();
 }
 
 void WorkerTransport::closeAll() {

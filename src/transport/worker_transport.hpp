@@ -101,6 +101,11 @@ class Connection {
   /// Closes a connection whose peer is no longer allowed (its client certificate was revoked): a
   /// WebSocket says so with close code 1008, policy violation (RFC 6455 §7.4.1); others just close.
   virtual void closeForPolicy(std::string_view /*why*/) { close(); }
+  /// The server is stopping: a WebSocket says so with close code 1001, going away (RFC 6455
+  /// §7.4.1); others just close.
+  virtual void closeForShutdown() { close(); }
+  /// Bytes accepted by write() and not yet on the wire (a graceful stop waits for them).
+  [[nodiscard]] virtual bool writesPending() const = 0;
   /// The verified certificate of a TLS or WSS peer (nullptr: none).
   [[nodiscard]] virtual const TlsPeerIdentity* identity() const = 0;
   /// The TLS session of an accepted TLS or WSS connection whose client certificate verified when
@@ -183,6 +188,12 @@ class WorkerTransport {
   std::uint16_t localPort(std::size_t listener) const;
   boost::asio::io_context& io() { return io_; }
   std::size_t connectionCount() const { return connections_.size(); }
+  /// Connections with bytes still to write.
+  [[nodiscard]] std::size_t connectionsWritingOut() const;
+  /// The server is stopping: every connection closes (closeForShutdown).
+  void closeForShutdown();
+  /// WebSockets whose closing handshake is still under way (a graceful stop lets it finish).
+  [[nodiscard]] std::size_t webSocketsClosing() const { return webSocketsClosing_; }
 
  private:
   friend class StreamConnection;
@@ -224,6 +235,7 @@ class WorkerTransport {
   std::vector<UdpListener*> udpByIndex_;
   std::vector<std::uint16_t> ports_;
   std::unordered_map<std::uint64_t, std::shared_ptr<Connection>> connections_;
+  std::size_t webSocketsClosing_ = 0;
   std::unordered_map<std::string, std::uint64_t> outbound_;  ///< "TCP:host:port" -> connection we opened
   std::unordered_map<std::uint64_t, std::string> outboundKeys_;  ///< the reverse, to forget closed ones
   std::unordered_map<IpAddress, IpAddress, ConnectionRegistry::AddressHash> sourceCache_;

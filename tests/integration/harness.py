@@ -55,7 +55,7 @@ class Server:
     """One sipwarden process. Use as a context manager, or start()/stop()."""
 
     def __init__(self, config="", data_dir=None, extra_args=(), users=(("alice", "secret-a"), ("bob", "secret-b")),
-                 workers=2, tls=False, ws=False, wss=False):
+                 workers=2, tls=False, ws=False, wss=False, shutdown_grace=3):
         self.tmp = tempfile.mkdtemp(prefix="sipwarden-it-")
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
         self.port = free_port()
@@ -74,7 +74,7 @@ class Server:
             if wss:
                 listen.append("wss:127.0.0.1:%d" % self.wss_port)
             f.write("listen = [%s]\n" % ", ".join('"%s"' % l for l in listen))
-            f.write('shutdown_grace = 3\n')
+            f.write('shutdown_grace = %d\n' % shutdown_grace)
             f.write('[[domain]]\nname = "%s"\n' % DOMAIN)
             f.write(config)
         self.extra_args = list(extra_args)
