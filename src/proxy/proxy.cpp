@@ -738,8 +738,14 @@ bool Proxy::onClientFailure(TransactionId client, bool timeout, TimePoint now) {
   auto cit = contexts_.find(r.server);
   if (cit == contexts_.end()) return true;
   // §16.7 step 2 / §8.1.3.1: a timeout counts as 408; a transport error (§17.1.4) as 503, or 430
-  // when the branch was a registered flow.
-  branchFinal(cit->second, r.index, timeout ? 408 : 503, nullptr, now);
+  // when the branch went over a connection that then failed (a registered flow, RFC 5626 §5.3).
+  int status = 408;
+  if (!timeout) {
+    const bool flow = r.index < cit->second.branches.size() && cit->second.branches[r.index].peer.connectionId != 0;
+    if (flow) ++stats_.flowFailures;
+    status = flow ? 430 : 503;
+  }
+  branchFinal(cit->second, r.index, status, nullptr, now);
   destroyIfDone(r.server);
   return true;
 }

@@ -63,6 +63,7 @@ class WorkerCore final : public transport::MessageHandler,
   void onInvalid(sip::Message& partial, const sip::ParseError& error, const transport::Peer& from) override;
   void onTransportError(const transport::Peer& peer, std::string_view what) override;
   void onConnectFailed(const transport::Peer& to) override;
+  void onConnectionLost(std::uint64_t connectionId) override;
 
   // transaction::Sender
   bool send(const transport::Peer& to, std::string_view bytes) override;

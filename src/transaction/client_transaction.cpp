@@ -1,5 +1,6 @@
 // Client transactions: INVITE (RFC 3261 §17.1.1 with RFC 6026 §7.2) and non-INVITE (§17.1.2),
 // response matching (§17.1.3) and transport errors (§17.1.4).
+#include <algorithm>
 #include <charconv>
 #include <vector>
 
@@ -52,6 +53,13 @@ TransactionId TransactionLayer::sendRequest(const sip::Message& request, const t
     ++stats_.sendFailures;
     destroy(slot);
     return 0;
+  }
+  if (tx.peer.connectionId != 0) {
+    requestConnections_[tx.peer.connectionId] = now;
+    if (requestConnections_.size() >= 2 * requestConnectionsSwept_) {
+      std::erase_if(requestConnections_, [&](const auto& kv) { return now - kv.second >= 64 * timers_.t1; });
+      requestConnectionsSwept_ = std::max<std::size_t>(64, requestConnections_.size());
+    }
   }
   if (!tx.reliable) {
     arm(slot, kRetransmit, now + timers_.t1);  // Timer A / Timer E
@@ -121,6 +129,29 @@ std::size_t TransactionLayer::transportFailed(const transport::Peer& to, TimePoi
       if (fallBackToUdp(slot, now)) continue;
     }
     ++stats_.sendFailures;
+    destroy(slot);
+    tu_.onClientFailure(id, false);  // §17.1.4: a transport error
+  }
+  return failed.size();
+}
+
+std::size_t TransactionLayer::connectionLost(std::uint64_t connectionId, TimePoint now) {
+  auto it = requestConnections_.find(connectionId);
+  if (it == requestConnections_.end()) return 0;
+  const bool recent = now - it->second < 64 * timers_.t1;
+  requestConnections_.erase(it);
+  if (!recent) return 0;  // every transaction sent over it has ended by Timer B/F
+  std::vector<TransactionId> failed;
+  for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {
+    const Transaction& tx = slots_[slot];
+    if (!tx.live || tx.isServer() || tx.peer.connectionId != connectionId || tx.sizeSwitched) continue;
+    if (tx.state != State::Calling && tx.state != State::Trying && tx.state != State::Proceeding) continue;
+    failed.push_back(idOf(slot));
+  }
+  for (TransactionId id : failed) {
+    std::uint32_t slot = slotOf(id);
+    if (slot == kNoSlot) continue;
+    ++stats_.connectionLosses;
     destroy(slot);
     tu_.onClientFailure(id, false);  // §17.1.4: a transport error
   }

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "sip/message.hpp"
@@ -93,6 +94,7 @@ struct TransactionStats {
   std::uint64_t sendFailures = 0;
   std::uint64_t sizeSwitches = 0;  ///< requests sent over TCP instead of UDP for their size (§18.1.1)
   std::uint64_t udpFallbacks = 0;  ///< of those, sent over UDP after all (the connection failed)
+  std::uint64_t connectionLosses = 0;  ///< client transactions failed when their connection closed
 };
 
 class TransactionLayer {
@@ -144,6 +146,13 @@ class TransactionLayer {
   /// fail now (§17.1.4: onClientFailure(id, false)), rather than at Timer B/F, or go over UDP
   /// when they left it only for their size. Returns how many were affected.
   std::size_t transportFailed(const transport::Peer& to, TimePoint now);
+
+  /// The connection `connectionId` (of any worker) has closed: the client transactions whose
+  /// request went over it and that have no final response yet (Calling, Trying, Proceeding) fail
+  /// now (onClientFailure(id, false)), since their response cannot come back that way, instead of
+  /// at Timer B/F or never (an INVITE in Proceeding). Cheap when none of this layer's requests went
+  /// over it in the last 64*T1. Returns how many failed.
+  std::size_t connectionLost(std::uint64_t connectionId, TimePoint now);
 
   /// Sends outside any transaction (ACK for a 2xx, a proxy's stateless forwarding of a 2xx).
   bool sendStateless(const sip::Message& msg, const transport::Peer& to);
@@ -228,6 +237,10 @@ class TransactionLayer {
   mutable detail::TimerQueue queue_;
   mutable std::size_t staleTimers_ = 0;
   std::function<void(TimePoint)> timerArmed_;
+  /// Connections this layer sent requests over, with the time of the last one (connectionLost
+  /// looks only at those); entries older than 64*T1 are swept when the table has doubled.
+  std::unordered_map<std::uint64_t, TimePoint> requestConnections_;
+  std::size_t requestConnectionsSwept_ = 64;
   std::uint32_t timerSerial_ = 0;
   std::size_t servers_ = 0;
   std::size_t clients_ = 0;

@@ -306,7 +306,7 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
     if (closed_) return;
     closed_ = true;
     deadline_.cancel();
-    owner_.connectionClosed(peer_.connectionId, peer_.address);
+    owner_.connectionClosed(peer_.connectionId, peer_.address, opened_);
     if (open_) {
       // The closing handshake (1000, or 1008 for a peer no longer allowed), bounded by the
       // timeout option's handshake limit.
@@ -446,6 +446,7 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
       return;
     }
     open_ = true;
+    opened_ = true;
     owner_.counters_.webSocketsOpened++;
     read();
   }
@@ -621,6 +622,7 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   std::size_t queuedBytes_ = 0;
   bool tlsDone_ = false;
   bool open_ = false;  ///< the WebSocket handshake is done and no close has been seen
+  bool opened_ = false;  ///< the WebSocket handshake was done (it carried SIP)
   bool closed_ = false;
   bool writing_ = false;
 };

@@ -252,11 +252,11 @@ class StreamConnection final : public Connection, public std::enable_shared_from
     }
     socket_.close(ec);
     timer_.cancel();
-    owner_.connectionClosed(id_, accountedAddress_);
+    const bool up = (connected_ || !outbound_) && (ssl_ == nullptr || handshakeDone_) && !nameRefused_;
+    owner_.connectionClosed(id_, accountedAddress_, up);
     // An outbound connection that never got up: whoever sent on it is told, from the event loop
     // (close() may run inside a send, e.g. a queue over its cap, while a transaction is being
     // set up), and after the connection is out of the tables, so that a retry opens a new one.
-    const bool up = connected_ && (ssl_ == nullptr || handshakeDone_) && !nameRefused_;
     if (outbound_ && !up && owner_.accepting_) {
       asio::post(owner_.io(), [owner = &owner_, peer = peer_] {
         if (owner->accepting_) owner->handler_.onConnectFailed(peer);
@@ -994,8 +994,14 @@ std::string WorkerTransport::localHostPort(const Peer& peer) {
   return s + ":" + std::to_string(port);
 }
 
-void WorkerTransport::connectionClosed(std::uint64_t id, const IpAddress& accounted) {
+void WorkerTransport::connectionClosed(std::uint64_t id, const IpAddress& accounted, bool wasUp) {
   registry_.remove(id, accounted);
+  // Told from the event loop: close() may run inside a send while a transaction is being set up.
+  if (wasUp && accepting_) {
+    asio::post(io_, [this, id] {
+      if (accepting_) handler_.onConnectionLost(id);
+    });
+  }
   // An outbound connection is forgotten with it, so the table holds live destinations only.
   if (auto it = outboundKeys_.find(id); it != outboundKeys_.end()) {
     outbound_.erase(it->second);

@@ -79,6 +79,9 @@ class MessageHandler {
   /// A connection we opened to `to` closed before it could carry anything: the connect failed
   /// (refused, unreachable, timed out) or its TLS handshake did. What was queued on it is lost.
   virtual void onConnectFailed(const Peer& /*to*/) {}
+  /// A connection that was up (handshakes done) has closed, for whatever reason; called from the
+  /// event loop, not while the server stops.
+  virtual void onConnectionLost(std::uint64_t /*connectionId*/) {}
 };
 
 struct TransportCounters {
@@ -223,7 +226,8 @@ class WorkerTransport {
   /// or opens one (the bytes wait until it is connected).
   bool connectAndSend(const Peer& to, std::string_view bytes, std::string_view serverName);
   /// `accounted`: the address the connection was counted under in the registry.
-  void connectionClosed(std::uint64_t id, const IpAddress& accounted);
+  /// `wasUp`: the connection had been up (handshakes done), so its loss is reported (onConnectionLost).
+  void connectionClosed(std::uint64_t id, const IpAddress& accounted, bool wasUp);
 
   boost::asio::io_context& io_;
   const TransportSettings& settings_;

@@ -607,6 +607,43 @@ class OutboundTcp(ServerPerClass, unittest.TestCase):
         self.assertRegex(self.server.read_log(), r"TCP connect to \S*127\.0\.0\.1:%d\S* not finished within 5 s" % port)
 
 
+class FlowLostInFlight(ServerPerClass, unittest.TestCase):
+    """The callee's TCP connection (its registered flow) closes while a request to it waits for
+    the answer: the branch fails at once with 430 Flow Failed (RFC 5626 §5.3), because no
+    response can come back that way, instead of at Timer F (32 s) or, for a ringing INVITE,
+    never (only the ring timeout would end it)."""
+    server_config = "[proxy]\nring_timeout = 60\n"
+
+    def callee_and_caller(self):
+        b = UA("tcp", self.server.port, "bob", "secret-b")
+        self.addCleanup(b.close)
+        b.register()
+        a = UA("udp", self.server.port, "alice", "secret-a")
+        self.addCleanup(a.close)
+        return a, b
+
+    def test_a_message_whose_flow_closes_before_the_answer_fails_at_once(self):
+        a, b = self.callee_and_caller()
+        a.send_authenticated("MESSAGE", "bob", "then gone", wait=False)
+        b.expect_request("MESSAGE")
+        started = time.monotonic()
+        b.close()
+        r = a.c.recv_final(timeout=10)
+        self.assertEqual(r.status, 430, r.raw)
+        self.assertLess(time.monotonic() - started, 3.0)
+
+    def test_a_ringing_invite_whose_flow_closes_fails_at_once(self):
+        a, b = self.callee_and_caller()
+        a.send_authenticated("INVITE", "bob", SDP, content_type="application/sdp", wait=False)
+        inv = b.expect_request("INVITE")
+        b.reply(inv, 180, "Ringing", to_tag="bobtag")
+        started = time.monotonic()
+        b.close()
+        r = a.c.recv_final(timeout=10)
+        self.assertEqual(r.status, 430, r.raw)
+        self.assertLess(time.monotonic() - started, 3.0)
+
+
 class LargeRequests(ServerPerClass, unittest.TestCase):
     """RFC 3261 §18.1.1: a request over 1300 bytes for a UDP contact goes over TCP to the same
     address and port, its top Via saying TCP; when TCP is refused there it goes over UDP."""

@@ -451,6 +451,22 @@ class SipOverWebSocket(ServerPerClass, unittest.TestCase):
         finally:
             bob.close()
 
+    def test_a_disconnect_while_a_request_waits_for_the_answer_fails_it_at_once(self):
+        alice = UA(None, None, "alice", "secret-a", client=SipClient("ws", self.server.ws_port))
+        bob = UA("udp", self.server.port, "bob", "secret-b")
+        try:
+            alice.register()
+            bob.register()
+            bob.send_authenticated("MESSAGE", "alice", body="read, then gone", wait=False)
+            alice.expect_request("MESSAGE")
+            started = time.time()
+            alice.c.ws.abort()
+            final = bob.c.recv_final(timeout=10)
+            self.assertEqual(final.status, 430, final.raw)
+            self.assertLess(time.time() - started, 3.0)
+        finally:
+            bob.close()
+
 
 class OutboundAndGruu(ServerPerClass, unittest.TestCase):
     """RFC 5626 flows and RFC 5627 GRUUs, as JsSIP and SIP.js register: +sip.instance, reg-id,

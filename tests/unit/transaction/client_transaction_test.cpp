@@ -468,5 +468,68 @@ TEST(ClientTransportFailure, AFailedConnectEndsTheTransactionsSentThatWayAtOnce)
   EXPECT_TRUE(layer.state(ic)) << "another destination is not affected";
 }
 
+TEST(ClientConnectionLost, ARequestWithoutItsFinalFailsWhenItsConnectionCloses) {
+  TimePoint now = TimePoint{} + std::chrono::hours(1);
+  RecordingSender sender{now};
+  RecordingUser tu;
+  TransactionLayer layer(sender, tu);
+  transport::Peer flow = peer("192.0.2.30", 5060, transport::TransportKind::Tcp);
+  flow.connectionId = 7;
+  transport::Peer otherFlow = flow;
+  otherFlow.connectionId = 8;
+  auto tcpSpec = [](const char* method, const char* branch) {
+    return makeSpec(method, branch, [](RequestSpec& s) { s.transport = "TCP"; });
+  };
+  const RequestSpec ringing = tcpSpec("INVITE", "z9hG4bKring");
+  const RequestSpec answered = tcpSpec("OPTIONS", "z9hG4bKdone");
+  TransactionId trying = layer.sendRequest(request(tcpSpec("MESSAGE", "z9hG4bKtry")), flow, now);
+  TransactionId proceeding = layer.sendRequest(request(ringing), flow, now);
+  TransactionId completed = layer.sendRequest(request(answered), flow, now);
+  TransactionId elsewhere = layer.sendRequest(request(tcpSpec("MESSAGE", "z9hG4bKelse")), otherFlow, now);
+  const std::string ringingText = responseText(ringing, 180);
+  sip::Message m;
+  ASSERT_TRUE(sip::parseMessage(ringingText, m).ok());
+  layer.receive(m, flow, now);
+  const std::string okText = responseText(answered, 200);
+  sip::Message ok;
+  ASSERT_TRUE(sip::parseMessage(okText, ok).ok());
+  layer.receive(ok, flow, now);
+  ASSERT_EQ(layer.state(proceeding), State::Proceeding);
+  const std::size_t before = tu.count(UserEvent::ClientFailure);
+
+  EXPECT_EQ(layer.connectionLost(flow.connectionId, now), 2U);
+  EXPECT_EQ(tu.count(UserEvent::ClientFailure), before + 2);
+  EXPECT_FALSE(tu.events.back().timeout) << "a transport error (§17.1.4), not a timeout";
+  EXPECT_FALSE(layer.state(trying));
+  EXPECT_FALSE(layer.state(proceeding)) << "a ringing INVITE can get no final that way either";
+  EXPECT_TRUE(layer.state(elsewhere)) << "another connection is not affected";
+  // The answered one is not failed: it ended with its final (non-INVITE over TCP: no Timer K).
+  EXPECT_EQ(tu.count(UserEvent::Response), 2U) << "the 180 and the 200";
+  std::vector<TransactionId> failedIds;
+  for (const auto& e : tu.events) {
+    if (e.type == UserEvent::ClientFailure) failedIds.push_back(e.id);
+  }
+  EXPECT_EQ(failedIds, (std::vector<TransactionId>{trying, proceeding}));
+  EXPECT_EQ(std::count(failedIds.begin(), failedIds.end(), completed), 0);
+  EXPECT_EQ(layer.stats().connectionLosses, 2U);
+  EXPECT_EQ(layer.connectionLost(flow.connectionId, now), 0U) << "reported once";
+  EXPECT_EQ(layer.connectionLost(99, now), 0U) << "never used for a request";
+}
+
+TEST(ClientConnectionLost, AConnectionLastUsedLongerAgoThanTimerFIsNotScanned) {
+  TimePoint now = TimePoint{} + std::chrono::hours(1);
+  RecordingSender sender{now};
+  RecordingUser tu;
+  TransactionLayer layer(sender, tu);
+  transport::Peer flow = peer("192.0.2.30", 5060, transport::TransportKind::Tcp);
+  flow.connectionId = 7;
+  TransactionId id = layer.sendRequest(
+      request(makeSpec("INVITE", "z9hG4bKold", [](RequestSpec& s) { s.transport = "TCP"; })), flow, now);
+  ASSERT_NE(id, 0U);
+  // 64*T1 later Timer B has ended every transaction sent over it, so there is nothing to look for.
+  EXPECT_EQ(layer.connectionLost(flow.connectionId, now + 64 * layer.timers().t1), 0U);
+  EXPECT_EQ(tu.count(UserEvent::ClientFailure), 0U);
+}
+
 }  // namespace
 }  // namespace sipwarden::transaction::test
