@@ -20,9 +20,9 @@ namespace {
 
 constexpr std::size_t kTimeBytes = 8;
 constexpr std::size_t kEpochBytes = 4;
-constexpr std::size_t kSerialBytes = 4;
+constexpr std::size_t kSerialBytes = 8;
 constexpr std::size_t kSignedBytes = kTimeBytes + kEpochBytes + kSerialBytes;
-constexpr std::size_t kMacBytes = 16;
+constexpr std::size_t kMacBytes = 12;  ///< HMAC-SHA256 truncated to 96 bits: a forgery needs about 2^96 tries
 constexpr std::size_t kRawBytes = kSignedBytes + kMacBytes;
 constexpr std::size_t kMinSecretBytes = 16;
 
@@ -86,13 +86,14 @@ NonceService::NonceService(std::span<const std::uint8_t> secret, std::chrono::se
     : secret_(secret.begin(), secret.end()), mac_(secret), lifetime_(lifetime) {
   if (secret_.size() < kMinSecretBytes) throw std::invalid_argument("nonce secret must be at least 16 bytes");
   if (lifetime_ <= std::chrono::seconds::zero()) throw std::invalid_argument("nonce lifetime must be positive");
-  std::array<std::uint8_t, 4> start{};
+  std::array<std::uint8_t, 8> start{};
   if (RAND_bytes(epoch_.data(), static_cast<int>(epoch_.size())) != 1 ||
       RAND_bytes(start.data(), static_cast<int>(start.size())) != 1) {
     throw std::runtime_error("RAND_bytes failed while choosing the nonce epoch");
   }
-  serial_.store(static_cast<std::uint32_t>(start[0]) << 24 | static_cast<std::uint32_t>(start[1]) << 16 |
-                static_cast<std::uint32_t>(start[2]) << 8 | start[3]);
+  std::uint64_t first = 0;
+  for (std::uint8_t b : start) first = first << 8 | b;
+  serial_.store(first);
   static constexpr std::string_view kLabel = "opaque";
   Mac mac{};
   if (!mac_.compute(kLabel.data(), kLabel.size(), mac)) throw std::runtime_error("HMAC-SHA256 failed");
@@ -123,7 +124,7 @@ void NonceService::issue(WallClock::time_point now, std::string& out) const {
   auto issued = static_cast<std::uint64_t>(unixSeconds(now));
   for (std::size_t i = 0; i < kTimeBytes; ++i) raw[i] = static_cast<std::uint8_t>(issued >> (8 * (kTimeBytes - 1 - i)));
   std::copy(epoch_.begin(), epoch_.end(), raw.begin() + kTimeBytes);
-  const std::uint32_t serial = serial_.fetch_add(1, std::memory_order_relaxed);
+  const std::uint64_t serial = serial_.fetch_add(1, std::memory_order_relaxed);
   for (std::size_t i = 0; i < kSerialBytes; ++i) {
     raw[kTimeBytes + kEpochBytes + i] = static_cast<std::uint8_t>(serial >> (8 * (kSerialBytes - 1 - i)));
   }

@@ -1,10 +1,10 @@
 // Stateless server nonces (RFC 7616 §3.3 and §5.4, "nonce" and "stale"): the server keeps no table
 // of issued nonces; a nonce carries its issue time and a MAC that proves the server made it.
 //
-//   nonce = base64url-without-padding( issued(8, big-endian unix seconds) | epoch(4) | serial(4) | mac(16) )
-//   mac   = HMAC-SHA256(secret, issued | epoch | serial), first 16 bytes
+//   nonce = base64url-without-padding( issued(8, big-endian unix seconds) | epoch(4) | serial(8) | mac(12) )
+//   mac   = HMAC-SHA256(secret, issued | epoch | serial), first 12 bytes
 //
-// `serial` numbers the nonces this service issues (from a random start, modulo 2^32): it makes
+// `serial` numbers the nonces this service issues (from a random start, modulo 2^64): it makes
 // every nonce unique and is where NonceCounter keeps the nonce's count. Replay within the lifetime
 // is NonceCounter's job (nc), not this class's. That table lives in this process's memory, so a
 // nonce is Valid only for the service that issued it: `epoch` is random per NonceService (per
@@ -60,7 +60,7 @@ class NonceService {
     Verdict verdict = Verdict::Invalid;
     WallClock::time_point issuedAt{};   ///< meaningful unless Invalid
     WallClock::time_point expiresAt{};  ///< issuedAt + lifetime; unless Invalid
-    std::uint32_t serial = 0;           ///< meaningful unless Invalid
+    std::uint64_t serial = 0;           ///< meaningful unless Invalid
   };
   /// check() plus the times the nonce carries (for NonceCounter's expiry).
   Inspection inspect(std::string_view nonce, WallClock::time_point now) const;
@@ -76,7 +76,7 @@ class NonceService {
   std::chrono::seconds lifetime_;
   std::string opaque_;
   std::array<std::uint8_t, 4> epoch_{};  ///< random per service: its nonces' bytes 8..11
-  mutable std::atomic<std::uint32_t> serial_{0};  ///< the next nonce's bytes 12..15
+  mutable std::atomic<std::uint64_t> serial_{0};  ///< the next nonce's bytes 12..19
 };
 
 }  // namespace sipwarden::auth

@@ -362,7 +362,8 @@ void Proxy::startBranch(Context& ctx, const Target& target, TimePoint now) {
                     net_.localHostPort(target.peer) +
                     ";branch=" + newProxyBranch(net_.workerIndex(), ctx.loopHash, tokens_.mac());
   m.pushVia(via);
-  TransactionId client = txn_.sendRequest(m, target.peer, now, !target.keepUdp);
+  br.flow = target.flow;
+  TransactionId client = txn_.sendRequest(m, target.peer, now, !target.keepUdp, target.flow);
   if (client == 0) {
     // The connection of a registered flow is gone (RFC 5626 §5.3: 430), or the send failed.
     if (target.flow) ++stats_.flowFailures;
@@ -741,7 +742,7 @@ bool Proxy::onClientFailure(TransactionId client, bool timeout, TimePoint now) {
   // when the branch went over a connection that then failed (a registered flow, RFC 5626 §5.3).
   int status = 408;
   if (!timeout) {
-    const bool flow = r.index < cit->second.branches.size() && cit->second.branches[r.index].peer.connectionId != 0;
+    const bool flow = r.index < cit->second.branches.size() && cit->second.branches[r.index].flow;
     if (flow) ++stats_.flowFailures;
     status = flow ? 430 : 503;
   }

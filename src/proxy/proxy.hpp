@@ -228,6 +228,7 @@ class Proxy {
     transport::Peer peer;
     int status = 0;        ///< final status received (or made up: 408, 430, 503); 0 while pending
     bool provisional = false;
+    bool flow = false;          ///< sent to a registered flow (Target::flow): a lost connection is 430
     bool cancelWanted = false;  ///< CANCEL once a provisional arrives
     /// Cancelled before any provisional: the answer no longer waits for it (its Timer B), but a
     /// late provisional still gets the CANCEL.

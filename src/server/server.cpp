@@ -422,19 +422,31 @@ int runServer(ServeOptions options) {
   // (REGISTERs waiting for the store, requests being forwarded, offline deliveries, queued
   // writes) while new requests get 503; then the connections close (WebSockets with 1001, going
   // away) and their closing handshakes get up to a second. The workers report what is left
-  // (reportUnfinished) every 20 ms.
+  // (reportUnfinished) about every 10 ms.
   asio::steady_timer drainTimer(control);
   std::chrono::steady_clock::time_point drainDeadline;
   std::chrono::steady_clock::time_point closeDeadline;
   bool closing = false;
+  // Each question has its number, so that an answer still queued from before the connections
+  // were closed is not taken for one from after. Quiet means two answers in a row found nothing
+  // left: work handed from one worker to another in between is seen by one of the two.
+  std::uint32_t round = 0;
+  int quietRounds = 0;
   auto askWorkers = [&] {
-    for (auto& w : workers) asio::post(w->io, [core = w->core.get()] { core->reportUnfinished(); });
+    ++round;
+    for (auto& w : workers) asio::post(w->io, [core = w->core.get(), r = round] { core->reportUnfinished(r); });
   };
   std::function<void()> waitDrained = [&] {
     const auto now = std::chrono::steady_clock::now();
-    const bool quiet =
-        services.pendingWrites.load() <= 0 &&
-        std::all_of(workers.begin(), workers.end(), [](const auto& w) { return w->core->lastUnfinished() == 0; });
+    const bool answered = std::all_of(workers.begin(), workers.end(),
+                                      [&](const auto& w) { return w->core->unfinishedAt(round) != SIZE_MAX; });
+    if (answered) {
+      const bool nothingLeft =
+          services.pendingWrites.load() <= 0 &&
+          std::all_of(workers.begin(), workers.end(), [&](const auto& w) { return w->core->unfinishedAt(round) == 0; });
+      quietRounds = nothingLeft ? quietRounds + 1 : 0;
+    }
+    const bool quiet = quietRounds >= 2;
     if (now >= drainDeadline || (closing && (quiet || now >= closeDeadline))) {
       if (!quiet && cfg.shutdownGrace.count() > 0)
         spdlog::warn("stopping with work unfinished at the end of shutdown_grace");
@@ -443,14 +455,12 @@ int runServer(ServeOptions options) {
     }
     if (quiet) {
       closing = true;
+      quietRounds = 0;
       closeDeadline = std::min(drainDeadline, now + std::chrono::seconds(1));
-      for (auto& w : workers) {
-        w->core->forgetUnfinished();
-        asio::post(w->io, [core = w->core.get()] { core->closeForShutdown(); });
-      }
+      for (auto& w : workers) asio::post(w->io, [core = w->core.get()] { core->closeForShutdown(); });
     }
-    askWorkers();
-    drainTimer.expires_after(std::chrono::milliseconds(20));
+    if (answered || quiet) askWorkers();
+    drainTimer.expires_after(std::chrono::milliseconds(10));
     drainTimer.async_wait([&](const boost::system::error_code&) { waitDrained(); });
   };
 
@@ -478,10 +488,7 @@ int runServer(ServeOptions options) {
       stopping = true;
       housekeeping.cancel();
       services.draining = true;
-      for (auto& w : workers) {
-        w->core->forgetUnfinished();
-        asio::post(w->io, [core = w->core.get()] { core->stopAccepting(); });
-      }
+      for (auto& w : workers) asio::post(w->io, [core = w->core.get()] { core->stopAccepting(); });
       drainDeadline = std::chrono::steady_clock::now() + cfg.shutdownGrace;
       askWorkers();
       waitDrained();

@@ -1353,7 +1353,7 @@ void WorkerCore::deliverNext(std::shared_ptr<Delivery> d) {
   if (!m.contentType.empty()) req.addHeader("Content-Type", m.contentType);
   req.addHeader("Content-Length", std::to_string(m.body.size()));
   req.setBody(m.body);
-  d->client = txn_.sendRequest(req, t.peer, transaction::Clock::now(), !t.keepUdp);
+  d->client = txn_.sendRequest(req, t.peer, transaction::Clock::now(), !t.keepUdp, t.flow);
   if (d->client == 0) {
     deliveryDone(d, false);
     return;

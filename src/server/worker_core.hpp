@@ -42,12 +42,18 @@ class WorkerCore final : public transport::MessageHandler,
   void closeAll() { transport_.closeAll(); }
   /// A graceful stop, on the worker's thread: the connections close (WebSockets with 1001).
   void closeForShutdown() { transport_.closeForShutdown(); }
-  /// On the worker's thread: publishes unfinishedWork() for lastUnfinished().
-  void reportUnfinished() { unfinished_.store(unfinishedWork(), std::memory_order_release); }
-  /// From any thread: what the last reportUnfinished() found; "unknown" (SIZE_MAX) after
-  /// forgetUnfinished() until the next report.
-  [[nodiscard]] std::size_t lastUnfinished() const { return unfinished_.load(std::memory_order_acquire); }
-  void forgetUnfinished() { unfinished_.store(SIZE_MAX, std::memory_order_release); }
+  /// On the worker's thread: publishes unfinishedWork() as the answer to the control thread's
+  /// question number `round`.
+  void reportUnfinished(std::uint32_t round) {
+    const std::uint64_t count = std::min<std::size_t>(unfinishedWork(), 0xffffffffu);
+    unfinished_.store(static_cast<std::uint64_t>(round) << 32 | count, std::memory_order_release);
+  }
+  /// From any thread: what the report for question `round` found; SIZE_MAX while that report has
+  /// not come (an answer to an earlier question does not count).
+  [[nodiscard]] std::size_t unfinishedAt(std::uint32_t round) const {
+    const std::uint64_t v = unfinished_.load(std::memory_order_acquire);
+    return static_cast<std::uint32_t>(v >> 32) == round ? static_cast<std::size_t>(v & 0xffffffffu) : SIZE_MAX;
+  }
   transport::WorkerTransport& transport() { return transport_; }
   std::size_t transactionCount() const { return txn_.serverCount() + txn_.clientCount(); }
   const proxy::ProxyStats& proxyStats() const { return proxy_.stats(); }
@@ -200,7 +206,7 @@ class WorkerCore final : public transport::MessageHandler,
   int logsInWindow_ = 0;
   std::uint64_t suppressedLogs_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-  std::atomic<std::size_t> unfinished_{SIZE_MAX};
+  std::atomic<std::uint64_t> unfinished_{0};  ///< round << 32 | count; round 0 is never asked
 
   /// A REGISTER whose 200 OK waits for the store's commit. Slots are reused, with the storage of
   /// their response, so that once there are as many as REGISTERs in flight none is allocated.

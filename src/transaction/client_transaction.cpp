@@ -23,7 +23,7 @@ void appendHeader(std::string& out, std::string_view name, std::string_view valu
 }  // namespace
 
 TransactionId TransactionLayer::sendRequest(const sip::Message& request, const transport::Peer& to, TimePoint now,
-                                           bool maySwitchForSize) {
+                                            bool maySwitchForSize, bool failWithConnection) {
   if (!request.isRequest() || request.method() == sip::Method::Ack || !request.canBuildResponse() ||
       !request.topVia().branch || request.topVia().branch->empty()) {
     return 0;
@@ -54,12 +54,9 @@ TransactionId TransactionLayer::sendRequest(const sip::Message& request, const t
     destroy(slot);
     return 0;
   }
-  if (tx.peer.connectionId != 0) {
-    requestConnections_[tx.peer.connectionId] = now;
-    if (requestConnections_.size() >= 2 * requestConnectionsSwept_) {
-      std::erase_if(requestConnections_, [&](const auto& kv) { return now - kv.second >= 64 * timers_.t1; });
-      requestConnectionsSwept_ = std::max<std::size_t>(64, requestConnections_.size());
-    }
+  if (failWithConnection && tx.peer.connectionId != 0 && !tx.sizeSwitched) {
+    tx.failsWithConnection = true;
+    ++requestConnections_[tx.peer.connectionId];
   }
   if (!tx.reliable) {
     arm(slot, kRetransmit, now + timers_.t1);  // Timer A / Timer E
@@ -136,15 +133,11 @@ std::size_t TransactionLayer::transportFailed(const transport::Peer& to, TimePoi
 }
 
 std::size_t TransactionLayer::connectionLost(std::uint64_t connectionId, TimePoint now) {
-  auto it = requestConnections_.find(connectionId);
-  if (it == requestConnections_.end()) return 0;
-  const bool recent = now - it->second < 64 * timers_.t1;
-  requestConnections_.erase(it);
-  if (!recent) return 0;  // every transaction sent over it has ended by Timer B/F
+  if (!requestConnections_.contains(connectionId)) return 0;
   std::vector<TransactionId> failed;
   for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {
     const Transaction& tx = slots_[slot];
-    if (!tx.live || tx.isServer() || tx.peer.connectionId != connectionId || tx.sizeSwitched) continue;
+    if (!tx.live || tx.isServer() || !tx.failsWithConnection || tx.peer.connectionId != connectionId) continue;
     if (tx.state != State::Calling && tx.state != State::Trying && tx.state != State::Proceeding) continue;
     failed.push_back(idOf(slot));
   }

@@ -55,6 +55,8 @@ struct Transaction {
   /// Client: the request was for UDP but went over TCP for its size (RFC 3261 §18.1.1). Until a
   /// response arrives, a failure to connect sends it over UDP after all; `bytes` keeps it.
   bool sizeSwitched = false;
+  /// Client: fails at once when its connection closes before the final (see connectionLost).
+  bool failsWithConnection = false;
   std::uint32_t viaTransportAt = 0;  ///< where "UDP"/"TCP" of the top Via is in `bytes`
 
   [[nodiscard]] bool isServer() const { return kind == Kind::ServerInvite || kind == Kind::ServerNonInvite; }

@@ -88,6 +88,13 @@ void TransactionLayer::destroy(std::uint32_t slot) {
     tag = 0;
   }
   index_.erase(slot, tx.keyHash);
+  if (tx.failsWithConnection) {
+    tx.failsWithConnection = false;
+    if (auto it = requestConnections_.find(tx.peer.connectionId);
+        it != requestConnections_.end() && --it->second == 0) {
+      requestConnections_.erase(it);
+    }
+  }
   if (tx.isServer()) {
     --servers_;
   } else {

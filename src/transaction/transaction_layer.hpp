@@ -133,8 +133,10 @@ class TransactionLayer {
   /// fails.
   /// `maySwitchForSize` false keeps a large UDP request on UDP (the destination is behind a NAT
   /// that would not let a TCP connection in; see setUdpSizeLimit).
+  /// `failWithConnection`: `to` is a registered flow (a connection the user agent opened), so the
+  /// transaction fails at once should that connection close before the final (connectionLost).
   TransactionId sendRequest(const sip::Message& request, const transport::Peer& to, TimePoint now,
-                            bool maySwitchForSize = true);
+                            bool maySwitchForSize = true, bool failWithConnection = false);
 
   /// RFC 3261 §18.1.1: a request for UDP larger than `bytes` (the path MTU less 200; 1300 by
   /// default) goes over TCP to the same address and port instead, with its top Via saying so;
@@ -147,11 +149,11 @@ class TransactionLayer {
   /// when they left it only for their size. Returns how many were affected.
   std::size_t transportFailed(const transport::Peer& to, TimePoint now);
 
-  /// The connection `connectionId` (of any worker) has closed: the client transactions whose
-  /// request went over it and that have no final response yet (Calling, Trying, Proceeding) fail
-  /// now (onClientFailure(id, false)), since their response cannot come back that way, instead of
-  /// at Timer B/F or never (an INVITE in Proceeding). Cheap when none of this layer's requests went
-  /// over it in the last 64*T1. Returns how many failed.
+  /// The connection `connectionId` (of any worker) has closed: the client transactions sent over
+  /// it with `failWithConnection` that have no final response yet (Calling, Trying, Proceeding)
+  /// fail now (onClientFailure(id, false)), since their response cannot come back that way,
+  /// instead of at Timer B/F or never (an INVITE in Proceeding). One hash lookup when no live
+  /// transaction of this layer was sent over it. Returns how many failed.
   std::size_t connectionLost(std::uint64_t connectionId, TimePoint now);
 
   /// Sends outside any transaction (ACK for a 2xx, a proxy's stateless forwarding of a 2xx).
@@ -237,10 +239,9 @@ class TransactionLayer {
   mutable detail::TimerQueue queue_;
   mutable std::size_t staleTimers_ = 0;
   std::function<void(TimePoint)> timerArmed_;
-  /// Connections this layer sent requests over, with the time of the last one (connectionLost
-  /// looks only at those); entries older than 64*T1 are swept when the table has doubled.
-  std::unordered_map<std::uint64_t, TimePoint> requestConnections_;
-  std::size_t requestConnectionsSwept_ = 64;
+  /// Live client transactions with failsWithConnection, by connection (connectionLost looks only
+  /// at connections listed here).
+  std::unordered_map<std::uint64_t, std::uint32_t> requestConnections_;
   std::uint32_t timerSerial_ = 0;
   std::size_t servers_ = 0;
   std::size_t clients_ = 0;

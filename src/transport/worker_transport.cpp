@@ -997,11 +997,9 @@ std::string WorkerTransport::localHostPort(const Peer& peer) {
 void WorkerTransport::connectionClosed(std::uint64_t id, const IpAddress& accounted, bool wasUp) {
   registry_.remove(id, accounted);
   // Told from the event loop: close() may run inside a send while a transaction is being set up.
-  if (wasUp && accepting_) {
-    asio::post(io_, [this, id] {
-      if (accepting_) handler_.onConnectionLost(id);
-    });
-  }
+  // Also while the server stops (its requests must not hold up the drain); what is posted after
+  // the workers have stopped never runs.
+  if (wasUp) asio::post(io_, [this, id] { handler_.onConnectionLost(id); });
   // An outbound connection is forgotten with it, so the table holds live destinations only.
   if (auto it = outboundKeys_.find(id); it != outboundKeys_.end()) {
     outbound_.erase(it->second);

@@ -80,7 +80,7 @@ class MessageHandler {
   /// (refused, unreachable, timed out) or its TLS handshake did. What was queued on it is lost.
   virtual void onConnectFailed(const Peer& /*to*/) {}
   /// A connection that was up (handshakes done) has closed, for whatever reason; called from the
-  /// event loop, not while the server stops.
+  /// event loop.
   virtual void onConnectionLost(std::uint64_t /*connectionId*/) {}
 };
 

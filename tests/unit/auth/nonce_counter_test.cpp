@@ -25,8 +25,15 @@ TEST(NonceCounterTest, ReplaysAreRejected) {
   EXPECT_EQ(counter.accept(7, 5), V::Accepted);
   EXPECT_EQ(counter.accept(7, 5), V::Replayed);
   EXPECT_EQ(counter.accept(7, 4), V::Replayed);  // lower than the highest seen
-  EXPECT_EQ(counter.accept(7, 0xffffffffu), V::Accepted);
-  EXPECT_EQ(counter.accept(7, 0xffffffffu), V::Replayed);
+  EXPECT_EQ(counter.accept(7, NonceCounter::kMaxNc), V::Accepted);
+  EXPECT_EQ(counter.accept(7, NonceCounter::kMaxNc), V::Replayed);
+}
+
+TEST(NonceCounterTest, ACountAboveTheTrackedRangeAsksForAFreshNonce) {
+  NonceCounter counter;
+  EXPECT_EQ(counter.accept(7, NonceCounter::kMaxNc + 1), V::Overtaken);
+  EXPECT_EQ(counter.accept(7, 0xffffffffu), V::Overtaken);
+  EXPECT_EQ(counter.accept(7, 1), V::Accepted) << "nothing was recorded";
 }
 
 TEST(NonceCounterTest, GapsAreAllowed) {
@@ -75,14 +82,25 @@ TEST(NonceCounterTest, ALaterNonceInTheSameSlotOvertakesAnEarlierOne) {
   EXPECT_EQ(counter.accept(3, 1), V::Accepted);
 }
 
-TEST(NonceCounterTest, SerialsWrapAroundModulo2To32) {
+TEST(NonceCounterTest, SerialsWrapAroundModulo2To64) {
   NonceCounter counter(4);
-  EXPECT_EQ(counter.accept(0xfffffffdu, 1), V::Accepted);  // slot 1
-  EXPECT_EQ(counter.accept(1, 1), V::Accepted);            // slot 1, four serials later
-  EXPECT_EQ(counter.accept(0xfffffffdu, 2), V::Overtaken);
-  EXPECT_EQ(counter.accept(0xffffffffu, 1), V::Accepted);  // slot 3
-  EXPECT_EQ(counter.accept(3, 1), V::Accepted);            // slot 3, four serials later
-  EXPECT_EQ(counter.accept(0xffffffffu, 9), V::Overtaken);
+  EXPECT_EQ(counter.accept(0xfffffffffffffffdu, 1), V::Accepted);  // slot 1
+  EXPECT_EQ(counter.accept(1, 1), V::Accepted);                    // slot 1, four serials later
+  EXPECT_EQ(counter.accept(0xfffffffffffffffdu, 2), V::Overtaken);
+  EXPECT_EQ(counter.accept(0xffffffffffffffffu, 1), V::Accepted);  // slot 3
+  EXPECT_EQ(counter.accept(3, 1), V::Accepted);                    // slot 3, four serials later
+  EXPECT_EQ(counter.accept(0xffffffffffffffffu, 9), V::Overtaken);
+}
+
+TEST(NonceCounterTest, AnOvertakenNonceStaysOvertakenAfter2To32LaterSerials) {
+  // A 32-bit serial compared modulo 2^32 would take a nonce 2^31 or more behind the slot's holder
+  // for a later one, and accept a captured request again. Serials are 64 bits.
+  NonceCounter counter(4);
+  EXPECT_EQ(counter.accept(5, 1), V::Accepted);
+  const std::uint64_t much_later = 5 + (std::uint64_t{1} << 31) + (std::uint64_t{1} << 32);
+  EXPECT_EQ(counter.accept(much_later, 1), V::Accepted);  // the same slot
+  EXPECT_EQ(counter.accept(5, 1), V::Overtaken);
+  EXPECT_EQ(counter.accept(5, 2), V::Overtaken);
 }
 
 TEST(NonceCounterTest, ConcurrentAcceptsCountEachNcOnce) {

@@ -482,10 +482,11 @@ TEST(ClientConnectionLost, ARequestWithoutItsFinalFailsWhenItsConnectionCloses) 
   };
   const RequestSpec ringing = tcpSpec("INVITE", "z9hG4bKring");
   const RequestSpec answered = tcpSpec("OPTIONS", "z9hG4bKdone");
-  TransactionId trying = layer.sendRequest(request(tcpSpec("MESSAGE", "z9hG4bKtry")), flow, now);
-  TransactionId proceeding = layer.sendRequest(request(ringing), flow, now);
-  TransactionId completed = layer.sendRequest(request(answered), flow, now);
-  TransactionId elsewhere = layer.sendRequest(request(tcpSpec("MESSAGE", "z9hG4bKelse")), otherFlow, now);
+  TransactionId trying = layer.sendRequest(request(tcpSpec("MESSAGE", "z9hG4bKtry")), flow, now, true, true);
+  TransactionId proceeding = layer.sendRequest(request(ringing), flow, now, true, true);
+  TransactionId completed = layer.sendRequest(request(answered), flow, now, true, true);
+  TransactionId notAFlow = layer.sendRequest(request(tcpSpec("MESSAGE", "z9hG4bKnot")), flow, now);
+  TransactionId elsewhere = layer.sendRequest(request(tcpSpec("MESSAGE", "z9hG4bKelse")), otherFlow, now, true, true);
   const std::string ringingText = responseText(ringing, 180);
   sip::Message m;
   ASSERT_TRUE(sip::parseMessage(ringingText, m).ok());
@@ -503,6 +504,7 @@ TEST(ClientConnectionLost, ARequestWithoutItsFinalFailsWhenItsConnectionCloses) 
   EXPECT_FALSE(layer.state(trying));
   EXPECT_FALSE(layer.state(proceeding)) << "a ringing INVITE can get no final that way either";
   EXPECT_TRUE(layer.state(elsewhere)) << "another connection is not affected";
+  EXPECT_TRUE(layer.state(notAFlow)) << "not sent to a flow: its answer may come on a new connection";
   // The answered one is not failed: it ended with its final (non-INVITE over TCP: no Timer K).
   EXPECT_EQ(tu.count(UserEvent::Response), 2U) << "the 180 and the 200";
   std::vector<TransactionId> failedIds;
@@ -516,18 +518,43 @@ TEST(ClientConnectionLost, ARequestWithoutItsFinalFailsWhenItsConnectionCloses) 
   EXPECT_EQ(layer.connectionLost(99, now), 0U) << "never used for a request";
 }
 
-TEST(ClientConnectionLost, AConnectionLastUsedLongerAgoThanTimerFIsNotScanned) {
+TEST(ClientConnectionLost, AnInviteRingingLongerThanTimerBStillFails) {
   TimePoint now = TimePoint{} + std::chrono::hours(1);
   RecordingSender sender{now};
   RecordingUser tu;
   TransactionLayer layer(sender, tu);
   transport::Peer flow = peer("192.0.2.30", 5060, transport::TransportKind::Tcp);
   flow.connectionId = 7;
-  TransactionId id = layer.sendRequest(
-      request(makeSpec("INVITE", "z9hG4bKold", [](RequestSpec& s) { s.transport = "TCP"; })), flow, now);
-  ASSERT_NE(id, 0U);
-  // 64*T1 later Timer B has ended every transaction sent over it, so there is nothing to look for.
-  EXPECT_EQ(layer.connectionLost(flow.connectionId, now + 64 * layer.timers().t1), 0U);
+  const RequestSpec spec = makeSpec("INVITE", "z9hG4bKlong", [](RequestSpec& s) { s.transport = "TCP"; });
+  TransactionId id = layer.sendRequest(request(spec), flow, now, true, true);
+  const std::string ringingText = responseText(spec, 180);
+  sip::Message m;
+  ASSERT_TRUE(sip::parseMessage(ringingText, m).ok());
+  layer.receive(m, flow, now);
+  now += 2 * 64 * layer.timers().t1;
+  layer.advance(now);
+  ASSERT_EQ(layer.state(id), State::Proceeding);
+  EXPECT_EQ(layer.connectionLost(flow.connectionId, now), 1U);
+  EXPECT_FALSE(layer.state(id));
+}
+
+TEST(ClientConnectionLost, EndedTransactionsLeaveNothingBehind) {
+  TimePoint now = TimePoint{} + std::chrono::hours(1);
+  RecordingSender sender{now};
+  RecordingUser tu;
+  TransactionLayer layer(sender, tu);
+  transport::Peer flow = peer("192.0.2.30", 5060, transport::TransportKind::Tcp);
+  flow.connectionId = 7;
+  const RequestSpec spec = makeSpec("MESSAGE", "z9hG4bKgone", [](RequestSpec& s) { s.transport = "TCP"; });
+  TransactionId id = layer.sendRequest(request(spec), flow, now, true, true);
+  const std::string okText = responseText(spec, 200);
+  sip::Message m;
+  ASSERT_TRUE(sip::parseMessage(okText, m).ok());
+  layer.receive(m, flow, now);
+  now += 64 * layer.timers().t1;
+  layer.advance(now);
+  ASSERT_FALSE(layer.state(id));
+  EXPECT_EQ(layer.connectionLost(flow.connectionId, now), 0U);
   EXPECT_EQ(tu.count(UserEvent::ClientFailure), 0U);
 }
 
