@@ -468,18 +468,32 @@ TEST(ClientTransportFailure, AFailedConnectEndsTheTransactionsSentThatWayAtOnce)
   EXPECT_TRUE(layer.state(ic)) << "another destination is not affected";
 }
 
-TEST(ClientConnectionLost, ARequestWithoutItsFinalFailsWhenItsConnectionCloses) {
+/// A layer whose requests go over TCP connection 7 (a registered flow) unless a test says otherwise.
+class ClientConnectionLost : public ::testing::Test {
+ protected:
+  ClientConnectionLost() { flow.connectionId = 7; }
+
+  static RequestSpec tcpSpec(const char* method, const char* branch) {
+    return makeSpec(method, branch, [](RequestSpec& s) { s.transport = "TCP"; });
+  }
+  /// `spec` answered with `status` over the flow.
+  void answer(const RequestSpec& spec, int status) {
+    const std::string text = responseText(spec, status);
+    sip::Message m;
+    ASSERT_TRUE(sip::parseMessage(text, m).ok());
+    layer.receive(m, flow, now);
+  }
+
   TimePoint now = TimePoint{} + std::chrono::hours(1);
   RecordingSender sender{now};
   RecordingUser tu;
-  TransactionLayer layer(sender, tu);
+  TransactionLayer layer{sender, tu};
   transport::Peer flow = peer("192.0.2.30", 5060, transport::TransportKind::Tcp);
-  flow.connectionId = 7;
+};
+
+TEST_F(ClientConnectionLost, ARequestWithoutItsFinalFailsWhenItsConnectionCloses) {
   transport::Peer otherFlow = flow;
   otherFlow.connectionId = 8;
-  auto tcpSpec = [](const char* method, const char* branch) {
-    return makeSpec(method, branch, [](RequestSpec& s) { s.transport = "TCP"; });
-  };
   const RequestSpec ringing = tcpSpec("INVITE", "z9hG4bKring");
   const RequestSpec answered = tcpSpec("OPTIONS", "z9hG4bKdone");
   TransactionId trying = layer.sendRequest(request(tcpSpec("MESSAGE", "z9hG4bKtry")), flow, now, true, true);
@@ -487,14 +501,8 @@ TEST(ClientConnectionLost, ARequestWithoutItsFinalFailsWhenItsConnectionCloses) 
   TransactionId completed = layer.sendRequest(request(answered), flow, now, true, true);
   TransactionId notAFlow = layer.sendRequest(request(tcpSpec("MESSAGE", "z9hG4bKnot")), flow, now);
   TransactionId elsewhere = layer.sendRequest(request(tcpSpec("MESSAGE", "z9hG4bKelse")), otherFlow, now, true, true);
-  const std::string ringingText = responseText(ringing, 180);
-  sip::Message m;
-  ASSERT_TRUE(sip::parseMessage(ringingText, m).ok());
-  layer.receive(m, flow, now);
-  const std::string okText = responseText(answered, 200);
-  sip::Message ok;
-  ASSERT_TRUE(sip::parseMessage(okText, ok).ok());
-  layer.receive(ok, flow, now);
+  answer(ringing, 180);
+  answer(answered, 200);
   ASSERT_EQ(layer.state(proceeding), State::Proceeding);
   const std::size_t before = tu.count(UserEvent::ClientFailure);
 
@@ -518,19 +526,10 @@ TEST(ClientConnectionLost, ARequestWithoutItsFinalFailsWhenItsConnectionCloses) 
   EXPECT_EQ(layer.connectionLost(99, now), 0U) << "never used for a request";
 }
 
-TEST(ClientConnectionLost, AnInviteRingingLongerThanTimerBStillFails) {
-  TimePoint now = TimePoint{} + std::chrono::hours(1);
-  RecordingSender sender{now};
-  RecordingUser tu;
-  TransactionLayer layer(sender, tu);
-  transport::Peer flow = peer("192.0.2.30", 5060, transport::TransportKind::Tcp);
-  flow.connectionId = 7;
-  const RequestSpec spec = makeSpec("INVITE", "z9hG4bKlong", [](RequestSpec& s) { s.transport = "TCP"; });
+TEST_F(ClientConnectionLost, AnInviteRingingLongerThanTimerBStillFails) {
+  const RequestSpec spec = tcpSpec("INVITE", "z9hG4bKlong");
   TransactionId id = layer.sendRequest(request(spec), flow, now, true, true);
-  const std::string ringingText = responseText(spec, 180);
-  sip::Message m;
-  ASSERT_TRUE(sip::parseMessage(ringingText, m).ok());
-  layer.receive(m, flow, now);
+  answer(spec, 180);
   now += 2 * 64 * layer.timers().t1;
   layer.advance(now);
   ASSERT_EQ(layer.state(id), State::Proceeding);
@@ -538,19 +537,10 @@ TEST(ClientConnectionLost, AnInviteRingingLongerThanTimerBStillFails) {
   EXPECT_FALSE(layer.state(id));
 }
 
-TEST(ClientConnectionLost, EndedTransactionsLeaveNothingBehind) {
-  TimePoint now = TimePoint{} + std::chrono::hours(1);
-  RecordingSender sender{now};
-  RecordingUser tu;
-  TransactionLayer layer(sender, tu);
-  transport::Peer flow = peer("192.0.2.30", 5060, transport::TransportKind::Tcp);
-  flow.connectionId = 7;
-  const RequestSpec spec = makeSpec("MESSAGE", "z9hG4bKgone", [](RequestSpec& s) { s.transport = "TCP"; });
+TEST_F(ClientConnectionLost, EndedTransactionsLeaveNothingBehind) {
+  const RequestSpec spec = tcpSpec("MESSAGE", "z9hG4bKgone");
   TransactionId id = layer.sendRequest(request(spec), flow, now, true, true);
-  const std::string okText = responseText(spec, 200);
-  sip::Message m;
-  ASSERT_TRUE(sip::parseMessage(okText, m).ok());
-  layer.receive(m, flow, now);
+  answer(spec, 200);
   now += 64 * layer.timers().t1;
   layer.advance(now);
   ASSERT_FALSE(layer.state(id));
