@@ -1001,14 +1001,7 @@ void WorkerCore::handleRegister(TransactionId id, sip::Message& req) {
         // waits in a reused slot; the store's callback names the slot.
         pendingSlot = acquirePendingRegister();
         services_.pendingWrites++;
-        services_.store.replaceBindings(a, bindings,
-                                        [this, alive = std::weak_ptr<bool>(alive_), slot = pendingSlot](bool ok) {
-                                          asio::post(io_, [this, alive, slot, ok] {
-                                            services_.pendingWrites--;
-                                            if (alive.expired()) return;
-                                            registerCommitted(slot, ok);
-                                          });
-                                        });
+        services_.store.replaceBindings(a, bindings, *this, pendingSlot);
       });
   if (result.status != 200) {
     sip::Message resp = makeResponse(req, result.status, result.reason);
@@ -1071,6 +1064,17 @@ std::uint32_t WorkerCore::acquirePendingRegister() {
   std::uint32_t slot = freePendingRegisters_.back();
   freePendingRegisters_.pop_back();
   return slot;
+}
+
+void WorkerCore::finished(std::vector<storage::SqliteStore::FinishedChange> changes) {
+  // The changes are destroyed on this worker's thread, which allocated them.
+  asio::post(io_, [this, alive = std::weak_ptr<bool>(alive_), changes = std::move(changes)] {
+    services_.pendingWrites -= static_cast<std::int64_t>(changes.size());
+    if (alive.expired()) return;
+    for (const storage::SqliteStore::FinishedChange& c : changes) {
+      registerCommitted(static_cast<std::uint32_t>(c.token), c.ok);
+    }
+  });
 }
 
 void WorkerCore::registerCommitted(std::uint32_t slot, bool ok) {

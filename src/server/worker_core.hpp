@@ -28,7 +28,8 @@ namespace sipwarden::server {
 class WorkerCore final : public transport::MessageHandler,
                          public transaction::TransactionUser,
                          public transaction::Sender,
-                         public proxy::Network {
+                         public proxy::Network,
+                         public storage::SqliteStore::ChangeSink {
  public:
   WorkerCore(boost::asio::io_context& io, Services& services, const transport::TransportSettings& transportSettings,
              transport::ConnectionRegistry& registry, transaction::TimerSettings timers);
@@ -163,6 +164,9 @@ class WorkerCore final : public transport::MessageHandler,
   std::uint32_t acquirePendingRegister();
   /// The store committed (or failed) the change of the REGISTER waiting in `slot`: answer it, free the slot.
   void registerCommitted(std::uint32_t slot, bool ok);
+  /// storage::SqliteStore::ChangeSink, on the store's writer thread: the REGISTERs' changes (their
+  /// token is the pending slot) come back to this worker, which answers them and frees them.
+  void finished(std::vector<storage::SqliteStore::FinishedChange> changes) override;
   void respond(transaction::TransactionId id, const sip::Message& response);
   /// Whether our `status` answer to `req` goes without transaction state (RFC 3261 §8.2.7):
   /// challenges, and every final ≥ 300 to an INVITE whose credentials were not used up (see

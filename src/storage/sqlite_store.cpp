@@ -522,33 +522,43 @@ std::vector<std::string> SqliteStore::aorsWithMessages(std::int64_t nowUnix) {
 // ---------------------------------------------------------------------------------------------
 // Bindings, group commit
 
-void SqliteStore::replaceBindings(std::string aor, std::vector<registrar::Binding> bindings,
-                                  std::function<void(bool ok)> done) {
-  bool accepted = false;
+bool SqliteStore::enqueue(Change&& c) {
   bool wake = false;
   {
     std::lock_guard lock(queueMutex_);
-    if (!stopping_ && queue_.size() < settings_.maxQueued) {
-      queue_.push_back(Change{std::move(aor), std::move(bindings), std::move(done)});
-      ++enqueued_;
-      accepted = true;
-      // The writer sleeps only on an empty queue: it needs waking for the first change alone.
-      wake = queue_.size() == 1;
-    }
+    if (stopping_ || queue_.size() >= settings_.maxQueued) return false;
+    queue_.push_back(std::move(c));
+    ++enqueued_;
+    // The writer sleeps only on an empty queue: it needs waking for the first change alone.
+    wake = queue_.size() == 1;
   }
-  if (accepted) {
-    if (wake) queueCv_.notify_one();
-    return;
-  }
+  if (wake) queueCv_.notify_one();
+  return true;
+}
+
+void SqliteStore::replaceBindings(std::string aor, std::vector<registrar::Binding> bindings,
+                                  std::function<void(bool ok)> done) {
+  Change c{std::move(aor), std::move(bindings), std::move(done), {}, nullptr, 0};
+  if (enqueue(std::move(c))) return;
   failures_.fetch_add(1, std::memory_order_relaxed);
-  if (done) done(false);
+  if (c.done) c.done(false);  // not moved from: enqueue refused it
+}
+
+void SqliteStore::replaceBindings(std::string aor, std::vector<registrar::Binding> bindings, ChangeSink& sink,
+                                  std::uint64_t token) {
+  Change c{std::move(aor), std::move(bindings), {}, {}, &sink, token};
+  if (enqueue(std::move(c))) return;
+  failures_.fetch_add(1, std::memory_order_relaxed);
+  std::vector<FinishedChange> refused;
+  refused.push_back(FinishedChange{std::move(c.aor), std::move(c.bindings), token, false});
+  sink.finished(std::move(refused));
 }
 
 void SqliteStore::committedBindings(std::string aor, CommittedFn done) {
   {
     std::lock_guard lock(queueMutex_);
     if (!stopping_) {
-      queue_.push_back(Change{std::move(aor), {}, {}, std::move(done)});
+      queue_.push_back(Change{std::move(aor), {}, {}, std::move(done), nullptr, 0});
       ++enqueued_;
       if (queue_.size() == 1) queueCv_.notify_one();
       return;
@@ -708,14 +718,30 @@ void SqliteStore::writerLoop() {
       }
     }
 
+    for (auto& [sink, finished] : toSinks_) finished.clear();
     for (std::size_t i = 0; i < batch.size(); ++i) {
       bool ok = results[i] != 0;
       (ok ? changes_ : failures_).fetch_add(1, std::memory_order_relaxed);
-      if (!batch[i].done) continue;
+      Change& c = batch[i];
+      if (c.sink != nullptr) {
+        auto to = std::find_if(toSinks_.begin(), toSinks_.end(), [&](const auto& e) { return e.first == c.sink; });
+        if (to == toSinks_.end()) to = toSinks_.emplace(toSinks_.end(), c.sink, std::vector<FinishedChange>{});
+        to->second.push_back(FinishedChange{std::move(c.aor), std::move(c.bindings), c.token, ok});
+        continue;
+      }
+      if (!c.done) continue;
       try {
-        batch[i].done(ok);
+        c.done(ok);
       } catch (...) {
         // A throwing callback must not stop the writer (and with it every later acknowledgement).
+      }
+    }
+    for (auto& [sink, finished] : toSinks_) {
+      if (finished.empty()) continue;
+      try {
+        sink->finished(std::move(finished));
+      } catch (...) {
+        // As for a callback.
       }
     }
 

@@ -547,6 +547,103 @@ TEST_F(SqliteStoreTest, FullQueueFailsAtOnce) {
   EXPECT_EQ(store.stats().failures, 1u);
 }
 
+// Records what the writer hands back: one entry per finished() call, with the thread it ran on.
+class RecordingSink final : public SqliteStore::ChangeSink {
+ public:
+  struct Call {
+    std::thread::id thread;
+    std::vector<SqliteStore::FinishedChange> changes;
+  };
+  void finished(std::vector<SqliteStore::FinishedChange> changes) override {
+    std::lock_guard lock(m_);
+    calls_.push_back(Call{std::this_thread::get_id(), std::move(changes)});
+  }
+  std::vector<Call> calls() {
+    std::lock_guard lock(m_);
+    return calls_;
+  }
+
+ private:
+  std::mutex m_;
+  std::vector<Call> calls_;
+};
+
+TEST_F(SqliteStoreTest, ChangesGoBackToTheirSinkOnceABatchInOrderWithTheirData) {
+  SqliteStore store(db());
+  WriterGate gate;
+  store.replaceBindings("gate@example.com", {}, gate.callback());
+  gate.waitEntered();  // the writer is busy: what follows is one batch
+  RecordingSink a;
+  RecordingSink b;
+  bool callbackRan = false;
+  for (int i = 0; i < 40; ++i) {
+    std::string aor = "user" + std::to_string(i) + "@example.com";
+    std::vector<Binding> bindings{makeBinding(aor, "sip:u" + std::to_string(i) + "@192.0.2.1", kNow + 60)};
+    store.replaceBindings(aor, std::move(bindings), i % 2 == 0 ? a : b, static_cast<std::uint64_t>(1000 + i));
+    if (i == 20) store.replaceBindings("cb@example.com", {}, [&](bool ok) { callbackRan = ok; });
+  }
+  std::uint64_t commitsBefore = store.stats().commits;
+  gate.release();
+  store.flush();
+  EXPECT_EQ(store.stats().commits - commitsBefore, 1u);
+  EXPECT_TRUE(callbackRan);  // the callback form still works beside sinks
+  for (RecordingSink* sink : {&a, &b}) {
+    std::vector<RecordingSink::Call> calls = sink->calls();
+    ASSERT_EQ(calls.size(), 1u);                             // one hand-over for the whole batch
+    EXPECT_NE(calls[0].thread, std::this_thread::get_id());  // the writer's
+    ASSERT_EQ(calls[0].changes.size(), 20u);
+    int first = sink == &a ? 0 : 1;
+    for (std::size_t k = 0; k < 20; ++k) {
+      const SqliteStore::FinishedChange& c = calls[0].changes[k];
+      int i = first + 2 * static_cast<int>(k);
+      EXPECT_TRUE(c.ok);
+      EXPECT_EQ(c.token, static_cast<std::uint64_t>(1000 + i));  // FIFO
+      EXPECT_EQ(c.aor, "user" + std::to_string(i) + "@example.com");
+      ASSERT_EQ(c.bindings.size(), 1u);  // handed back whole, to be freed by its owner
+      EXPECT_EQ(c.bindings[0].contact, "sip:u" + std::to_string(i) + "@192.0.2.1");
+    }
+  }
+  EXPECT_EQ(store.loadBindings(kNow).size(), 40u);
+}
+
+TEST_F(SqliteStoreTest, AChangeRefusedOrNotWrittenGoesBackToItsSinkNotOk) {
+  StoreSettings settings;
+  settings.maxQueued = 1;
+  settings.busyTimeoutMs = 50;
+  SqliteStore store(db(), settings);
+  RecordingSink sink;
+  WriterGate gate;
+  store.replaceBindings("gate@example.com", {}, gate.callback());
+  gate.waitEntered();
+  const std::string aor = "alice@example.com";
+  store.replaceBindings(aor, {makeBinding(aor, "sip:a@192.0.2.1", kNow + 60)}, sink, 1);
+  store.replaceBindings(aor, {makeBinding(aor, "sip:b@192.0.2.1", kNow + 60)}, sink, 2);  // over the bound
+  std::vector<RecordingSink::Call> calls = sink.calls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].thread, std::this_thread::get_id());  // at once, on the caller's thread
+  ASSERT_EQ(calls[0].changes.size(), 1u);
+  EXPECT_EQ(calls[0].changes[0].token, 2u);
+  EXPECT_FALSE(calls[0].changes[0].ok);
+  ASSERT_EQ(calls[0].changes[0].bindings.size(), 1u);
+  EXPECT_EQ(calls[0].changes[0].bindings[0].contact, "sip:b@192.0.2.1");
+
+  // Another connection holds the write lock past the busy timeout: the queued change fails.
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(db().c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  gate.release();
+  store.flush();
+  ASSERT_EQ(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  calls = sink.calls();
+  ASSERT_EQ(calls.size(), 2u);
+  ASSERT_EQ(calls[1].changes.size(), 1u);
+  EXPECT_EQ(calls[1].changes[0].token, 1u);
+  EXPECT_FALSE(calls[1].changes[0].ok);
+  EXPECT_EQ(store.stats().failures, 2u);
+  EXPECT_TRUE(store.loadBindings(kNow).empty());
+}
+
 TEST_F(SqliteStoreTest, WriteFailureIsReportedAndTheWriterCarriesOn) {
   StoreSettings settings;
   settings.busyTimeoutMs = 50;
