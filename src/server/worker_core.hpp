@@ -71,6 +71,7 @@ class WorkerCore final : public transport::MessageHandler,
   void onTransportError(const transport::Peer& peer, std::string_view what) override;
   void onConnectFailed(const transport::Peer& to) override;
   void onConnectionLost(std::uint64_t connectionId) override;
+  bool answersOwed(std::uint64_t connectionId) override { return txn_.answersOwed(connectionId) > 0; }
 
   // transaction::Sender
   bool send(const transport::Peer& to, std::string_view bytes) override;

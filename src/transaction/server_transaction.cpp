@@ -39,7 +39,24 @@ std::uint32_t TransactionLayer::createServer(Kind kind, const transport::Peer& f
   std::uint32_t slot = allocate(kind, from);
   // §17.2.1: an INVITE server transaction starts in Proceeding; §17.2.2: non-INVITE in Trying.
   slots_[slot].state = kind == Kind::ServerInvite ? State::Proceeding : State::Trying;
+  if (from.connectionId != 0) {
+    slots_[slot].owesAnswer = true;
+    ++answersOwed_[from.connectionId];
+  }
   return slot;
+}
+
+void TransactionLayer::settleAnswer(Transaction& tx) {
+  if (!tx.owesAnswer) return;
+  tx.owesAnswer = false;
+  if (auto it = answersOwed_.find(tx.peer.connectionId); it != answersOwed_.end() && --it->second == 0) {
+    answersOwed_.erase(it);
+  }
+}
+
+std::size_t TransactionLayer::answersOwed(std::uint64_t connectionId) const {
+  auto it = answersOwed_.find(connectionId);
+  return it == answersOwed_.end() ? 0 : it->second;
 }
 
 void TransactionLayer::receiveRequest(sip::Message& request, const transport::Peer& from, TimePoint now) {
@@ -182,6 +199,7 @@ bool TransactionLayer::respond(TransactionId id, const sip::Message& response, T
     sip::serialize(response, tx.bytes);
     tx.sentResponse = true;
     tx.state = provisional ? State::Proceeding : State::Completed;
+    if (!provisional) settleAnswer(tx);
     if (!sendServerBytes(slot)) return false;
     if (provisional) return true;
     // Timer J absorbs request retransmissions for 64*T1 on UDP; zero on reliable transports.
@@ -215,6 +233,7 @@ bool TransactionLayer::respond(TransactionId id, const sip::Message& response, T
   tx.sentResponse = true;
   if (!provisional && tx.rfc2543) tx.responseToTag.assign(toTagOf(response));
   if (provisional) return sendServerBytes(slot);
+  settleAnswer(tx);
   if (status < 300) {
     // RFC 6026 §7.1: Accepted for 64*T1 (Timer L) absorbs INVITE retransmissions and passes ACKs
     // up; the 2xx itself is retransmitted by the TU, so the bytes are not kept.

@@ -57,6 +57,8 @@ struct Transaction {
   bool sizeSwitched = false;
   /// Client: fails at once when its connection closes before the final (see connectionLost).
   bool failsWithConnection = false;
+  /// Server, over a connection: no final response sent yet (counted in answersOwed_).
+  bool owesAnswer = false;
   std::uint32_t viaTransportAt = 0;  ///< where "UDP"/"TCP" of the top Via is in `bytes`
 
   [[nodiscard]] bool isServer() const { return kind == Kind::ServerInvite || kind == Kind::ServerNonInvite; }

@@ -95,6 +95,7 @@ void TransactionLayer::destroy(std::uint32_t slot) {
       requestConnections_.erase(it);
     }
   }
+  settleAnswer(tx);
   if (tx.isServer()) {
     --servers_;
   } else {

@@ -156,6 +156,10 @@ class TransactionLayer {
   /// transaction of this layer was sent over it. Returns how many failed.
   std::size_t connectionLost(std::uint64_t connectionId, TimePoint now);
 
+  /// How many server transactions of requests that came over connection `connectionId` have not
+  /// sent their final response yet: what the connection still owes its client.
+  [[nodiscard]] std::size_t answersOwed(std::uint64_t connectionId) const;
+
   /// Sends outside any transaction (ACK for a 2xx, a proxy's stateless forwarding of a 2xx).
   bool sendStateless(const sip::Message& msg, const transport::Peer& to);
 
@@ -242,6 +246,10 @@ class TransactionLayer {
   /// Live client transactions with failsWithConnection, by connection (connectionLost looks only
   /// at connections listed here).
   std::unordered_map<std::uint64_t, std::uint32_t> requestConnections_;
+  /// Live server transactions with owesAnswer, by connection (see answersOwed).
+  std::unordered_map<std::uint64_t, std::uint32_t> answersOwed_;
+  /// A server transaction's final went out (or it ended): it owes nothing any more.
+  void settleAnswer(Transaction& tx);
   std::uint32_t timerSerial_ = 0;
   std::size_t servers_ = 0;
   std::size_t clients_ = 0;

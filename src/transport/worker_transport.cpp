@@ -287,6 +287,11 @@ class StreamConnection final : public Connection, public std::enable_shared_from
   /// An outbound TCP connect not done by then is given up (a SYN that gets no answer would
   /// otherwise wait for the kernel's two minutes, past any transaction's Timer B or F).
   static constexpr auto kConnectTimeout = std::chrono::seconds(5);
+  /// A connection whose client has shut down its sending side stays open while answers are owed
+  /// to it, checked this often, but no longer than kHalfClosedLinger without traffic (64×T1, the
+  /// life of a non-INVITE transaction) nor than the idle timeout.
+  static constexpr auto kHalfClosedCheck = std::chrono::milliseconds(200);
+  static constexpr auto kHalfClosedLinger = std::chrono::seconds(32);
 
   void touch() { lastActivity_ = std::chrono::steady_clock::now(); }
   std::uint64_t timerGeneration_ = 0;  ///< armTimer's latest wait; older handlers do nothing
@@ -297,7 +302,11 @@ class StreamConnection final : public Connection, public std::enable_shared_from
     auto limit = connecting_   ? std::chrono::steady_clock::duration(kConnectTimeout)
                  : handshaking ? std::chrono::steady_clock::duration(kHandshakeTimeout)
                                : std::chrono::steady_clock::duration(owner_.settings_.tcpIdleTimeout);
-    timer_.expires_at(lastActivity_ + limit);
+    if (readClosed_) {
+      timer_.expires_after(kHalfClosedCheck);
+    } else {
+      timer_.expires_at(lastActivity_ + limit);
+    }
     // A handler already queued when the timer is re-armed (it expired in the same pass as the
     // connect or handshake completed) cannot be cancelled any more: it sees it is stale.
     const std::uint64_t generation = ++timerGeneration_;
@@ -318,6 +327,17 @@ class StreamConnection final : public Connection, public std::enable_shared_from
                                                : "TLS handshake not finished within 10 s with ") +
                              self->peer_.toString());
         self->close();
+        return;
+      }
+      if (self->readClosed_) {
+        auto linger =
+            std::min<std::chrono::steady_clock::duration>(self->owner_.settings_.tcpIdleTimeout, kHalfClosedLinger);
+        if (!self->owner_.handler_.answersOwed(self->id_) ||
+            std::chrono::steady_clock::now() - self->lastActivity_ >= linger) {
+          self->closeAfterWrites();
+          return;
+        }
+        self->armTimer();
         return;
       }
       auto idle = self->owner_.settings_.tcpIdleTimeout;
@@ -354,7 +374,7 @@ class StreamConnection final : public Connection, public std::enable_shared_from
     if (awaitingProxy_ && !readProxyHeader()) return;
     if (ssl_ != nullptr && !handshakeDone_ && !handshake()) return;
     if (!flush()) return;
-    if (!closing_) readAvailable();
+    if (!closing_ && !readClosed_) readAvailable();
   }
 
   /// Reads the PROXY protocol header, and only it (what follows is SIP or a TLS handshake): peeks,
@@ -525,6 +545,19 @@ class StreamConnection final : public Connection, public std::enable_shared_from
           waitRead();
           return;
         }
+        if (ec == asio::error::eof && !outbound_) {
+          // The client is done sending (it closed, or shut down its sending side after its
+          // requests, as `nc -N` does). Answers still owed to it go out over this connection
+          // first: it closes when none is left, after kHalfClosedLinger without traffic, or when
+          // a write fails.
+          if (!owner_.handler_.answersOwed(id_)) {
+            closeAfterWrites();
+            return;
+          }
+          readClosed_ = true;
+          armTimer();
+          return;
+        }
         if (ec) {
           close();
           return;
@@ -598,6 +631,7 @@ class StreamConnection final : public Connection, public std::enable_shared_from
   bool awaitingProxy_ = false;
   bool waitingRead_ = false;
   bool waitingWrite_ = false;
+  bool readClosed_ = false;  ///< plain TCP, accepted: the peer sent EOF; we only write (and linger)
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -82,6 +82,9 @@ class MessageHandler {
   /// A connection that was up (handshakes done) has closed, for whatever reason; called from the
   /// event loop.
   virtual void onConnectionLost(std::uint64_t /*connectionId*/) {}
+  /// Whether requests that came over the connection still wait for their final response: a
+  /// client that shut down its sending side (EOF) keeps the connection open for them.
+  virtual bool answersOwed(std::uint64_t /*connectionId*/) { return false; }
 };
 
 struct TransportCounters {

@@ -6,7 +6,7 @@ import subprocess
 import time
 import unittest
 
-from harness import BIN, DOMAIN, Server, ServerPerClass, SipClient
+from harness import BIN, DOMAIN, Registration, Server, ServerPerClass, SipClient
 
 CONFIG = "[transport]\ntcp_idle_timeout = 1\nmax_connections_per_address = 3\n"
 
@@ -56,6 +56,32 @@ class TransportLimitsTest(ServerPerClass, unittest.TestCase):
         c = SipClient("udp", self.server.port)
         self.addCleanup(c.close)
         self.assertEqual(c.request("OPTIONS", "sip:%s" % DOMAIN).status, 200)
+
+
+class HalfCloseTest(ServerPerClass, unittest.TestCase):
+    """A TCP client that shuts down its sending side once its request is out (`nc -N`, many
+    health checks) still gets its answer, also one that waits for the store; the connection closes
+    once nothing more is owed."""
+    server_config = "[transport]\ntcp_idle_timeout = 30\n"
+
+    def test_an_answer_that_waits_for_the_store_reaches_a_half_closed_client(self):
+        c = SipClient("tcp", self.server.port)
+        self.addCleanup(c.close)
+        reg = Registration(c, "alice", "secret-a", alg="SHA-256")
+        r = reg.send(3600, authorize=False)
+        self.assertEqual(r.status, 401, r.raw)
+        reg.pick(r)
+        # The authorized REGISTER is answered only after its binding is committed: the EOF that
+        # follows it is read long before.
+        headers = ["Contact: %s" % reg.contact, "Expires: 3600", reg.authorization()]
+        c.send_raw(c.build("REGISTER", "sip:%s" % DOMAIN, headers, to=reg.aor(), from_=reg.aor()))
+        c.sock.shutdown(socket.SHUT_WR)
+        r = c.recv_final(5)
+        self.assertEqual(r.status, 200, r.raw)
+        self.assertIn("alice@", self.server.cli("registrations", check=True).stdout)
+        # Nothing more can come from it and nothing is owed to it any more: the server closes it
+        # at once, not at the idle timeout.
+        self.assertTrue(closed_by_peer(c.sock, 1.5), "half-closed connection still open 1.5 s after its answer")
 
 
 class OutOfDescriptorsTest(unittest.TestCase):

@@ -472,5 +472,44 @@ TEST_F(ServerInvite, TimestampIsCopiedInto100Trying) {
   EXPECT_EQ(parseWire(sender.sent[0].bytes).header("Timestamp"), "54");  // §8.2.6.1
 }
 
+// What a connection still owes its client (a client that sent EOF keeps the connection for it):
+// every request over it until its final, whichever way the final goes or the transaction ends.
+TEST_F(ServerInvite, AnswersOwedCountsTheRequestsOfAConnectionUntilTheirFinal) {
+  const std::uint64_t conn = uacTcp.connectionId;
+  TransactionId invite = receiveNew(uacTcp);
+  ASSERT_NE(invite, 0U);
+  EXPECT_EQ(layer.answersOwed(conn), 1U);
+  RequestSpec options = makeSpec("OPTIONS", "z9hG4bKowed1");
+  deliver(requestText(options), uacTcp);
+  TransactionId refused = tu.last(Ev::Request)->id;
+  RequestSpec message = makeSpec("MESSAGE", "z9hG4bKowed2");
+  deliver(requestText(message), uacTcp);
+  TransactionId answered = tu.last(Ev::Request)->id;
+  deliver(requestText(options), uacTcp);  // a retransmission is not one more
+  EXPECT_EQ(layer.answersOwed(conn), 3U);
+  deliver(requestText(makeSpec("OPTIONS", "z9hG4bKudp")), uac);
+  EXPECT_EQ(layer.answersOwed(0), 0U) << "UDP owes nothing to a connection";
+
+  ASSERT_TRUE(respond(invite, req, 180));
+  EXPECT_EQ(layer.answersOwed(conn), 3U) << "a provisional is not the answer";
+  ASSERT_TRUE(layer.respondStatelessly(refused, sip::Message::responseTo(request(options), 401, {}, "t1")));
+  EXPECT_EQ(layer.answersOwed(conn), 2U);
+  ASSERT_TRUE(respond(answered, request(message), 200));
+  EXPECT_EQ(layer.answersOwed(conn), 1U);
+  ASSERT_TRUE(respond(invite, req, 486));
+  EXPECT_EQ(layer.answersOwed(conn), 0U);
+  EXPECT_EQ(layer.state(invite), State::Completed) << "waiting for the ACK owes nothing";
+  EXPECT_EQ(layer.answersOwed(uasTcp.connectionId), 0U);
+}
+
+TEST_F(ServerInvite, AnAnswerThatCannotBeSentOwesNothing) {
+  TransactionId invite = receiveNew(uacTcp);
+  ASSERT_NE(invite, 0U);
+  ASSERT_EQ(layer.answersOwed(uacTcp.connectionId), 1U);
+  sender.failing = true;
+  EXPECT_FALSE(respond(invite, req, 200));
+  EXPECT_EQ(layer.answersOwed(uacTcp.connectionId), 0U);
+}
+
 }  // namespace
 }  // namespace sipwarden::transaction::test
