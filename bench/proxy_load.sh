@@ -157,6 +157,11 @@ ticks() {  # utime+stime of the given processes (all their threads), in clock ti
     for p in "$@"; do [ -r "/proc/$p/stat" ] && s=$((s + $(awk '{sub(/^.*\) /,""); print $12+$13}' "/proc/$p/stat"))); done
     echo $s
 }
+sticks() {  # stime alone (CPU spent in the kernel on the processes' behalf), in clock ticks
+    local p s=0
+    for p in "$@"; do [ -r "/proc/$p/stat" ] && s=$((s + $(awk '{sub(/^.*\) /,""); print $13}' "/proc/$p/stat"))); done
+    echo $s
+}
 
 answers_options() { sipsak -s "sip:$IP:5060" >/dev/null 2>&1; }
 
@@ -256,16 +261,16 @@ provision() {  # $1 = server, $2 = transport
 
 # run_one SERVER SCENARIO TRANSPORT RATE -> prints a result line (and keeps it); 0 on PASS
 run_one() {
-    local server=$1 scen=$2 t=$3 rate=$4 calls tag k0 k1 u0 u1 t0 t1 rc
+    local server=$1 scen=$2 t=$3 rate=$4 calls tag k0 k1 s0 s1 u0 u1 t0 t1 rc
     calls=$((rate * DURATION)); tag="${server}_${scen}_${t}_$rate"
-    k0=$(ticks $PIDS); u0=$(ticks $UPID); t0=$(date +%s.%N)
+    k0=$(ticks $PIDS); s0=$(sticks $PIDS); u0=$(ticks $UPID); t0=$(date +%s.%N)
     sipp_uac "$scen" "$t" "$rate" "$calls" "$tag"
-    t1=$(date +%s.%N); k1=$(ticks $PIDS); u1=$(ticks $UPID)
+    t1=$(date +%s.%N); k1=$(ticks $PIDS); s1=$(sticks $PIDS); u1=$(ticks $UPID)
     python3 - "$RUN/$tag.csv" "$RUN/$tag.time" "$RUN/w" "$server" "$scen" "$t" "$rate" "$calls" \
-        "$((k1 - k0))" "$((u1 - u0))" "$CLK_TCK" "$t0" "$t1" "$RUN/results.tsv" "$IDLE_PCT" <<'PY'
+        "$((k1 - k0))" "$((u1 - u0))" "$CLK_TCK" "$t0" "$t1" "$RUN/results.tsv" "$IDLE_PCT" "$((s1 - s0))" <<'PY'
 import csv, glob, os, sys
-path, timef, rttdir, server, scen, t, rate, calls, kt, ut, tck, t0, t1, results, idle = sys.argv[1:]
-rate, calls, kt, ut, tck = int(rate), int(calls), int(kt), int(ut), int(tck)
+path, timef, rttdir, server, scen, t, rate, calls, kt, ut, tck, t0, t1, results, idle, st = sys.argv[1:]
+rate, calls, kt, ut, tck, st = int(rate), int(calls), int(kt), int(ut), int(tck), int(st)
 wall = float(t1) - float(t0)
 succ = failed = 0
 elapsed = 0.0
@@ -300,8 +305,9 @@ us_per_call = 1e6 * cpu_s / succ if succ else float("nan")
 # the same without the idle server's CPU (its timers), measured before the runs
 net = 1e6 * max(0.0, cpu_s - float(idle) / 100 * wall) / succ if succ else float("nan")
 verdict = "PASS" if fail_pct < 0.1 and achieved >= 0.95 * rate else "FAIL"
-line = "%-9s %-12s %-3s %6d %7d %7d %6.2f%% %8.0f %8.1f %6.1f %6.1f%% %6.1f%% %6.1f%% %5s %5s %s" % (
-    server, scen, t, rate, calls, succ, fail_pct, achieved, us_per_call, net, 100 * cpu_s / wall,
+kern = 1e6 * st / tck / succ if succ else float("nan")
+line = "%-9s %-12s %-3s %6d %7d %7d %6.2f%% %8.0f %8.1f %6.1f %6.1f %6.1f%% %6.1f%% %6.1f%% %5s %5s %s" % (
+    server, scen, t, rate, calls, succ, fail_pct, achieved, us_per_call, net, kern, 100 * cpu_s / wall,
     100 * (u + s) / wall, 100 * ut / tck / wall, pct(0.5), pct(0.99), verdict)
 print(line, flush=True)
 with open(results, "a") as out:
@@ -335,9 +341,9 @@ PY
 : > "$RUN/results.tsv"; : > "$RUN/best.tsv"
 echo "# date $(date -u +%FT%TZ)  host $(uname -srm)  cpus $(nproc)  $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)  load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# sipwarden $("$SIPWARDEN" version 2>/dev/null | awk '{print $2}') ($SIPWARDEN, built $(date -u -r "$SIPWARDEN" +%FT%TZ); repo HEAD $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)) workers=$WORKERS   $(kamailio -v | head -1) children=$CHILDREN   $(sipp -v 2>&1 | grep -o 'SIPp v[^ ]*')"
-echo "# duration ${DURATION}s per run; server CPU = utime+stime of all server processes / successful calls; logs in $LOGS"
-printf "%-9s %-12s %-3s %6s %7s %7s %7s %8s %8s %6s %7s %7s %7s %5s %5s %s\n" \
-    server scenario tr rate calls success notok achieved "us/call" net srv_cpu sipp uas p50 p99 verdict
+echo "# duration ${DURATION}s per run; server CPU = utime+stime of all server processes / successful calls (kern: the stime part); logs in $LOGS"
+printf "%-9s %-12s %-3s %6s %7s %7s %7s %8s %8s %6s %6s %7s %7s %7s %5s %5s %s\n" \
+    server scenario tr rate calls success notok achieved "us/call" net kern srv_cpu sipp uas p50 p99 verdict
 for server in $SERVERS; do
     for t in $TRANSPORTS; do
         "start_$server"

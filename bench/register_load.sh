@@ -16,7 +16,7 @@
 #        SW_SYNC [full] sipwarden's [store] synchronous: "normal" = no sync per commit
 # Output: one line per run: server, transport, offered rate, calls, successes, failure %, achieved
 # calls/s, server CPU (µs per successful call and % of one core, from /proc utime+stime of every
-# server process), SIPp CPU %, response time p50/p99 (ms, bucket upper bounds: first REGISTER to
+# server process), of which in the kernel (stime: µs per call), SIPp CPU %, response time p50/p99 (ms, bucket upper bounds: first REGISTER to
 # the 200), verdict (PASS = < 0.1% unsuccessful and achieved >= 95% of offered).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -55,6 +55,11 @@ trap 'exit 130' INT TERM
 ticks() {  # utime+stime of the given processes (all their threads), in clock ticks
     local p s=0
     for p in "$@"; do [ -r "/proc/$p/stat" ] && s=$((s + $(awk '{sub(/^.*\) /,""); print $12+$13}' "/proc/$p/stat"))); done
+    echo $s
+}
+sticks() {  # stime alone (CPU spent in the kernel on the processes' behalf), in clock ticks
+    local p s=0
+    for p in "$@"; do [ -r "/proc/$p/stat" ] && s=$((s + $(awk '{sub(/^.*\) /,""); print $13}' "/proc/$p/stat"))); done
     echo $s
 }
 
@@ -107,18 +112,18 @@ run_one() {
     case $t in u1) fam=udp; lp=(-p 5070) ;; t1) fam=tcp ;; esac
     local csv="$RUN/stat.csv"; rm -f "$csv" "$RUN"/*.err
     local k0 k1 t0 t1
-    k0=$(ticks $PIDS); t0=$(date +%s.%N)
+    k0=$(ticks $PIDS); s0=$(sticks $PIDS); t0=$(date +%s.%N)
     ( TIMEFORMAT='%3U %3S'
       { time timeout -k 5 $((DURATION + 60)) sipp "$IP:5060" -sf "$PEER/register_auth.xml" -inf "$RUN/users.csv" \
           -key contact_hostport "$IP:5080" -key contact_transport "$fam" -i "$IP" "${lp[@]}" -t "$t" \
           -r "$rate" -m "$calls" -buff_size "$SIPP_BUF" -max_socket 1000 -nostdin -timeout "$((DURATION + 40))s" \
           -recv_timeout 10000 -trace_stat -stf "$csv" -fd 1 -trace_err -error_file "$RUN/sipp.err" \
           >/dev/null 2>"$RUN/sipp.stderr" </dev/null; } 2> "$RUN/sipp.time" )
-    t1=$(date +%s.%N); k1=$(ticks $PIDS)
-    python3 - "$csv" "$RUN/sipp.time" "$server" "$t" "$rate" "$calls" "$((k1 - k0))" "$CLK_TCK" "$t0" "$t1" <<'PY'
+    t1=$(date +%s.%N); k1=$(ticks $PIDS); s1=$(sticks $PIDS)
+    python3 - "$csv" "$RUN/sipp.time" "$server" "$t" "$rate" "$calls" "$((k1 - k0))" "$CLK_TCK" "$t0" "$t1" "$((s1 - s0))" <<'PY'
 import csv, sys
-path, timef, server, t, rate, calls, ticks, tck, t0, t1 = sys.argv[1:]
-rate, calls, ticks, tck = int(rate), int(calls), int(ticks), int(tck)
+path, timef, server, t, rate, calls, ticks, tck, t0, t1, sticks = sys.argv[1:]
+rate, calls, ticks, tck, sticks = int(rate), int(calls), int(ticks), int(tck), int(sticks)
 wall = float(t1) - float(t0)
 rows = list(csv.reader(open(path), delimiter=";")) if path else []
 head, last = rows[0], rows[-1]
@@ -148,17 +153,18 @@ achieved = succ / elapsed if elapsed > 0 else 0
 cpu_s = ticks / tck
 us_per_call = 1e6 * cpu_s / succ if succ else float("nan")
 verdict = "PASS" if fail_pct < 0.1 and achieved >= 0.95 * rate else "FAIL"
-print("%-9s %-3s %6d %7d %7d %6.2f%% %8.0f %8.1f %6.1f%% %6.1f%% %6s %6s %s" % (
-    server, t, rate, calls, succ, fail_pct, achieved, us_per_call, 100 * cpu_s / wall, 100 * (u + s) / wall,
-    pct(0.5), pct(0.99), verdict))
+kern_per_call = 1e6 * sticks / tck / succ if succ else float("nan")
+print("%-9s %-3s %6d %7d %7d %6.2f%% %8.0f %8.1f %8.1f %6.1f%% %6.1f%% %6s %6s %s" % (
+    server, t, rate, calls, succ, fail_pct, achieved, us_per_call, kern_per_call, 100 * cpu_s / wall,
+    100 * (u + s) / wall, pct(0.5), pct(0.99), verdict))
 sys.exit(0 if verdict == "PASS" else 1)
 PY
 }
 
 echo "# date $(date -u +%FT%TZ)  host $(uname -srm)  cpus $(nproc)  $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 echo "# sipwarden $("$SIPWARDEN" version | awk '{print $2}') ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)) workers=$WORKERS synchronous=${SW_SYNC:-full}   $(kamailio -v | head -1) children=$CHILDREN   $(sipp -v 2>&1 | grep -o 'SIPp v[^ ]*')"
-echo "# duration ${DURATION}s per run; server CPU = utime+stime of all server processes / successful calls"
-printf "%-9s %-3s %6s %7s %7s %7s %8s %8s %7s %7s %6s %6s %s\n" server tr rate calls success fail achieved "us/call" "srv_cpu" "sipp" p50 p99 verdict
+echo "# duration ${DURATION}s per run; server CPU = utime+stime of all server processes / successful calls; kern_us = the stime part"
+printf "%-9s %-3s %6s %7s %7s %7s %8s %8s %8s %7s %7s %6s %6s %s\n" server tr rate calls success fail achieved "us/call" "kern_us" "srv_cpu" "sipp" p50 p99 verdict
 for server in $SERVERS; do
     for t in $TRANSPORTS; do
         "start_$server"
