@@ -151,7 +151,8 @@ class SqliteStore {
   /// built it free it: with glibc, memory freed by another thread ends up in that thread's cache
   /// and the producer's allocations take the slow path (measured: 8% of a worker's CPU at
   /// 10,000 REGISTER/s). It also costs one hand-over per batch instead of one per change. Must
-  /// outlive the changes it is given.
+  /// outlive the changes it is given. Within a batch the callbacks of the other form run first:
+  /// the order holds per sink and among callbacks, not across the two forms.
   class ChangeSink {
    public:
     virtual void finished(std::vector<FinishedChange> changes) = 0;

@@ -287,11 +287,12 @@ class StreamConnection final : public Connection, public std::enable_shared_from
   /// An outbound TCP connect not done by then is given up (a SYN that gets no answer would
   /// otherwise wait for the kernel's two minutes, past any transaction's Timer B or F).
   static constexpr auto kConnectTimeout = std::chrono::seconds(5);
-  /// A connection whose client has shut down its sending side stays open while answers are owed
-  /// to it, checked this often, but no longer than kHalfClosedLinger without traffic (64×T1, the
-  /// life of a non-INVITE transaction) nor than the idle timeout.
+  /// A connection whose client is done sending (EOF) stays open while answers are owed to it,
+  /// checked this often, and while its last bytes go out, but not longer than kHalfClosedLinger
+  /// after the EOF (nor than the idle timeout): 64×T1, the life of a non-INVITE transaction
+  /// downstream, and a margin for its 408 to come back.
   static constexpr auto kHalfClosedCheck = std::chrono::milliseconds(200);
-  static constexpr auto kHalfClosedLinger = std::chrono::seconds(32);
+  static constexpr auto kHalfClosedLinger = std::chrono::seconds(40);
 
   void touch() { lastActivity_ = std::chrono::steady_clock::now(); }
   std::uint64_t timerGeneration_ = 0;  ///< armTimer's latest wait; older handlers do nothing
@@ -332,12 +333,13 @@ class StreamConnection final : public Connection, public std::enable_shared_from
       if (self->readClosed_) {
         auto linger =
             std::min<std::chrono::steady_clock::duration>(self->owner_.settings_.tcpIdleTimeout, kHalfClosedLinger);
-        if (!self->owner_.handler_.answersOwed(self->id_) ||
-            std::chrono::steady_clock::now() - self->lastActivity_ >= linger) {
-          self->closeAfterWrites();
+        if (std::chrono::steady_clock::now() - self->readClosedAt_ >= linger) {
+          // Answers still owed, or bytes the client does not read: it had its time.
+          self->close();
           return;
         }
-        self->armTimer();
+        if (!self->owner_.handler_.answersOwed(self->id_)) self->closeAfterWrites();
+        if (!self->closed_) self->armTimer();
         return;
       }
       auto idle = self->owner_.settings_.tcpIdleTimeout;
@@ -548,14 +550,12 @@ class StreamConnection final : public Connection, public std::enable_shared_from
         if (ec == asio::error::eof && !outbound_) {
           // The client is done sending (it closed, or shut down its sending side after its
           // requests, as `nc -N` does). Answers still owed to it go out over this connection
-          // first: it closes when none is left, after kHalfClosedLinger without traffic, or when
-          // a write fails.
-          if (!owner_.handler_.answersOwed(id_)) {
-            closeAfterWrites();
-            return;
-          }
+          // first: it closes once none is owed and its queue is written, when a write fails,
+          // or kHalfClosedLinger after the EOF, whichever comes first.
           readClosed_ = true;
-          armTimer();
+          readClosedAt_ = std::chrono::steady_clock::now();
+          if (!owner_.handler_.answersOwed(id_)) closeAfterWrites();
+          if (!closed_) armTimer();
           return;
         }
         if (ec) {
@@ -632,6 +632,7 @@ class StreamConnection final : public Connection, public std::enable_shared_from
   bool waitingRead_ = false;
   bool waitingWrite_ = false;
   bool readClosed_ = false;  ///< plain TCP, accepted: the peer sent EOF; we only write (and linger)
+  std::chrono::steady_clock::time_point readClosedAt_;
 };
 
 // ---------------------------------------------------------------------------------------------
