@@ -167,9 +167,9 @@ void WorkerCore::onConnectionLost(std::uint64_t connectionId) {
   // Any worker may have sent requests over it (a connection is written by its owner for all).
   for (WorkerCore* w : siblings_) {
     if (w == this) continue;
-    asio::post(w->io_, [w, connectionId] { w->txn_.connectionLost(connectionId, transaction::Clock::now()); });
+    asio::post(w->io_, [w, connectionId] { w->txn_.connectionLost(connectionId); });
   }
-  txn_.connectionLost(connectionId, transaction::Clock::now());
+  txn_.connectionLost(connectionId);
 }
 
 // ---- transport -> transactions ---------------------------------------------------------------

@@ -132,7 +132,7 @@ std::size_t TransactionLayer::transportFailed(const transport::Peer& to, TimePoi
   return failed.size();
 }
 
-std::size_t TransactionLayer::connectionLost(std::uint64_t connectionId, TimePoint now) {
+std::size_t TransactionLayer::connectionLost(std::uint64_t connectionId) {
   if (!requestConnections_.contains(connectionId)) return 0;
   std::vector<TransactionId> failed;
   for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {

@@ -49,9 +49,7 @@ std::uint32_t TransactionLayer::createServer(Kind kind, const transport::Peer& f
 void TransactionLayer::settleAnswer(Transaction& tx) {
   if (!tx.owesAnswer) return;
   tx.owesAnswer = false;
-  if (auto it = answersOwed_.find(tx.peer.connectionId); it != answersOwed_.end() && --it->second == 0) {
-    answersOwed_.erase(it);
-  }
+  countDown(answersOwed_, tx.peer.connectionId);
 }
 
 std::size_t TransactionLayer::answersOwed(std::uint64_t connectionId) const {

@@ -81,6 +81,10 @@ std::uint32_t TransactionLayer::allocate(Kind kind, const transport::Peer& peer)
   return slot;
 }
 
+void TransactionLayer::countDown(ConnectionCounts& counts, std::uint64_t connectionId) {
+  if (auto it = counts.find(connectionId); it != counts.end() && --it->second == 0) counts.erase(it);
+}
+
 void TransactionLayer::destroy(std::uint32_t slot) {
   Transaction& tx = slots_[slot];
   for (std::uint32_t& tag : tx.timerTag) {
@@ -90,10 +94,7 @@ void TransactionLayer::destroy(std::uint32_t slot) {
   index_.erase(slot, tx.keyHash);
   if (tx.failsWithConnection) {
     tx.failsWithConnection = false;
-    if (auto it = requestConnections_.find(tx.peer.connectionId);
-        it != requestConnections_.end() && --it->second == 0) {
-      requestConnections_.erase(it);
-    }
+    countDown(requestConnections_, tx.peer.connectionId);
   }
   settleAnswer(tx);
   if (tx.isServer()) {

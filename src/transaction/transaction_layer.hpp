@@ -154,7 +154,7 @@ class TransactionLayer {
   /// fail now (onClientFailure(id, false)), since their response cannot come back that way,
   /// instead of at Timer B/F or never (an INVITE in Proceeding). One hash lookup when no live
   /// transaction of this layer was sent over it. Returns how many failed.
-  std::size_t connectionLost(std::uint64_t connectionId, TimePoint now);
+  std::size_t connectionLost(std::uint64_t connectionId);
 
   /// How many server transactions of requests that came over connection `connectionId` have not
   /// sent their final response yet: what the connection still owes its client.
@@ -245,9 +245,12 @@ class TransactionLayer {
   std::function<void(TimePoint)> timerArmed_;
   /// Live client transactions with failsWithConnection, by connection (connectionLost looks only
   /// at connections listed here).
-  std::unordered_map<std::uint64_t, std::uint32_t> requestConnections_;
+  using ConnectionCounts = std::unordered_map<std::uint64_t, std::uint32_t>;
+  ConnectionCounts requestConnections_;
   /// Live server transactions with owesAnswer, by connection (see answersOwed).
-  std::unordered_map<std::uint64_t, std::uint32_t> answersOwed_;
+  ConnectionCounts answersOwed_;
+  /// One transaction of `connectionId` fewer in `counts` (the entry goes at zero).
+  static void countDown(ConnectionCounts& counts, std::uint64_t connectionId);
   /// A server transaction's final went out (or it ended): it owes nothing any more.
   void settleAnswer(Transaction& tx);
   std::uint32_t timerSerial_ = 0;

@@ -303,11 +303,8 @@ class StreamConnection final : public Connection, public std::enable_shared_from
     auto limit = connecting_   ? std::chrono::steady_clock::duration(kConnectTimeout)
                  : handshaking ? std::chrono::steady_clock::duration(kHandshakeTimeout)
                                : std::chrono::steady_clock::duration(owner_.settings_.tcpIdleTimeout);
-    if (readClosed_) {
-      timer_.expires_after(kHalfClosedCheck);
-    } else {
-      timer_.expires_at(lastActivity_ + limit);
-    }
+    // Half-closed: a short re-check instead (see the handler).
+    timer_.expires_at(readClosed_ ? std::chrono::steady_clock::now() + kHalfClosedCheck : lastActivity_ + limit);
     // A handler already queued when the timer is re-armed (it expired in the same pass as the
     // connect or handshake completed) cannot be cancelled any more: it sees it is stale.
     const std::uint64_t generation = ++timerGeneration_;
@@ -331,9 +328,8 @@ class StreamConnection final : public Connection, public std::enable_shared_from
         return;
       }
       if (self->readClosed_) {
-        auto linger =
-            std::min<std::chrono::steady_clock::duration>(self->owner_.settings_.tcpIdleTimeout, kHalfClosedLinger);
-        if (std::chrono::steady_clock::now() - self->readClosedAt_ >= linger) {
+        if (std::chrono::steady_clock::now() - self->readClosedAt_ >=
+            std::min<std::chrono::steady_clock::duration>(self->owner_.settings_.tcpIdleTimeout, kHalfClosedLinger)) {
           // Answers still owed, or bytes the client does not read: it had its time.
           self->close();
           return;

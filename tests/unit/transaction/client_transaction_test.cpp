@@ -506,7 +506,7 @@ TEST_F(ClientConnectionLost, ARequestWithoutItsFinalFailsWhenItsConnectionCloses
   ASSERT_EQ(layer.state(proceeding), State::Proceeding);
   const std::size_t before = tu.count(UserEvent::ClientFailure);
 
-  EXPECT_EQ(layer.connectionLost(flow.connectionId, now), 2U);
+  EXPECT_EQ(layer.connectionLost(flow.connectionId), 2U);
   EXPECT_EQ(tu.count(UserEvent::ClientFailure), before + 2);
   EXPECT_FALSE(tu.events.back().timeout) << "a transport error (§17.1.4), not a timeout";
   EXPECT_FALSE(layer.state(trying));
@@ -522,8 +522,8 @@ TEST_F(ClientConnectionLost, ARequestWithoutItsFinalFailsWhenItsConnectionCloses
   EXPECT_EQ(failedIds, (std::vector<TransactionId>{trying, proceeding}));
   EXPECT_EQ(std::count(failedIds.begin(), failedIds.end(), completed), 0);
   EXPECT_EQ(layer.stats().connectionLosses, 2U);
-  EXPECT_EQ(layer.connectionLost(flow.connectionId, now), 0U) << "reported once";
-  EXPECT_EQ(layer.connectionLost(99, now), 0U) << "never used for a request";
+  EXPECT_EQ(layer.connectionLost(flow.connectionId), 0U) << "reported once";
+  EXPECT_EQ(layer.connectionLost(99), 0U) << "never used for a request";
 }
 
 TEST_F(ClientConnectionLost, AnInviteRingingLongerThanTimerBStillFails) {
@@ -533,7 +533,7 @@ TEST_F(ClientConnectionLost, AnInviteRingingLongerThanTimerBStillFails) {
   now += 2 * 64 * layer.timers().t1;
   layer.advance(now);
   ASSERT_EQ(layer.state(id), State::Proceeding);
-  EXPECT_EQ(layer.connectionLost(flow.connectionId, now), 1U);
+  EXPECT_EQ(layer.connectionLost(flow.connectionId), 1U);
   EXPECT_FALSE(layer.state(id));
 }
 
@@ -544,7 +544,7 @@ TEST_F(ClientConnectionLost, EndedTransactionsLeaveNothingBehind) {
   now += 64 * layer.timers().t1;
   layer.advance(now);
   ASSERT_FALSE(layer.state(id));
-  EXPECT_EQ(layer.connectionLost(flow.connectionId, now), 0U);
+  EXPECT_EQ(layer.connectionLost(flow.connectionId), 0U);
   EXPECT_EQ(tu.count(UserEvent::ClientFailure), 0U);
 }
 
